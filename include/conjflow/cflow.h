@@ -1,0 +1,203 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * Desired OpenFlow flows, in conjflow's own small structs (no OVS types).
+ *
+ * The compiler produces these; conjflowctl prints them in ovs-ofctl syntax
+ * (cflow_format()); conjflowd turns them into OpenFlow flow_mods with
+ * libopenvswitch (ofproto/); the test interpreter (controller/interp.c) runs
+ * packets through them.  A flow is identified by (table, priority, match);
+ * two flows with the same key are the same OpenFlow flow.
+ *
+ * The pipeline (one set of tables per node's bridge):
+ *
+ *   0 classify          anti-spoofing: a pod port may send only its own MAC
+ *                       and IP (ARP included); uplinks and LOCAL pass;
+ *                       everything else drops.  Sets reg0 bit 0 for
+ *                       traffic from a local pod.
+ *   1 conntrack         ct(zone=<node id>, table=ct_state)
+ *   2 ct_state          +inv drops; +est+rpl and +rel go to forward
+ *                       (replies); +new and +est-rpl are checked against
+ *                       policy (established connections are revalidated,
+ *                       so revoked connections stop at once).
+ *   3 egress_rules      rules of policies isolating the source pod.
+ *   4 egress_isolation  drops traffic of egress-isolated local pods that no
+ *                       rule allowed.
+ *   5 ingress_rules     rules of policies isolating the destination pod.
+ *   6 ingress_isolation drops traffic to ingress-isolated local pods that
+ *                       no rule allowed.
+ *   7 commit            ct(commit) for +new.
+ *   8 forward           NORMAL.
+ *
+ * Cookies (64 bits) tell which policy and rule a flow serves:
+ *
+ *   bits 63..56  0xcf          conjflow's flows
+ *   bits 55..32  policy id     0 for pipeline ("infrastructure") flows
+ *   bits 31..28  direction     1 ingress, 2 egress, 0 none
+ *   bits 27..16  rule index    within its direction
+ *   bits 15..0   flow kind     CFLOW_KIND_*
+ *
+ * so "ovs-ofctl dump-flows br-int cookie=0xcf00002a10030000/-1" lists
+ * rule 3 of ingress of policy 42 ... with mask 0xffffffffffff0000.
+ */
+#ifndef CONJFLOW_CFLOW_H
+#define CONJFLOW_CFLOW_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cf_ds;
+
+enum cflow_table {
+    CFLOW_T_CLASSIFY = 0,
+    CFLOW_T_CONNTRACK = 1,
+    CFLOW_T_CT_STATE = 2,
+    CFLOW_T_EGRESS_RULES = 3,
+    CFLOW_T_EGRESS_ISOLATION = 4,
+    CFLOW_T_INGRESS_RULES = 5,
+    CFLOW_T_INGRESS_ISOLATION = 6,
+    CFLOW_T_COMMIT = 7,
+    CFLOW_T_FORWARD = 8,
+};
+#define CFLOW_N_TABLES 9
+/* "classify", "conntrack", ... (the names conjflowd gives the tables). */
+const char *cflow_table_name(enum cflow_table);
+
+#define CFLOW_COOKIE_TAG 0xcfULL
+#define CFLOW_COOKIE_TAG_MASK 0xff00000000000000ULL
+enum cflow_dir {
+    CFLOW_DIR_NONE = 0,
+    CFLOW_DIR_INGRESS = 1,
+    CFLOW_DIR_EGRESS = 2,
+};
+enum cflow_kind {
+    CFLOW_KIND_PIPELINE = 1,    /* Fixed pipeline flow. */
+    CFLOW_KIND_POD = 2,         /* Per-pod flow (classify, isolation). */
+    CFLOW_KIND_ALLOW = 3,       /* A rule's allow (conj_id= or plain). */
+    CFLOW_KIND_CLAUSE = 4,      /* A conjunction clause flow. */
+    CFLOW_KIND_NODE = 5,        /* Node-address allowance. */
+};
+static inline uint64_t
+cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
+             enum cflow_kind kind)
+{
+    return (CFLOW_COOKIE_TAG << 56) | ((uint64_t) (policy_id & 0xffffff) << 32)
+           | ((uint64_t) (dir & 0xf) << 28) | ((uint64_t) (rule & 0xfff) << 16)
+           | (uint64_t) (kind & 0xffff);
+}
+
+/* Which fields of a match are set. */
+enum cflow_field {
+    CFLOW_F_IN_PORT = 1 << 0,
+    CFLOW_F_DL_SRC = 1 << 1,
+    CFLOW_F_DL_TYPE = 1 << 2,   /* 0x0800 ip, 0x0806 arp, 0x86dd ipv6. */
+    CFLOW_F_NW_PROTO = 1 << 3,
+    CFLOW_F_NW_SRC = 1 << 4,
+    CFLOW_F_NW_DST = 1 << 5,
+    CFLOW_F_TP_DST = 1 << 6,
+    CFLOW_F_ARP_SPA = 1 << 7,
+    CFLOW_F_ARP_SHA = 1 << 8,
+    CFLOW_F_REG0 = 1 << 9,
+    CFLOW_F_CT_STATE = 1 << 10,
+    CFLOW_F_CONJ_ID = 1 << 11,
+};
+
+/* conntrack state bits, as in OpenFlow's ct_state. */
+#define CFLOW_CS_NEW 0x01
+#define CFLOW_CS_EST 0x02
+#define CFLOW_CS_REL 0x04
+#define CFLOW_CS_RPL 0x08
+#define CFLOW_CS_INV 0x10
+#define CFLOW_CS_TRK 0x20
+
+/* A match.  Addresses and ports in host byte order; masks are bitmasks
+ * (all-ones for an exact match). */
+struct cflow_match {
+    uint32_t fields;            /* CFLOW_F_* bits that are set. */
+    uint32_t in_port;
+    uint8_t dl_src[6];
+    uint16_t dl_type;
+    uint8_t nw_proto;           /* 6, 17, 132 (implies dl_type ip). */
+    uint32_t nw_src, nw_src_mask;
+    uint32_t nw_dst, nw_dst_mask;
+    uint16_t tp_dst, tp_dst_mask;
+    uint32_t arp_spa;
+    uint8_t arp_sha[6];
+    uint32_t reg0, reg0_mask;
+    uint8_t ct_state, ct_state_mask;
+    uint32_t conj_id;
+};
+
+enum cflow_action_type {
+    CFLOW_A_CONJUNCTION,        /* conjunction(id, clause/n_clauses). */
+    CFLOW_A_GOTO,               /* goto_table:table. */
+    CFLOW_A_CT,                 /* ct(table=table, zone=zone). */
+    CFLOW_A_CT_COMMIT,          /* ct(commit, zone=zone). */
+    CFLOW_A_LOAD_REG,           /* set reg[reg] bits 'value' under
+                                 * 'mask' (load/set_field). */
+    CFLOW_A_NORMAL,             /* NORMAL. */
+    CFLOW_A_DROP,               /* drop (no other action allowed). */
+};
+
+struct cflow_action {
+    enum cflow_action_type type;
+    uint32_t id;                /* CONJUNCTION: conjunction id. */
+    uint8_t clause;             /* CONJUNCTION: 1-based clause. */
+    uint8_t n_clauses;          /* CONJUNCTION: number of clauses. */
+    uint8_t table;              /* GOTO, CT: table. */
+    uint16_t zone;              /* CT, CT_COMMIT: conntrack zone. */
+    uint8_t reg;                /* LOAD_REG: register number. */
+    uint32_t value, mask;       /* LOAD_REG: value and mask. */
+};
+
+/* One flow. */
+struct cflow {
+    uint8_t table;              /* enum cflow_table. */
+    uint16_t priority;
+    uint64_t cookie;
+    struct cflow_match match;
+    struct cflow_action *actions;  /* Owned array. */
+    size_t n_actions;
+    size_t allocated_actions;
+};
+
+/* A set of flows, e.g. a node's desired table. */
+struct cflow_set {
+    struct cflow *flows;        /* Owned array. */
+    size_t n;
+    size_t allocated;
+};
+
+/* The most conjunction() actions conjflow puts on one flow (OVS rejects
+ * about 4,100). */
+#define CFLOW_MAX_CONJUNCTIONS 2000
+
+void cflow_set_init(struct cflow_set *);
+void cflow_set_destroy(struct cflow_set *);     /* Frees contents. */
+void cflow_set_clear(struct cflow_set *);
+/* Appends a new flow (zeroed match, no actions) and returns it. */
+struct cflow *cflow_set_add(struct cflow_set *, uint8_t table,
+                            uint16_t priority, uint64_t cookie);
+void cflow_add_action(struct cflow *, const struct cflow_action *);
+/* Sorts by (table, priority descending, match) so output is
+ * deterministic. */
+void cflow_set_sort(struct cflow_set *);
+
+/* Compares two flows' keys (table, priority, match) for sorting: tables
+ * ascending, priorities descending. */
+int cflow_key_compare(const struct cflow *, const struct cflow *);
+/* True if 'a' and 'b' are identical (key, cookie and actions). */
+bool cflow_equal(const struct cflow *a, const struct cflow *b);
+uint32_t cflow_key_hash(const struct cflow *, uint32_t basis);
+
+/* Appends 'flow' in ovs-ofctl add-flow syntax, e.g.
+ * "table=5, priority=1000, cookie=0xcf..., ip,nw_dst=10.0.0.5
+ *  actions=conjunction(42,1/3)"
+ * with tables by number, so it loads into any bridge. */
+void cflow_format(const struct cflow *, struct cf_ds *);
+void cflow_format_match(const struct cflow_match *, struct cf_ds *);
+void cflow_format_actions(const struct cflow *, struct cf_ds *);
+
+#endif /* conjflow/cflow.h */

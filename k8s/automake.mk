@@ -1,0 +1,1 @@
+# k8s: see the module comments of its sources.

@@ -1,0 +1,1 @@
+# manifest: see the module comments of its sources.

@@ -1,0 +1,1 @@
+# ofproto: see the module comments of its sources.

@@ -1,0 +1,1 @@
+# packaging: see the module comments of its sources.

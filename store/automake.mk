@@ -1,0 +1,1 @@
+# store: see the module comments of its sources.

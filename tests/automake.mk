@@ -1,0 +1,1 @@
+# tests: see the module comments of its sources.

@@ -1,0 +1,1 @@
+# utilities: see the module comments of its sources.
