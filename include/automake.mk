@@ -1,3 +1,10 @@
 # Public headers of conjflow's libraries, included as "conjflow/x.h".
-# Add a header here when you add it to include/conjflow/.
-noinst_HEADERS = $(srcdir)/include/conjflow/*.h
+# A module that adds a header lists it in its own directory's automake.mk
+# with "noinst_HEADERS += include/conjflow/x.h".
+noinst_HEADERS = \
+	include/conjflow/cfutil.h \
+	include/conjflow/cflow.h \
+	include/conjflow/compiler.h \
+	include/conjflow/manifest.h \
+	include/conjflow/model.h \
+	include/conjflow/store.h
