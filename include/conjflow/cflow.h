@@ -15,20 +15,42 @@
  *   0 classify          anti-spoofing: a pod port may send only its own MAC
  *                       and IP (ARP included); uplinks and LOCAL pass;
  *                       everything else drops.  Sets reg0 bit 0 for
- *                       traffic from a local pod.
- *   1 conntrack         ct(zone=<node id>, table=ct_state)
+ *                       traffic from a local pod.  Validated ARP goes
+ *                       straight to forward.
+ *   1 conntrack         ip: ct(zone=<node id>, table=ct_state); sctp (see
+ *                       below): resubmit(,sctp_reply), goto ct_state; other
+ *                       ethertypes (IPv6...) drop: conjflow is IPv4-only
+ *                       and fails closed.
  *   2 ct_state          +inv drops; +est+rpl and +rel go to forward
  *                       (replies); +new and +est-rpl are checked against
  *                       policy (established connections are revalidated,
- *                       so revoked connections stop at once).
- *   3 egress_rules      rules of policies isolating the source pod.
+ *                       so a revoked connection stops at once): to
+ *                       egress_rules when reg0 bit 0 is set, else to
+ *                       ingress_rules.  SCTP with reg0 bit 1 set (a learned
+ *                       reply) goes to forward.
+ *   3 egress_rules      rules of policies isolating the source pod; an
+ *                       allowed packet goes to ingress_rules.
  *   4 egress_isolation  drops traffic of egress-isolated local pods that no
- *                       rule allowed.
- *   5 ingress_rules     rules of policies isolating the destination pod.
+ *                       rule allowed; the rest goes to ingress_rules.
+ *   5 ingress_rules     rules of policies isolating the destination pod; an
+ *                       allowed packet goes to commit.
  *   6 ingress_isolation drops traffic to ingress-isolated local pods that
- *                       no rule allowed.
- *   7 commit            ct(commit) for +new.
+ *                       no rule allowed; the rest goes to commit.
+ *   7 commit            ct(commit) for +new; for SCTP, learn() a reply flow
+ *                       into sctp_reply.
  *   8 forward           NORMAL.
+ *   9 sctp_reply        learned flows only: the reverse 4-tuple of each
+ *                       allowed SCTP association sets reg0 bit 1.
+ *
+ * Why SCTP is different: the userspace datapath's conntrack keys SCTP by
+ * addresses only (no ports), so A->B:80 would make an unrelated B->A:81 look
+ * like a reply.  SCTP therefore skips conntrack: every packet in the
+ * original direction is checked against policy, and replies are recognized
+ * by flows learned from allowed packets.
+ *
+ * Registers: reg0 bit 0 = from a local pod, bit 1 = SCTP reply; reg1 = the
+ * conjunction id (or 0) that allowed egress, reg2 = the one that allowed
+ * ingress (for observability).
  *
  * Cookies (64 bits) tell which policy and rule a flow serves:
  *
@@ -60,8 +82,9 @@ enum cflow_table {
     CFLOW_T_INGRESS_ISOLATION = 6,
     CFLOW_T_COMMIT = 7,
     CFLOW_T_FORWARD = 8,
+    CFLOW_T_SCTP_REPLY = 9,
 };
-#define CFLOW_N_TABLES 9
+#define CFLOW_N_TABLES 10
 /* "classify", "conntrack", ... (the names conjflowd gives the tables). */
 const char *cflow_table_name(enum cflow_table);
 
@@ -78,6 +101,8 @@ enum cflow_kind {
     CFLOW_KIND_ALLOW = 3,       /* A rule's allow (conj_id= or plain). */
     CFLOW_KIND_CLAUSE = 4,      /* A conjunction clause flow. */
     CFLOW_KIND_NODE = 5,        /* Node-address allowance. */
+    CFLOW_KIND_LEARNED = 6,     /* Flows learned in sctp_reply (conjflowd
+                                 * leaves these out of its diff). */
 };
 static inline uint64_t
 cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
@@ -138,6 +163,11 @@ enum cflow_action_type {
     CFLOW_A_LOAD_REG,           /* set reg[reg] bits 'value' under
                                  * 'mask' (load/set_field). */
     CFLOW_A_NORMAL,             /* NORMAL. */
+    CFLOW_A_RESUBMIT,           /* resubmit(,table). */
+    CFLOW_A_LEARN_SCTP_REPLY,   /* learn(table=table, idle_timeout=
+                                 * 'value', cookie=<the flow's cookie>,
+                                 * priority=100, the reverse SCTP 4-tuple,
+                                 * load:1->reg0[1]). */
     CFLOW_A_DROP,               /* drop (no other action allowed). */
 };
 
@@ -146,10 +176,11 @@ struct cflow_action {
     uint32_t id;                /* CONJUNCTION: conjunction id. */
     uint8_t clause;             /* CONJUNCTION: 1-based clause. */
     uint8_t n_clauses;          /* CONJUNCTION: number of clauses. */
-    uint8_t table;              /* GOTO, CT: table. */
+    uint8_t table;              /* GOTO, CT, RESUBMIT, LEARN: table. */
     uint16_t zone;              /* CT, CT_COMMIT: conntrack zone. */
     uint8_t reg;                /* LOAD_REG: register number. */
-    uint32_t value, mask;       /* LOAD_REG: value and mask. */
+    uint32_t value, mask;       /* LOAD_REG: value and mask; LEARN:
+                                 * 'value' is the idle timeout (s). */
 };
 
 /* One flow. */
