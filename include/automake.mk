@@ -5,6 +5,7 @@ noinst_HEADERS = \
 	include/conjflow/cfutil.h \
 	include/conjflow/cflow.h \
 	include/conjflow/compiler.h \
+	include/conjflow/evaluator.h \
 	include/conjflow/manifest.h \
 	include/conjflow/model.h \
 	include/conjflow/store.h
