@@ -1,1 +1,33 @@
-# ofproto: see the module comments of its sources.
+# ofproto/: conjflowd's OpenFlow and OVSDB side (libopenvswitch).  Only this
+# library and conjflowd see OVS headers; they build with OVS's config.h and
+# OVS's (slightly relaxed) warning set.
+noinst_LTLIBRARIES += ofproto/libcfofproto.la
+ofproto_libcfofproto_la_SOURCES = \
+	ofproto/ofconv.c \
+	ofproto/ofconv.h \
+	ofproto/switch.c \
+	ofproto/switch.h
+ofproto_libcfofproto_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	$(OVS_CPPFLAGS)
+ofproto_libcfofproto_la_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11
+
+# conjflowd, the daemon.  Its source lives in controller/ but its rule is
+# here, with the rest of the libopenvswitch side (controller/automake.mk
+# is the pure compiler's).  It links libopenvswitch, never jansson.
+sbin_PROGRAMS += controller/conjflowd
+controller_conjflowd_SOURCES = controller/conjflowd.c
+controller_conjflowd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	$(OVS_CPPFLAGS)
+controller_conjflowd_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11
+controller_conjflowd_LDADD = \
+	ofproto/libcfofproto.la \
+	controller/libcfcompiler.la \
+	store/libcfstore.la \
+	controller/libcfconfig.la \
+	controller/libcfmodel.la \
+	$(SQLITE_LIBS) $(OVS_LIBS)
+man_MANS += controller/conjflowd.8
+EXTRA_DIST += controller/conjflowd.8
+
+# System test of conjflowd on real OVS (root; "make check-system").
+SYSTEM_TESTS += tests/system-conjflowd.sh

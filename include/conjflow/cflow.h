@@ -113,6 +113,10 @@ cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
            | (uint64_t) (kind & 0xffff);
 }
 
+/* The OpenFlow port number of the bridge's LOCAL port (printed as
+ * "in_port=LOCAL"). */
+#define CFLOW_PORT_LOCAL 0xfffe
+
 /* Which fields of a match are set. */
 enum cflow_field {
     CFLOW_F_IN_PORT = 1 << 0,

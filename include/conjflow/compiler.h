@@ -39,4 +39,37 @@ char *cf_compiler_node_flows(struct cf_compiler *, const struct cf_node *node,
 uint32_t cf_conj_id(uint32_t policy_id, int dir, unsigned rule,
                     unsigned part);
 
+/* ---- Incremental use ----------------------------------------------------
+ *
+ * A node's flows are the fixed pipeline plus, for each policy selecting a
+ * pod bound on the node, that policy's contribution, merged: clause flows
+ * with the same (table, priority, match) become one flow carrying several
+ * conjunction() actions, and conjunctions are spread over priority bands so
+ * that no flow carries more than CFLOW_MAX_CONJUNCTIONS of them.  A daemon
+ * can keep each (policy, node) contribution, recompute only the ones a
+ * change touches, and merge again; cf_compiler_node_flows() is exactly
+ * cf_compiler_policy_flows() for every policy followed by
+ * cf_compiler_merge(). */
+struct cf_policy_flows;
+
+/* Computes 'policy''s contribution to 'node' (whose bridge has 'ports'):
+ * its isolation flows, plain rule flows and conjunctions, before merging.
+ * 'policy' must belong to the compiler's cluster.  Returns NULL if the
+ * policy selects no pod bound on the node.  The caller frees the result
+ * with cf_policy_flows_destroy(). */
+struct cf_policy_flows *cf_compiler_policy_flows(
+    struct cf_compiler *, const struct cf_policy *policy,
+    const struct cf_node *node, const struct cf_node_ports *ports);
+void cf_policy_flows_destroy(struct cf_policy_flows *);
+/* Number of flows 'pf' contributes before merging (for statistics). */
+size_t cf_policy_flows_count(const struct cf_policy_flows *pf);
+
+/* Merges the pipeline of 'node' (with 'ports') and the 'n' contributions
+ * in 'pfs' (NULL entries are skipped) into 'out', appended in sorted order.
+ * Returns NULL or a malloc'd error message ('out' then unchanged). */
+char *cf_compiler_merge(struct cf_compiler *, const struct cf_node *node,
+                        const struct cf_node_ports *ports,
+                        struct cf_policy_flows *const *pfs, size_t n,
+                        struct cflow_set *out);
+
 #endif /* conjflow/compiler.h */

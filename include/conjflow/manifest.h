@@ -18,6 +18,7 @@
 #ifndef CONJFLOW_MANIFEST_H
 #define CONJFLOW_MANIFEST_H 1
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -49,9 +50,20 @@ void cf_object_list_push(struct cf_object_list *, struct cf_object *);
  * error messages ("-" for standard input, or a file name).  Appends the
  * objects to 'out' in order.  On error appends nothing and returns a
  * malloc'd message (all errors found, one per line); else NULL.  Each
- * object's 'manifest' is the object as given, as compact JSON. */
+ * object's 'manifest' is the object as given, as compact JSON.  An object
+ * given twice (same kind, namespace and name) in one call is an error. */
 char *cf_manifest_parse(const char *text, size_t len, const char *source,
                         enum cf_manifest_mode, struct cf_object_list *out);
+
+/* Converts one Kubernetes object 'obj' (already-parsed JSON, e.g. from the
+ * API server) into a validated, normalized model object in '*objp' (owned by
+ * the caller; its 'manifest' is 'obj' as compact JSON with sorted keys).
+ * 'where' (may be NULL) starts every error message, e.g. "x.yaml: document
+ * 2".  Returns NULL on success, else a malloc'd message with every error
+ * found, one per line (and '*objp' is NULL). */
+char *cf_manifest_object_from_json(const json_t *obj, const char *where,
+                                   enum cf_manifest_mode,
+                                   struct cf_object **objp);
 
 /* Parses each path of 'paths': a file, a directory (its *.yaml, *.yml and
  * *.json files, sorted by name, not recursive) or "-" (standard input).

@@ -1,0 +1,1386 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * One node's switch: the OVSDB session that configures the bridge and reads
+ * its ports, and the OpenFlow session that keeps the bridge's flows equal
+ * to the desired ones (see switch.h for the contract).
+ *
+ * Configuration state (OVSDB):
+ *
+ *     CFG_SYNCING --(IDL has the bridge)--> CFG_CHECK
+ *     CFG_CHECK --(config right)--> CFG_DONE
+ *     CFG_CHECK --(config wrong)--> CFG_TXN --(committed)--> CFG_APPLYING
+ *     CFG_APPLYING --(cur_cfg >= our next_cfg)--> CFG_DONE
+ *     any --(IDL change)--> CFG_CHECK (CFG_DONE stays if nothing changed)
+ *
+ * OpenFlow state (only advances while the configuration is CFG_DONE):
+ *
+ *     OFS_DISCONNECTED --(connected)--> OFS_DUMPING (flow stats request)
+ *     OFS_DUMPING --(last reply)--> OFS_IDLE ('installed' is now known)
+ *     OFS_IDLE --(desired != installed)--> OFS_BUNDLING (open, adds,
+ *                                                      barrier)
+ *     OFS_BUNDLING --(barrier reply, no error)--> OFS_COMMITTING (commit)
+ *     OFS_BUNDLING --(an error)--> discard; OFS_DUMPING after a backoff
+ *     OFS_COMMITTING --(commit reply)--> OFS_IDLE ('installed' updated)
+ *     OFS_COMMITTING --(error)--> OFS_DUMPING after a backoff
+ *     any --(connection lost, or new config applied)--> OFS_DISCONNECTED
+ *
+ * The desired flows are kept in libopenvswitch's form (struct cf_ofl); a
+ * cache keyed by the compiler's struct cflow avoids converting unchanged
+ * flows again.
+ */
+#include <config.h>
+
+#include "ofproto/switch.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "byte-order.h"
+#include "conjflow/cflow.h"
+#include "conjflow/model.h"
+#include "coverage.h"
+#include "hash.h"
+#include "ofproto/ofconv.h"
+#include "openvswitch/dynamic-string.h"
+#include "openvswitch/hmap.h"
+#include "openvswitch/ofp-actions.h"
+#include "openvswitch/ofp-bundle.h"
+#include "openvswitch/ofp-errors.h"
+#include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-msgs.h"
+#include "openvswitch/ofp-util.h"
+#include "openvswitch/ofpbuf.h"
+#include "openvswitch/poll-loop.h"
+#include "openvswitch/rconn.h"
+#include "openvswitch/vconn.h"
+#include "openvswitch/vlog.h"
+#include "ovsdb-idl.h"
+#include "packets.h"
+#include "smap.h"
+#include "timeval.h"
+#include "util.h"
+#include "vswitch-idl.h"
+
+VLOG_DEFINE_THIS_MODULE(cf_switch);
+
+COVERAGE_DEFINE(cf_switch_bundle_commit);
+COVERAGE_DEFINE(cf_switch_bundle_fail);
+COVERAGE_DEFINE(cf_switch_flow_mod);
+COVERAGE_DEFINE(cf_switch_dump);
+COVERAGE_DEFINE(cf_switch_config_txn);
+
+static int openflow_port = 6653;
+
+/* Backoff after a failed bundle or dump, in ms. */
+#define RETRY_MIN_MS 500
+#define RETRY_MAX_MS 30000
+
+enum cfg_state {
+    CFG_SYNCING,                /* Waiting for the database contents. */
+    CFG_CHECK,                  /* Must compare the bridge's config. */
+    CFG_TXN,                    /* A transaction is in flight. */
+    CFG_APPLYING,               /* Committed; waiting for vswitchd. */
+    CFG_DONE,                   /* The bridge is configured. */
+};
+
+enum of_state {
+    OFS_DISCONNECTED,           /* No usable OpenFlow connection yet. */
+    OFS_DUMPING,                /* Flow stats request sent. */
+    OFS_IDLE,                   /* 'installed' known, no request pending. */
+    OFS_BUNDLING,               /* Bundle filled, barrier sent. */
+    OFS_COMMITTING,             /* Commit sent. */
+};
+
+/* One change of a bundle. */
+struct bundle_op {
+    struct cf_ofl *ofl;         /* The flow (owned). */
+    bool add;                   /* Add (or replace), else delete strict. */
+};
+
+/* A desired flow and its conversion, cached by the compiler's cflow. */
+struct desired_entry {
+    struct hmap_node hmap_node; /* In 'desired_cache', by cflow key hash. */
+    struct cflow flow;          /* Copy of the compiler's flow (owned). */
+    struct cf_ofl *ofl;         /* Its conversion (owned). */
+};
+
+struct cf_switch {
+    char *name;                 /* Node name. */
+    char *ovsdb;                /* OVSDB remote. */
+    char *bridge;               /* Bridge name. */
+    char *of_listen;            /* Controller target we configure. */
+    char *of_connect;           /* Where we connect, or NULL if unknown. */
+
+    /* OVSDB. */
+    struct ovsdb_idl *idl;      /* Session to the node's ovsdb-server. */
+    unsigned int idl_seqno;     /* IDL seqno last examined. */
+    enum cfg_state cfg_state;   /* See the state diagram above. */
+    struct ovsdb_idl_txn *txn;  /* In-flight configuration transaction. */
+    int64_t wanted_cfg;         /* next_cfg our transaction set. */
+    bool bridge_found;          /* The bridge exists. */
+
+    /* Ports. */
+    bool ports_known;           /* 'ports' reflects the bridge. */
+    struct cf_node_ports ports; /* Pod ports, uplinks, others. */
+    unsigned int ports_seqno;   /* Incremented on every change. */
+
+    /* OpenFlow. */
+    struct rconn *rconn;        /* Connection to the bridge. */
+    unsigned int conn_seqno;    /* rconn connection seqno last seen. */
+    enum of_state of_state;     /* See the state diagram above. */
+    ovs_be32 dump_xid;          /* xid of the flow stats request. */
+    struct cf_ofl_table dumped; /* Flows received in the current dump. */
+    struct cf_ofl_table installed;  /* What the switch has (our flows). */
+    uint32_t bundle_id;         /* Id of the last bundle. */
+    uint32_t xid_lo, xid_hi;    /* xids of the current bundle's messages. */
+    ovs_be32 barrier_xid;       /* xid of the bundle's barrier. */
+    ovs_be32 commit_xid;        /* xid of the commit request. */
+    bool bundle_failed;         /* An error arrived for the bundle. */
+    struct bundle_op *ops;      /* The bundle's changes. */
+    size_t n_ops, allocated_ops;
+    long long int retry_at;     /* Don't dump again before this (ms). */
+    int retry_ms;               /* Current backoff. */
+    long long int bundle_start; /* When the bundle was sent (ms). */
+
+    /* Desired flows. */
+    bool desired_valid;         /* set_desired() has been called. */
+    struct cf_ofl_table desired;    /* Desired flows (owned copies). */
+    struct hmap desired_cache;  /* "struct desired_entry"s. */
+    bool dirty;                 /* desired or installed changed. */
+
+    /* Status. */
+    char *last_error;           /* Last error, or NULL. */
+    long long int last_error_time;  /* When (wall ms). */
+    char *compile_error;        /* Error computing desired flows. */
+    long long int last_sync;    /* When installed last became desired
+                                 * (wall ms), or 0. */
+    long long int last_bundle_ms;   /* Duration of the last bundle. */
+    uint64_t n_flow_mods;       /* flow_mods sent (in committed or failed
+                                 * bundles). */
+    uint64_t n_bundles;         /* Bundles committed. */
+    uint64_t n_failed;          /* Bundles that failed. */
+};
+
+static void switch_set_error(struct cf_switch *, const char *format, ...)
+    OVS_PRINTF_FORMAT(2, 3);
+static void of_restart(struct cf_switch *);
+
+void
+cf_switch_set_openflow_port(int port)
+{
+    openflow_port = port;
+}
+
+/* Derives from the OVSDB remote 'ovsdb' the passive OpenFlow target to
+ * configure on 'bridge' ('*listenp') and the target to connect to
+ * ('*connectp').  Returns false if 'ovsdb' has a form we can't use. */
+static bool
+openflow_targets(const char *ovsdb, const char *bridge, char **listenp,
+                 char **connectp)
+{
+    *listenp = *connectp = NULL;
+    if (!strncmp(ovsdb, "unix:", 5)) {
+        char *copy = xstrdup(ovsdb + 5);
+        const char *dir = dirname(copy);
+        *listenp = xasprintf("punix:%s/%s.conjflow", dir, bridge);
+        *connectp = xasprintf("unix:%s/%s.conjflow", dir, bridge);
+        free(copy);
+        return true;
+    }
+    bool tcp = !strncmp(ovsdb, "tcp:", 4);
+    bool ssl = !strncmp(ovsdb, "ssl:", 4);
+    if (tcp || ssl) {
+        const char *host = ovsdb + 4;
+        const char *colon = strrchr(host, ':');
+        int len = colon ? colon - host : strlen(host);
+        *listenp = xasprintf("%s:%d:%.*s", tcp ? "ptcp" : "pssl",
+                             openflow_port, len, host);
+        *connectp = xasprintf("%s:%.*s:%d", tcp ? "tcp" : "ssl",
+                              len, host, openflow_port);
+        return true;
+    }
+    return false;
+}
+
+struct cf_switch *
+cf_switch_create(const char *name, const char *ovsdb, const char *bridge)
+{
+    struct cf_switch *sw = xzalloc(sizeof *sw);
+    sw->name = xstrdup(name);
+    sw->ovsdb = xstrdup(ovsdb);
+    sw->bridge = xstrdup(bridge);
+    cf_node_ports_init(&sw->ports);
+    cf_ofl_table_init(&sw->dumped);
+    cf_ofl_table_init(&sw->installed);
+    cf_ofl_table_init(&sw->desired);
+    hmap_init(&sw->desired_cache);
+    sw->retry_ms = RETRY_MIN_MS;
+
+    sw->idl = ovsdb_idl_create(ovsdb, &ovsrec_idl_class, false, true);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_next_cfg);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_cur_cfg);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_bridges);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_name);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_controller);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_fail_mode);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_protocols);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_flow_tables);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_ports);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_port_col_name);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_port_col_interfaces);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_name);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_type);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_ofport);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_external_ids);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_mac_in_use);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_controller_col_target);
+    ovsdb_idl_add_column(sw->idl, &ovsrec_flow_table_col_name);
+    sw->idl_seqno = ovsdb_idl_get_seqno(sw->idl);
+    sw->cfg_state = CFG_SYNCING;
+
+    /* Connects once the bridge is configured (ovsdb_run()), so that the
+     * listener exists. */
+    sw->rconn = rconn_create(5, 8, 0, 1u << CF_OFP_VERSION);
+    if (!openflow_targets(ovsdb, bridge, &sw->of_listen, &sw->of_connect)) {
+        switch_set_error(sw, "OVSDB remote \"%s\": cannot derive an "
+                         "OpenFlow target (use unix:, tcp: or ssl:)", ovsdb);
+    }
+    sw->of_state = OFS_DISCONNECTED;
+    sw->conn_seqno = rconn_get_connection_seqno(sw->rconn);
+    return sw;
+}
+
+/* Frees the operations of the current bundle. */
+static void
+clear_ops(struct cf_switch *sw)
+{
+    for (size_t i = 0; i < sw->n_ops; i++) {
+        cf_ofl_destroy(sw->ops[i].ofl);
+    }
+    sw->n_ops = 0;
+}
+
+/* Frees the desired flow cache. */
+static void
+clear_desired_cache(struct hmap *cache)
+{
+    struct desired_entry *e;
+    HMAP_FOR_EACH_POP (e, hmap_node, cache) {
+        free(e->flow.actions);
+        cf_ofl_destroy(e->ofl);
+        free(e);
+    }
+}
+
+void
+cf_switch_destroy(struct cf_switch *sw)
+{
+    if (!sw) {
+        return;
+    }
+    if (sw->txn) {
+        ovsdb_idl_txn_destroy(sw->txn);
+    }
+    ovsdb_idl_destroy(sw->idl);
+    rconn_destroy(sw->rconn);
+    clear_ops(sw);
+    free(sw->ops);
+    cf_ofl_table_destroy(&sw->dumped);
+    cf_ofl_table_destroy(&sw->installed);
+    cf_ofl_table_destroy(&sw->desired);
+    clear_desired_cache(&sw->desired_cache);
+    hmap_destroy(&sw->desired_cache);
+    cf_node_ports_destroy(&sw->ports);
+    free(sw->last_error);
+    free(sw->compile_error);
+    free(sw->of_listen);
+    free(sw->of_connect);
+    free(sw->name);
+    free(sw->ovsdb);
+    free(sw->bridge);
+    free(sw);
+}
+
+const char *
+cf_switch_get_name(const struct cf_switch *sw)
+{
+    return sw->name;
+}
+
+const char *
+cf_switch_get_ovsdb(const struct cf_switch *sw)
+{
+    return sw->ovsdb;
+}
+
+const char *
+cf_switch_get_bridge(const struct cf_switch *sw)
+{
+    return sw->bridge;
+}
+
+/* Records an error for the status and logs it (rate-limited). */
+static void
+switch_set_error(struct cf_switch *sw, const char *format, ...)
+{
+    static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+    va_list args;
+    va_start(args, format);
+    char *msg = xvasprintf(format, args);
+    va_end(args);
+    VLOG_WARN_RL(&rl, "%s: %s", sw->name, msg);
+    free(sw->last_error);
+    sw->last_error = msg;
+    sw->last_error_time = time_wall_msec();
+}
+
+/* ---- OVSDB: configuration and ports ------------------------------------ */
+
+static const struct ovsrec_bridge *
+find_bridge(const struct cf_switch *sw)
+{
+    const struct ovsrec_bridge *br;
+    OVSREC_BRIDGE_FOR_EACH (br, sw->idl) {
+        if (!strcmp(br->name, sw->bridge)) {
+            return br;
+        }
+    }
+    return NULL;
+}
+
+static const char *const protocols[] = {
+    "OpenFlow13", "OpenFlow14", "OpenFlow15",
+};
+
+/* True if 'br' is configured the way conjflow wants. */
+static bool
+bridge_config_ok(const struct cf_switch *sw, const struct ovsrec_bridge *br)
+{
+    if (br->n_controller != 1
+        || strcmp(br->controller[0]->target, sw->of_listen)) {
+        return false;
+    }
+    if (!br->fail_mode || strcmp(br->fail_mode, "secure")) {
+        return false;
+    }
+    if (br->n_protocols != ARRAY_SIZE(protocols)) {
+        return false;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(protocols); i++) {
+        bool found = false;
+        for (size_t j = 0; j < br->n_protocols; j++) {
+            found = found || !strcmp(br->protocols[j], protocols[i]);
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    for (int t = 0; t < CFLOW_N_TABLES; t++) {
+        bool found = false;
+        for (size_t j = 0; j < br->n_flow_tables; j++) {
+            if (br->key_flow_tables[j] == t) {
+                const struct ovsrec_flow_table *ft = br->value_flow_tables[j];
+                found = ft->name && !strcmp(ft->name, cflow_table_name(t));
+            }
+        }
+        if (!found) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Starts a transaction that configures 'br'. */
+static void
+bridge_configure(struct cf_switch *sw, const struct ovsrec_bridge *br)
+{
+    const struct ovsrec_open_vswitch *ovs
+        = ovsrec_open_vswitch_first(sw->idl);
+    struct ovsdb_idl_txn *txn = ovsdb_idl_txn_create(sw->idl);
+    ovsdb_idl_txn_add_comment(txn, "conjflowd: configure bridge %s",
+                              sw->bridge);
+
+    struct ovsrec_controller *ctrl = ovsrec_controller_insert(txn);
+    ovsrec_controller_set_target(ctrl, sw->of_listen);
+    ovsrec_bridge_set_controller(br, &ctrl, 1);
+    ovsrec_bridge_set_fail_mode(br, "secure");
+    ovsrec_bridge_set_protocols(br, (const char **) protocols,
+                                ARRAY_SIZE(protocols));
+
+    /* Keep table entries for tables conjflow doesn't use. */
+    int64_t keys[256];
+    struct ovsrec_flow_table *values[256];
+    size_t n = 0;
+    for (size_t j = 0; j < br->n_flow_tables && n < 256; j++) {
+        if (br->key_flow_tables[j] >= CFLOW_N_TABLES) {
+            keys[n] = br->key_flow_tables[j];
+            values[n++] = br->value_flow_tables[j];
+        }
+    }
+    for (int t = 0; t < CFLOW_N_TABLES; t++) {
+        struct ovsrec_flow_table *ft = ovsrec_flow_table_insert(txn);
+        ovsrec_flow_table_set_name(ft, cflow_table_name(t));
+        keys[n] = t;
+        values[n++] = ft;
+    }
+    ovsrec_bridge_set_flow_tables(br, keys, values, n);
+
+    if (ovs) {
+        ovsdb_idl_txn_increment(txn, &ovs->header_,
+                                &ovsrec_open_vswitch_col_next_cfg, false);
+    }
+    sw->txn = txn;
+    sw->cfg_state = CFG_TXN;
+    /* Sends it; ovsdb_run() collects the outcome. */
+    ovsdb_idl_txn_commit(txn);
+    COVERAGE_INC(cf_switch_config_txn);
+    VLOG_INFO("%s: configuring bridge %s (controller %s, fail_mode=secure)",
+              sw->name, sw->bridge, sw->of_listen);
+}
+
+/* An interface type that connects the bridge to other nodes. */
+static bool
+is_uplink_type(const char *type)
+{
+    static const char *const types[] = {
+        "patch", "geneve", "vxlan", "gre", "stt", "erspan", "ip6gre",
+        "ip6erspan", "gtpu", "bareudp", "srv6",
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(types); i++) {
+        if (!strcmp(type, types[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* qsort() comparison of bindings by pod. */
+static int
+binding_compare(const void *a_, const void *b_)
+{
+    const struct cf_binding *a = a_;
+    const struct cf_binding *b = b_;
+    int c = strcmp(a->pod, b->pod);
+    return c ? c : (a->ofport < b->ofport ? -1 : a->ofport > b->ofport);
+}
+
+/* qsort() comparison of port numbers. */
+static int
+u32_compare(const void *a_, const void *b_)
+{
+    const uint32_t *a = a_;
+    const uint32_t *b = b_;
+    return *a < *b ? -1 : *a > *b;
+}
+
+/* True if 'a' and 'b' hold the same ports. */
+static bool
+node_ports_equal(const struct cf_node_ports *a, const struct cf_node_ports *b)
+{
+    if (a->n_bindings != b->n_bindings || a->n_uplinks != b->n_uplinks
+        || a->n_unknown != b->n_unknown) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_bindings; i++) {
+        const struct cf_binding *x = &a->bindings[i];
+        const struct cf_binding *y = &b->bindings[i];
+        if (strcmp(x->pod, y->pod) || x->ofport != y->ofport
+            || x->has_mac != y->has_mac
+            || (x->has_mac && memcmp(x->mac, y->mac, 6))) {
+            return false;
+        }
+    }
+    return (!memcmp(a->uplinks, b->uplinks, a->n_uplinks * sizeof *a->uplinks)
+            && !memcmp(a->unknown, b->unknown,
+                       a->n_unknown * sizeof *a->unknown));
+}
+
+/* Appends 'ofport' to 'array'. */
+static void
+add_port(uint32_t **array, size_t *n, size_t *allocated, uint32_t ofport)
+{
+    if (*n >= *allocated) {
+        *array = x2nrealloc(*array, allocated, sizeof **array);
+    }
+    (*array)[(*n)++] = ofport;
+}
+
+/* Reads the ports of 'br' into 'sw->ports'. */
+static void
+read_ports(struct cf_switch *sw, const struct ovsrec_bridge *br)
+{
+    struct cf_node_ports p;
+    size_t alloc_b = 0, alloc_u = 0, alloc_x = 0;
+    cf_node_ports_init(&p);
+
+    for (size_t i = 0; i < br->n_ports; i++) {
+        const struct ovsrec_port *port = br->ports[i];
+        for (size_t j = 0; j < port->n_interfaces; j++) {
+            const struct ovsrec_interface *iface = port->interfaces[j];
+            if (!iface->n_ofport || iface->ofport[0] <= 0
+                || iface->ofport[0] >= 0xff00) {
+                continue;       /* Not attached yet, failed, or LOCAL. */
+            }
+            uint32_t ofport = iface->ofport[0];
+            const char *iface_id = smap_get(&iface->external_ids,
+                                            "iface-id");
+            if (is_uplink_type(iface->type)
+                || smap_get_bool(&iface->external_ids, "conjflow-uplink",
+                                 false)) {
+                add_port(&p.uplinks, &p.n_uplinks, &alloc_u, ofport);
+            } else if (iface_id && strchr(iface_id, '/')
+                       && iface_id[0] != '/'
+                       && strchr(iface_id, '/')[1]) {
+                if (p.n_bindings >= alloc_b) {
+                    p.bindings = x2nrealloc(p.bindings, &alloc_b,
+                                            sizeof *p.bindings);
+                }
+                struct cf_binding *b = &p.bindings[p.n_bindings++];
+                memset(b, 0, sizeof *b);
+                b->pod = xstrdup(iface_id);
+                b->ofport = ofport;
+                const char *mac = smap_get(&iface->external_ids,
+                                           "attached-mac");
+                if (!mac) {
+                    mac = iface->mac_in_use;
+                }
+                struct eth_addr ea;
+                if (mac && eth_addr_from_string(mac, &ea)) {
+                    b->has_mac = true;
+                    memcpy(b->mac, ea.ea, 6);
+                }
+            } else {
+                add_port(&p.unknown, &p.n_unknown, &alloc_x, ofport);
+            }
+        }
+    }
+    qsort(p.bindings, p.n_bindings, sizeof *p.bindings, binding_compare);
+    /* Two ports claiming one pod: the lowest port number wins, the other
+     * is treated as unknown (dropped). */
+    size_t n = 0;
+    for (size_t i = 0; i < p.n_bindings; i++) {
+        if (n && !strcmp(p.bindings[n - 1].pod, p.bindings[i].pod)) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+            VLOG_WARN_RL(&rl, "%s: ports %"PRIu32" and %"PRIu32" both "
+                         "claim pod %s; ignoring port %"PRIu32, sw->name,
+                         p.bindings[n - 1].ofport, p.bindings[i].ofport,
+                         p.bindings[i].pod, p.bindings[i].ofport);
+            add_port(&p.unknown, &p.n_unknown, &alloc_x,
+                     p.bindings[i].ofport);
+            free(p.bindings[i].pod);
+        } else {
+            p.bindings[n++] = p.bindings[i];
+        }
+    }
+    p.n_bindings = n;
+    qsort(p.uplinks, p.n_uplinks, sizeof *p.uplinks, u32_compare);
+    qsort(p.unknown, p.n_unknown, sizeof *p.unknown, u32_compare);
+
+    if (!sw->ports_known || !node_ports_equal(&p, &sw->ports)) {
+        cf_node_ports_destroy(&sw->ports);
+        sw->ports = p;
+        sw->ports_known = true;
+        sw->ports_seqno++;
+        VLOG_INFO("%s: bridge %s has %"PRIuSIZE" pod ports, %"PRIuSIZE
+                  " uplinks, %"PRIuSIZE" other ports", sw->name, sw->bridge,
+                  p.n_bindings, p.n_uplinks, p.n_unknown);
+    } else {
+        cf_node_ports_destroy(&p);
+    }
+}
+
+/* Runs the OVSDB side. */
+static void
+ovsdb_run(struct cf_switch *sw)
+{
+    ovsdb_idl_run(sw->idl);
+
+    if (sw->txn) {
+        enum ovsdb_idl_txn_status status = ovsdb_idl_txn_commit(sw->txn);
+        switch (status) {
+        case TXN_INCOMPLETE:
+            break;
+        case TXN_SUCCESS:
+        case TXN_UNCHANGED:
+            sw->wanted_cfg = ovsdb_idl_txn_get_increment_new_value(sw->txn);
+            ovsdb_idl_txn_destroy(sw->txn);
+            sw->txn = NULL;
+            sw->cfg_state = CFG_APPLYING;
+            break;
+        case TXN_TRY_AGAIN:
+        case TXN_ABORTED:
+        case TXN_NOT_LOCKED:
+        case TXN_ERROR:
+        case TXN_UNCOMMITTED:
+        default:
+            if (status != TXN_TRY_AGAIN) {
+                switch_set_error(sw, "OVSDB transaction on bridge %s: %s",
+                                 sw->bridge,
+                                 ovsdb_idl_txn_status_to_string(status));
+            }
+            ovsdb_idl_txn_destroy(sw->txn);
+            sw->txn = NULL;
+            sw->cfg_state = CFG_CHECK;
+            break;
+        }
+    }
+
+    if (!ovsdb_idl_has_ever_connected(sw->idl)) {
+        return;
+    }
+    unsigned int seqno = ovsdb_idl_get_seqno(sw->idl);
+    bool changed = seqno != sw->idl_seqno;
+    sw->idl_seqno = seqno;
+    if (sw->cfg_state == CFG_SYNCING) {
+        changed = true;
+        sw->cfg_state = CFG_CHECK;
+    }
+    if (!changed && sw->cfg_state != CFG_CHECK) {
+        return;
+    }
+
+    const struct ovsrec_bridge *br = find_bridge(sw);
+    if (!br) {
+        if (sw->bridge_found || !sw->last_error) {
+            switch_set_error(sw, "bridge %s not found in %s", sw->bridge,
+                             sw->ovsdb);
+        }
+        sw->bridge_found = false;
+        if (sw->cfg_state != CFG_TXN) {
+            sw->cfg_state = CFG_CHECK;
+        }
+        return;
+    }
+    sw->bridge_found = true;
+    read_ports(sw, br);
+
+    if (sw->cfg_state == CFG_TXN) {
+        return;
+    }
+    if (!sw->of_listen) {
+        return;
+    }
+    if (!bridge_config_ok(sw, br)) {
+        if (sw->cfg_state == CFG_DONE) {
+            VLOG_INFO("%s: bridge %s configuration changed behind our back",
+                      sw->name, sw->bridge);
+        }
+        bridge_configure(sw, br);
+        /* vswitchd may flush the flows when it applies this (fail_mode
+         * change): read them again afterwards. */
+        of_restart(sw);
+        return;
+    }
+    if (sw->cfg_state == CFG_APPLYING) {
+        const struct ovsrec_open_vswitch *ovs
+            = ovsrec_open_vswitch_first(sw->idl);
+        if (ovs && ovs->cur_cfg < sw->wanted_cfg) {
+            return;             /* vswitchd has not applied it yet. */
+        }
+    }
+    if (sw->cfg_state != CFG_DONE) {
+        VLOG_INFO("%s: bridge %s configured", sw->name, sw->bridge);
+        if (!rconn_is_connected(sw->rconn)) {
+            /* The listener exists now (first time, or again after a
+             * reconfiguration): connect without waiting out a backoff. */
+            rconn_connect(sw->rconn, sw->of_connect, sw->name);
+        }
+    }
+    sw->cfg_state = CFG_DONE;
+}
+
+/* ---- OpenFlow ----------------------------------------------------------- */
+
+/* Sends 'msg' on the OpenFlow connection. */
+static void
+of_send(struct cf_switch *sw, struct ofpbuf *msg)
+{
+    rconn_send(sw->rconn, msg, NULL);
+}
+
+/* Forgets the in-flight state; dumps again when possible. */
+static void
+of_restart(struct cf_switch *sw)
+{
+    sw->of_state = OFS_DISCONNECTED;
+    clear_ops(sw);
+    cf_ofl_table_clear(&sw->dumped);
+    sw->dirty = true;
+}
+
+void
+cf_switch_reconcile(struct cf_switch *sw)
+{
+    if (sw->of_state == OFS_IDLE) {
+        sw->of_state = OFS_DISCONNECTED;
+    }
+    sw->dirty = true;
+}
+
+/* Schedules a retry after a failure. */
+static void
+of_backoff(struct cf_switch *sw)
+{
+    of_restart(sw);
+    sw->retry_at = time_msec() + sw->retry_ms;
+    sw->retry_ms = MIN(sw->retry_ms * 2, RETRY_MAX_MS);
+}
+
+/* Sends a flow stats request for conjflow's flows. */
+static void
+of_start_dump(struct cf_switch *sw)
+{
+    struct ofputil_flow_stats_request fsr;
+    memset(&fsr, 0, sizeof fsr);
+    fsr.aggregate = false;
+    match_init_catchall(&fsr.match);
+    fsr.cookie = htonll(CFLOW_COOKIE_TAG << 56);
+    fsr.cookie_mask = htonll(CFLOW_COOKIE_TAG_MASK);
+    fsr.out_port = OFPP_ANY;
+    fsr.out_group = OFPG_ANY;
+    fsr.table_id = 0xff;
+    struct ofpbuf *msg = ofputil_encode_flow_stats_request(&fsr,
+                                                           CF_OFP_PROTOCOL);
+    sw->dump_xid = ((struct ofp_header *) msg->data)->xid;
+    cf_ofl_table_clear(&sw->dumped);
+    of_send(sw, msg);
+    sw->of_state = OFS_DUMPING;
+    COVERAGE_INC(cf_switch_dump);
+}
+
+/* Processes one flow stats reply. */
+static void
+of_handle_dump_reply(struct cf_switch *sw, struct ofpbuf *msg)
+{
+    const struct ofp_header *oh = msg->data;
+    bool more = ofpmp_more(oh);
+    struct ofpbuf b = ofpbuf_const_initializer(msg->data, msg->size);
+    uint64_t stub[1024 / 8];
+    struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(stub);
+    for (;;) {
+        struct ofputil_flow_stats fs;
+        int retval = ofputil_decode_flow_stats_reply(&fs, &b, false,
+                                                     &ofpacts);
+        if (retval) {
+            if (retval != EOF) {
+                switch_set_error(sw, "bad flow stats reply: %s",
+                                 ofperr_to_string(retval));
+                ofpbuf_uninit(&ofpacts);
+                of_backoff(sw);
+                return;
+            }
+            break;
+        }
+        /* Learned flows (idle timeout set, or kind LEARNED) are the
+         * datapath's business, not part of the diff. */
+        uint64_t cookie = ntohll(fs.cookie);
+        if (fs.idle_timeout || fs.hard_timeout
+            || (cookie & 0xffff) == CFLOW_KIND_LEARNED) {
+            continue;
+        }
+        cf_ofl_table_replace(&sw->dumped, cf_ofl_from_stats(&fs));
+    }
+    ofpbuf_uninit(&ofpacts);
+    if (!more) {
+        cf_ofl_table_swap(&sw->installed, &sw->dumped);
+        sw->of_state = OFS_IDLE;
+        sw->dirty = true;
+        VLOG_INFO("%s: %"PRIuSIZE" conjflow flows installed on %s",
+                  sw->name, cf_ofl_table_count(&sw->installed), sw->bridge);
+    }
+}
+
+/* Appends an operation to the current bundle. */
+static void
+add_op(struct cf_switch *sw, const struct cf_ofl *ofl, bool add)
+{
+    if (sw->n_ops >= sw->allocated_ops) {
+        sw->ops = x2nrealloc(sw->ops, &sw->allocated_ops, sizeof *sw->ops);
+    }
+    sw->ops[sw->n_ops].ofl = cf_ofl_clone(ofl);
+    sw->ops[sw->n_ops].add = add;
+    sw->n_ops++;
+}
+
+/* Computes the difference between desired and installed into 'sw->ops'.
+ * Returns the number of changes. */
+static size_t
+compute_diff(struct cf_switch *sw, bool *wipe_learnedp)
+{
+    const struct cf_ofl *ofl;
+    size_t n_removals = 0;
+
+    clear_ops(sw);
+    HMAP_FOR_EACH (ofl, hmap_node, &sw->installed.flows) {
+        if (!cf_ofl_table_find(&sw->desired, ofl)) {
+            add_op(sw, ofl, false);
+            n_removals++;
+        }
+    }
+    HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
+        const struct cf_ofl *inst = cf_ofl_table_find(&sw->installed, ofl);
+        if (!inst) {
+            add_op(sw, ofl, true);
+        } else if (!cf_ofl_equal(inst, ofl)) {
+            add_op(sw, ofl, true);
+            n_removals++;
+        }
+    }
+    /* A change that removes or replaces flows may revoke an allow: learned
+     * SCTP replies go too (they are learned again from allowed packets). */
+    *wipe_learnedp = n_removals > 0;
+    return sw->n_ops;
+}
+
+/* Wraps 'msg' in a bundle add message and sends it. */
+static void
+send_bundle_add(struct cf_switch *sw, struct ofpbuf *msg, uint16_t flags)
+{
+    ofpmsg_update_length(msg);
+    struct ofputil_bundle_add_msg bam = {
+        .bundle_id = sw->bundle_id,
+        .flags = flags,
+        .msg = msg->data,
+    };
+    struct ofpbuf *add = ofputil_encode_bundle_add(CF_OFP_VERSION, &bam);
+    uint32_t xid = ntohl(((struct ofp_header *) add->data)->xid);
+    if (sw->xid_lo == 0 && sw->xid_hi == 0) {
+        sw->xid_lo = xid;
+    }
+    sw->xid_lo = MIN(sw->xid_lo, xid);
+    sw->xid_hi = MAX(sw->xid_hi, xid);
+    ofpbuf_delete(msg);
+    of_send(sw, add);
+}
+
+/* If desired and installed differ, sends the difference as one bundle. */
+static void
+of_maybe_send_bundle(struct cf_switch *sw)
+{
+    if (!sw->dirty || !sw->desired_valid) {
+        return;
+    }
+    sw->dirty = false;
+    bool wipe_learned;
+    if (!compute_diff(sw, &wipe_learned)) {
+        if (!sw->last_sync) {
+            sw->last_sync = time_wall_msec();
+        }
+        sw->retry_ms = RETRY_MIN_MS;
+        return;
+    }
+
+    uint16_t flags = OFPBF_ATOMIC | OFPBF_ORDERED;
+    struct ofputil_bundle_ctrl_msg bc = {
+        .bundle_id = ++sw->bundle_id,
+        .type = OFPBCT_OPEN_REQUEST,
+        .flags = flags,
+    };
+    sw->xid_lo = sw->xid_hi = 0;
+    sw->bundle_failed = false;
+    sw->bundle_start = time_msec();
+    struct ofpbuf *open = ofputil_encode_bundle_ctrl_request(CF_OFP_VERSION,
+                                                             &bc);
+    uint32_t open_xid = ntohl(((struct ofp_header *) open->data)->xid);
+    of_send(sw, open);
+    sw->xid_lo = sw->xid_hi = open_xid;
+
+    if (wipe_learned) {
+        struct ofputil_flow_mod fm;
+        memset(&fm, 0, sizeof fm);
+        struct match match;
+        match_init_catchall(&match);
+        minimatch_init(&fm.match, &match);
+        fm.priority = 0;
+        fm.cookie = htonll(CFLOW_COOKIE_TAG << 56);
+        fm.cookie_mask = htonll(CFLOW_COOKIE_TAG_MASK);
+        fm.new_cookie = OVS_BE64_MAX;
+        fm.table_id = CFLOW_T_SCTP_REPLY;
+        fm.command = OFPFC_DELETE;
+        fm.buffer_id = UINT32_MAX;
+        fm.out_port = OFPP_ANY;
+        fm.out_group = OFPG_ANY;
+        send_bundle_add(sw, ofputil_encode_flow_mod(&fm, CF_OFP_PROTOCOL),
+                        flags);
+        minimatch_destroy(&fm.match);
+    }
+    /* Deletions first, then additions. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < sw->n_ops; i++) {
+            const struct bundle_op *op = &sw->ops[i];
+            if (op->add == (pass == 1)) {
+                if (VLOG_IS_DBG_ENABLED()) {
+                    struct ds d = DS_EMPTY_INITIALIZER;
+                    cf_ofl_format(op->ofl, &d);
+                    VLOG_DBG("%s: bundle %"PRIu32": %s %s", sw->name,
+                             sw->bundle_id, op->add ? "add" : "delete",
+                             ds_cstr(&d));
+                    ds_destroy(&d);
+                }
+                send_bundle_add(sw, cf_ofl_encode(op->ofl, op->add
+                                                  ? OFPFC_ADD
+                                                  : OFPFC_DELETE_STRICT),
+                                flags);
+            }
+        }
+    }
+    if (wipe_learned) {
+        /* Desired flows in the wiped table must come back. */
+        const struct cf_ofl *ofl;
+        HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
+            if (ofl->table_id == CFLOW_T_SCTP_REPLY) {
+                send_bundle_add(sw, cf_ofl_encode(ofl, OFPFC_ADD), flags);
+            }
+        }
+    }
+
+    struct ofpbuf *barrier = ofputil_encode_barrier_request(CF_OFP_VERSION);
+    sw->barrier_xid = ((struct ofp_header *) barrier->data)->xid;
+    of_send(sw, barrier);
+    sw->of_state = OFS_BUNDLING;
+    sw->n_flow_mods += sw->n_ops;
+    COVERAGE_ADD(cf_switch_flow_mod, sw->n_ops);
+    VLOG_DBG("%s: bundle %"PRIu32" with %"PRIuSIZE" flow_mods sent",
+             sw->name, sw->bundle_id, sw->n_ops);
+}
+
+/* Sends a bundle control request of 'type' for the current bundle and
+ * returns its xid. */
+static ovs_be32
+send_bundle_ctrl(struct cf_switch *sw, uint16_t type)
+{
+    struct ofputil_bundle_ctrl_msg bc = {
+        .bundle_id = sw->bundle_id,
+        .type = type,
+        .flags = OFPBF_ATOMIC | OFPBF_ORDERED,
+    };
+    struct ofpbuf *msg = ofputil_encode_bundle_ctrl_request(CF_OFP_VERSION,
+                                                            &bc);
+    ovs_be32 xid = ((struct ofp_header *) msg->data)->xid;
+    of_send(sw, msg);
+    return xid;
+}
+
+/* The bundle failed: nothing of it is installed. */
+static void
+bundle_failed(struct cf_switch *sw, const char *why)
+{
+    switch_set_error(sw, "bundle %"PRIu32" (%"PRIuSIZE" flow_mods) failed, "
+                     "nothing changed, will retry: %s", sw->bundle_id,
+                     sw->n_ops, why);
+    sw->n_failed++;
+    COVERAGE_INC(cf_switch_bundle_fail);
+    of_backoff(sw);
+}
+
+/* The bundle was committed: the switch now has the desired flows. */
+static void
+bundle_committed(struct cf_switch *sw)
+{
+    for (size_t i = 0; i < sw->n_ops; i++) {
+        struct bundle_op *op = &sw->ops[i];
+        if (op->add) {
+            cf_ofl_table_replace(&sw->installed, op->ofl);
+        } else {
+            cf_ofl_table_delete(&sw->installed, op->ofl);
+            cf_ofl_destroy(op->ofl);
+        }
+        op->ofl = NULL;
+    }
+    sw->n_ops = 0;
+    sw->n_bundles++;
+    sw->last_sync = time_wall_msec();
+    sw->last_bundle_ms = time_msec() - sw->bundle_start;
+    sw->retry_ms = RETRY_MIN_MS;
+    sw->of_state = OFS_IDLE;
+    COVERAGE_INC(cf_switch_bundle_commit);
+    VLOG_DBG("%s: bundle %"PRIu32" committed in %lld ms", sw->name,
+             sw->bundle_id, sw->last_bundle_ms);
+}
+
+/* Processes one message from the switch. */
+static void
+of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
+{
+    const struct ofp_header *oh = msg->data;
+    enum ofptype type;
+    if (ofptype_decode(&type, oh)) {
+        return;
+    }
+
+    switch (type) {
+    case OFPTYPE_ECHO_REQUEST:
+        of_send(sw, ofputil_encode_echo_reply(oh));
+        break;
+
+    case OFPTYPE_FLOW_STATS_REPLY:
+        if (sw->of_state == OFS_DUMPING && oh->xid == sw->dump_xid) {
+            of_handle_dump_reply(sw, msg);
+        }
+        break;
+
+    case OFPTYPE_ERROR: {
+        enum ofperr error = ofperr_decode_msg(oh, NULL);
+        uint32_t xid = ntohl(oh->xid);
+        if (sw->of_state == OFS_DUMPING && oh->xid == sw->dump_xid) {
+            switch_set_error(sw, "flow dump failed: %s",
+                             ofperr_to_string(error));
+            of_backoff(sw);
+        } else if (sw->of_state == OFS_BUNDLING
+                   && xid >= sw->xid_lo && xid <= sw->xid_hi) {
+            if (!sw->bundle_failed) {
+                free(sw->last_error);
+                sw->last_error = xstrdup(ofperr_to_string(error));
+            }
+            sw->bundle_failed = true;
+        } else if (sw->of_state == OFS_COMMITTING
+                   && oh->xid == sw->commit_xid) {
+            bundle_failed(sw, ofperr_to_string(error));
+        } else {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+            VLOG_WARN_RL(&rl, "%s: OpenFlow error: %s", sw->name,
+                         ofperr_to_string(error));
+        }
+        break;
+    }
+
+    case OFPTYPE_BARRIER_REPLY:
+        if (sw->of_state == OFS_BUNDLING && oh->xid == sw->barrier_xid) {
+            if (sw->bundle_failed) {
+                send_bundle_ctrl(sw, OFPBCT_DISCARD_REQUEST);
+                char *why = xstrdup(sw->last_error ? sw->last_error : "?");
+                bundle_failed(sw, why);
+                free(why);
+            } else {
+                sw->commit_xid = send_bundle_ctrl(sw, OFPBCT_COMMIT_REQUEST);
+                sw->of_state = OFS_COMMITTING;
+            }
+        }
+        break;
+
+    case OFPTYPE_BUNDLE_CONTROL:
+        if (sw->of_state == OFS_COMMITTING && oh->xid == sw->commit_xid) {
+            struct ofputil_bundle_ctrl_msg bc;
+            if (!ofputil_decode_bundle_ctrl(oh, &bc)
+                && bc.type == OFPBCT_COMMIT_REPLY
+                && bc.bundle_id == sw->bundle_id) {
+                bundle_committed(sw);
+            } else {
+                bundle_failed(sw, "unexpected bundle control reply");
+            }
+        }
+        break;
+
+    default:
+        break;
+    }
+}
+
+/* Runs the OpenFlow side. */
+static void
+of_run(struct cf_switch *sw)
+{
+    rconn_run(sw->rconn);
+
+    unsigned int seqno = rconn_get_connection_seqno(sw->rconn);
+    if (seqno != sw->conn_seqno) {
+        sw->conn_seqno = seqno;
+        of_restart(sw);
+        if (rconn_is_connected(sw->rconn)) {
+            VLOG_INFO("%s: OpenFlow connected to %s", sw->name,
+                      sw->of_connect);
+        }
+    }
+    if (!rconn_is_connected(sw->rconn)) {
+        if (sw->of_state != OFS_DISCONNECTED) {
+            of_restart(sw);
+        }
+        return;
+    }
+
+    for (int i = 0; i < 500; i++) {
+        struct ofpbuf *msg = rconn_recv(sw->rconn);
+        if (!msg) {
+            break;
+        }
+        of_handle_msg(sw, msg);
+        ofpbuf_delete(msg);
+    }
+
+    if (sw->of_state == OFS_DISCONNECTED && sw->cfg_state == CFG_DONE
+        && time_msec() >= sw->retry_at) {
+        of_start_dump(sw);
+    }
+    if (sw->of_state == OFS_IDLE && sw->cfg_state == CFG_DONE) {
+        of_maybe_send_bundle(sw);
+    }
+}
+
+void
+cf_switch_run(struct cf_switch *sw)
+{
+    ovsdb_run(sw);
+    of_run(sw);
+}
+
+void
+cf_switch_wait(struct cf_switch *sw)
+{
+    ovsdb_idl_wait(sw->idl);
+    if (sw->txn) {
+        ovsdb_idl_txn_wait(sw->txn);
+    }
+    rconn_run_wait(sw->rconn);
+    rconn_recv_wait(sw->rconn);
+    if (sw->of_state == OFS_DISCONNECTED && sw->retry_at) {
+        poll_timer_wait_until(sw->retry_at);
+    }
+    if (sw->of_state == OFS_IDLE && sw->dirty) {
+        poll_immediate_wake();
+    }
+}
+
+/* ---- Desired flows ------------------------------------------------------ */
+
+/* Returns a deep copy of 'flow' in '*dst'. */
+static void
+cflow_copy(struct cflow *dst, const struct cflow *src)
+{
+    *dst = *src;
+    dst->actions = xmemdup(src->actions,
+                           src->n_actions * sizeof *src->actions);
+    dst->allocated_actions = src->n_actions;
+}
+
+char *
+cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
+{
+    struct hmap new_cache = HMAP_INITIALIZER(&new_cache);
+    struct cf_ofl_table desired;
+    cf_ofl_table_init(&desired);
+
+    for (size_t i = 0; i < flows->n; i++) {
+        const struct cflow *flow = &flows->flows[i];
+        uint32_t hash = cflow_key_hash(flow, 0);
+        struct desired_entry *e = NULL, *old;
+        HMAP_FOR_EACH_WITH_HASH (old, hmap_node, hash, &sw->desired_cache) {
+            if (cflow_equal(&old->flow, flow)) {
+                e = old;
+                break;
+            }
+        }
+        if (e) {
+            hmap_remove(&sw->desired_cache, &e->hmap_node);
+        } else {
+            struct cf_ofl *ofl;
+            char *error = cf_ofl_from_cflow(flow, &ofl);
+            if (error) {
+                clear_desired_cache(&new_cache);
+                hmap_destroy(&new_cache);
+                cf_ofl_table_destroy(&desired);
+                cf_switch_set_error(sw, error);
+                return error;
+            }
+            e = xzalloc(sizeof *e);
+            cflow_copy(&e->flow, flow);
+            e->ofl = ofl;
+        }
+        hmap_insert(&new_cache, &e->hmap_node, hash);
+        if (cf_ofl_table_find(&desired, e->ofl)) {
+            char *error = xasprintf("%s: two desired flows with the same "
+                                    "table, priority and match (table=%u, "
+                                    "priority=%u)", sw->name, flow->table,
+                                    flow->priority);
+            hmap_remove(&new_cache, &e->hmap_node);
+            free(e->flow.actions);
+            cf_ofl_destroy(e->ofl);
+            free(e);
+            clear_desired_cache(&new_cache);
+            hmap_destroy(&new_cache);
+            cf_ofl_table_destroy(&desired);
+            cf_switch_set_error(sw, error);
+            return error;
+        }
+        cf_ofl_table_replace(&desired, cf_ofl_clone(e->ofl));
+    }
+
+    clear_desired_cache(&sw->desired_cache);
+    hmap_swap(&sw->desired_cache, &new_cache);
+    hmap_destroy(&new_cache);
+    cf_ofl_table_swap(&sw->desired, &desired);
+    cf_ofl_table_destroy(&desired);
+    sw->desired_valid = true;
+    sw->dirty = true;
+    free(sw->compile_error);
+    sw->compile_error = NULL;
+    return NULL;
+}
+
+void
+cf_switch_set_error(struct cf_switch *sw, const char *error)
+{
+    free(sw->compile_error);
+    sw->compile_error = error ? xstrdup(error) : NULL;
+    if (error) {
+        switch_set_error(sw, "%s", error);
+    }
+}
+
+/* ---- Introspection ------------------------------------------------------ */
+
+bool
+cf_switch_ports_known(const struct cf_switch *sw)
+{
+    return sw->ports_known;
+}
+
+unsigned int
+cf_switch_get_ports_seqno(const struct cf_switch *sw)
+{
+    return sw->ports_seqno;
+}
+
+const struct cf_node_ports *
+cf_switch_get_ports(const struct cf_switch *sw)
+{
+    return &sw->ports;
+}
+
+bool
+cf_switch_is_synced(const struct cf_switch *sw)
+{
+    return (sw->of_state == OFS_IDLE && !sw->dirty && sw->desired_valid
+            && rconn_is_connected(sw->rconn));
+}
+
+uint64_t
+cf_switch_n_flow_mods(const struct cf_switch *sw)
+{
+    return sw->n_flow_mods;
+}
+
+uint64_t
+cf_switch_n_bundles(const struct cf_switch *sw)
+{
+    return sw->n_bundles;
+}
+
+size_t
+cf_switch_n_desired(const struct cf_switch *sw)
+{
+    return cf_ofl_table_count(&sw->desired);
+}
+
+size_t
+cf_switch_n_installed(const struct cf_switch *sw)
+{
+    return cf_ofl_table_count(&sw->installed);
+}
+
+static const char *
+cfg_state_name(enum cfg_state s)
+{
+    switch (s) {
+    case CFG_SYNCING: return "syncing";
+    case CFG_CHECK: return "checking";
+    case CFG_TXN: return "configuring";
+    case CFG_APPLYING: return "applying";
+    case CFG_DONE: return "configured";
+    }
+    return "?";
+}
+
+static const char *
+of_state_name(enum of_state s)
+{
+    switch (s) {
+    case OFS_DISCONNECTED: return "disconnected";
+    case OFS_DUMPING: return "dumping";
+    case OFS_IDLE: return "idle";
+    case OFS_BUNDLING: return "bundling";
+    case OFS_COMMITTING: return "committing";
+    }
+    return "?";
+}
+
+/* Number of flows that differ between desired and installed. */
+static size_t
+count_pending(const struct cf_switch *sw)
+{
+    size_t n = 0;
+    const struct cf_ofl *ofl;
+    HMAP_FOR_EACH (ofl, hmap_node, &sw->installed.flows) {
+        n += !cf_ofl_table_find(&sw->desired, ofl);
+    }
+    HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
+        const struct cf_ofl *inst = cf_ofl_table_find(&sw->installed, ofl);
+        n += !inst || !cf_ofl_equal(inst, ofl);
+    }
+    return n;
+}
+
+/* Appends wall-clock time 'ms' or "never". */
+static void
+put_time(struct ds *s, long long int ms)
+{
+    if (ms) {
+        ds_put_strftime_msec(s, "%Y-%m-%dT%H:%M:%S.###Z", ms, true);
+    } else {
+        ds_put_cstr(s, "never");
+    }
+}
+
+void
+cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
+{
+    bool of_up = rconn_is_connected(sw->rconn);
+    ds_put_format(s, "node %s: %s\n", sw->name,
+                  cf_switch_is_synced(sw) ? "in sync"
+                  : !of_up || !ovsdb_idl_is_connected(sw->idl)
+                  ? "disconnected" : "pending");
+    ds_put_format(s, "  ovsdb: %s (%s), bridge %s: %s\n", sw->ovsdb,
+                  ovsdb_idl_is_connected(sw->idl) ? "connected"
+                  : "not connected", sw->bridge,
+                  !sw->bridge_found ? "not found"
+                  : cfg_state_name(sw->cfg_state));
+    ds_put_format(s, "  openflow: %s (%s, %s)\n",
+                  sw->of_connect ? sw->of_connect : "none",
+                  of_up ? "connected" : "not connected",
+                  of_state_name(sw->of_state));
+    ds_put_format(s, "  ports: %"PRIuSIZE" pods, %"PRIuSIZE" uplinks, "
+                  "%"PRIuSIZE" other\n", sw->ports.n_bindings,
+                  sw->ports.n_uplinks, sw->ports.n_unknown);
+    ds_put_format(s, "  flows: %"PRIuSIZE" desired, %"PRIuSIZE" installed, "
+                  "%"PRIuSIZE" pending\n", cf_ofl_table_count(&sw->desired),
+                  cf_ofl_table_count(&sw->installed),
+                  sw->desired_valid && sw->of_state != OFS_DISCONNECTED
+                  && sw->of_state != OFS_DUMPING ? count_pending(sw) : 0);
+    ds_put_format(s, "  bundles: %"PRIu64" committed, %"PRIu64" failed, "
+                  "%"PRIu64" flow_mods sent, last took %lld ms\n",
+                  sw->n_bundles, sw->n_failed, sw->n_flow_mods,
+                  sw->last_bundle_ms);
+    ds_put_cstr(s, "  last sync: ");
+    put_time(s, sw->last_sync);
+    ds_put_char(s, '\n');
+    if (sw->last_error) {
+        ds_put_cstr(s, "  last error: ");
+        put_time(s, sw->last_error_time);
+        ds_put_format(s, " %s\n", sw->last_error);
+    }
+}
+
+void
+cf_switch_format_desired(const struct cf_switch *sw, struct ds *s)
+{
+    cf_ofl_table_format(&sw->desired, s);
+}
+
+void
+cf_switch_format_installed(const struct cf_switch *sw, struct ds *s)
+{
+    cf_ofl_table_format(&sw->installed, s);
+}

@@ -1,0 +1,106 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * One node's switch, as conjflowd manages it: an OVSDB session that
+ * configures the node's bridge and reads its ports, and an OpenFlow session
+ * that keeps the bridge's flows equal to the desired ones.
+ *
+ * Usage (a run/wait main loop):
+ *
+ *     struct cf_switch *sw = cf_switch_create("node1", "unix:/x/db.sock",
+ *                                             "br-int");
+ *     for (;;) {
+ *         cf_switch_run(sw);
+ *         if (cf_switch_get_ports_seqno(sw) != last) {
+ *             ...compile with cf_switch_get_ports(sw)...
+ *             cf_switch_set_desired(sw, &flows);
+ *         }
+ *         cf_switch_wait(sw);
+ *         poll_block();
+ *     }
+ *
+ * OVSDB: the bridge gets fail_mode=secure, protocols OpenFlow13-15, names
+ * for conjflow's tables, and one Controller: a passive listener
+ * ("punix:<dir>/<bridge>.conjflow" next to the database socket for unix:
+ * remotes, "ptcp:<port>:<host>" for tcp:, "pssl:" for ssl:) that conjflowd
+ * connects to.  A passive listener is an OpenFlow "service", not a
+ * "controller", so adding it never makes vswitchd flush the bridge's flows.
+ * conjflowd programs nothing until vswitchd has applied this configuration
+ * (it waits for Open_vSwitch cur_cfg to reach next_cfg).
+ *
+ * OpenFlow (1.5 only): on every connection, conjflowd dumps the flows
+ * whose cookie carries conjflow's tag (learned SCTP reply flows excluded)
+ * and then sends only the difference to the desired flows, in one atomic,
+ * ordered bundle per change.  A failed bundle changes nothing on the
+ * switch; it is reported in the status and retried (dump and diff again)
+ * with exponential backoff.  Nothing is sent before the first desired
+ * flows are set, so a switch is never wiped by a daemon that just started.
+ */
+#ifndef CONJFLOW_OFPROTO_SWITCH_H
+#define CONJFLOW_OFPROTO_SWITCH_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cf_node_ports;
+struct cflow_set;
+struct ds;
+
+struct cf_switch;
+
+/* Global options (set before creating switches). */
+/* TCP port of the OpenFlow listener for tcp:/ssl: OVSDB remotes. */
+void cf_switch_set_openflow_port(int port);
+
+/* Creates the switch of node 'name' whose OVSDB is at 'ovsdb' and whose
+ * bridge is 'bridge'.  Copies the strings.  Connects in the background. */
+struct cf_switch *cf_switch_create(const char *name, const char *ovsdb,
+                                   const char *bridge);
+void cf_switch_destroy(struct cf_switch *);
+
+const char *cf_switch_get_name(const struct cf_switch *);
+const char *cf_switch_get_ovsdb(const struct cf_switch *);
+const char *cf_switch_get_bridge(const struct cf_switch *);
+
+void cf_switch_run(struct cf_switch *);
+void cf_switch_wait(struct cf_switch *);
+
+/* True once the bridge has been found and its ports read. */
+bool cf_switch_ports_known(const struct cf_switch *);
+/* Increments whenever the bridge's pod ports, uplinks or other ports
+ * change. */
+unsigned int cf_switch_get_ports_seqno(const struct cf_switch *);
+/* The bridge's ports, owned by the switch, valid until the next
+ * cf_switch_run(). */
+const struct cf_node_ports *cf_switch_get_ports(const struct cf_switch *);
+
+/* Sets the desired flows to 'flows' (not taken).  Returns NULL on success,
+ * or a malloc'd error if some flow cannot be expressed in OpenFlow (then
+ * the previous desired flows stay). */
+char *cf_switch_set_desired(struct cf_switch *, const struct cflow_set *);
+/* Records an error that kept conjflowd from computing the desired flows
+ * (shown in the status). */
+void cf_switch_set_error(struct cf_switch *, const char *error);
+/* Forgets what is installed: dumps the flows again and resends the
+ * difference. */
+void cf_switch_reconcile(struct cf_switch *);
+
+/* True if the switch is connected and its installed flows equal the
+ * desired ones (no bundle in flight). */
+bool cf_switch_is_synced(const struct cf_switch *);
+/* Number of flow_mods sent so far, and of bundles committed. */
+uint64_t cf_switch_n_flow_mods(const struct cf_switch *);
+uint64_t cf_switch_n_bundles(const struct cf_switch *);
+/* Number of desired and installed flows. */
+size_t cf_switch_n_desired(const struct cf_switch *);
+size_t cf_switch_n_installed(const struct cf_switch *);
+
+/* Appends one status block (several lines) for the switch. */
+void cf_switch_format_status(const struct cf_switch *, struct ds *);
+/* Appends the desired, or installed, flows in ovs-ofctl syntax, sorted. */
+void cf_switch_format_desired(const struct cf_switch *, struct ds *);
+void cf_switch_format_installed(const struct cf_switch *, struct ds *);
+
+#endif /* ofproto/switch.h */

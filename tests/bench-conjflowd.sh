@@ -1,0 +1,224 @@
+#!/bin/bash
+# Copyright (c) 2026 The conjflow authors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+#
+# bench-conjflowd.sh: how fast conjflowd programs OVS ("make bench"; root).
+#
+# One private OVS (tests/lib/harness.sh), conjflowd, a store written with
+# conjflowctl.  Prints:
+#
+#   (a) 5,000 allow rules (500 policies of 10 ingress rules) over 500 pods
+#       in 10 namespaces, all 500 pods bound to ports of one node's bridge
+#       (internal ports with external_ids:iface-id): time from the start of
+#       "conjflowctl apply" of the policies to every flow installed, and
+#       the number of flows;
+#   (b) one pod added to, then removed from, a namespace whose pods ~1,000
+#       rules select as peers (its IP enters and leaves the rules' address
+#       sets): time from the start of the apply to flows installed;
+#   (c) 100 nodes (100 bridges on one vswitchd): one policy change that
+#       reaches all of them: p50 and p99 of the time to all in sync, over
+#       20 changes;
+#   (d) conjflowd's resident set size after (a)/(b), and after (c).
+#
+# "Installed" means conjflowd's bundle was committed on every node: it is
+# measured by polling "ovs-appctl -t conjflowd sync" every few ms, so the
+# times include up to one poll interval; conjflowd's own change-to-sync time
+# (which starts when it sees the store change) is printed too.
+#
+# Environment: CF_BUILDDIR, CF_SRCDIR (default: the current directory and
+# this script's parent), BENCH_SCALE=small for a quick run (1/10 sizes).
+
+CF_BUILDDIR=${CF_BUILDDIR:-$PWD}
+CF_SRCDIR=${CF_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+export CF_BUILDDIR CF_SRCDIR
+. "$CF_SRCDIR/tests/lib/harness.sh"
+cf_init
+
+CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
+CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
+[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
+[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+command -v python3 >/dev/null || cf_skip "python3 is not installed"
+
+NS=10 PODS=50 POLS=50 RULES=10 NODES=100 CHANGES=20
+if [ "${BENCH_SCALE:-}" = small ]; then
+    NS=10 PODS=5 POLS=5 RULES=10 NODES=10 CHANGES=5
+fi
+
+DB=$CF_TMPDIR/conjflow.db
+CTL=$CF_TMPDIR/conjflowd.ctl
+M=$CF_TMPDIR/manifests
+mkdir -p "$M"
+CFD_PID=
+
+cfd_start() {
+    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" --poll-interval=1 \
+        --pidfile="$CF_TMPDIR/conjflowd.pid" \
+        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
+        -vconsole:off || return 1
+    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
+}
+cfd_stop() {
+    [ -n "$CFD_PID" ] || return 0
+    kill "$CFD_PID" 2>/dev/null
+    cf_wait_until 10 eval "! kill -0 $CFD_PID 2>/dev/null"
+    CFD_PID=
+}
+cf_on_exit cfd_stop
+
+appctl() { ovs-appctl --timeout=30 -t "$CTL" "$@"; }
+apply() { "$CONJFLOWCTL" --db "$DB" apply -f "$1" >/dev/null; }
+delete() { "$CONJFLOWCTL" --db "$DB" delete -f "$1" >/dev/null; }
+sync_field() { appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$CFD_PID/status"; }
+
+# wait_synced_tight: polls "sync" as fast as ovs-appctl allows (60 s).
+wait_synced_tight() {
+    local deadline=$(( $(cf__now_ms) + 60000 ))
+    until appctl sync | grep -q synced=yes; do
+        [ "$(cf__now_ms)" -lt "$deadline" ] || { appctl status >&2; return 1; }
+    done
+}
+
+# timed CMD...: runs CMD then waits for sync; prints the milliseconds.
+timed() {
+    local t0 t1
+    t0=$(cf__now_ms)
+    "$@" || return 1
+    wait_synced_tight || return 1
+    t1=$(cf__now_ms)
+    echo $((t1 - t0))
+}
+
+# The workload generator (see the file comment).
+python3 - "$M" "$NS" "$PODS" "$POLS" "$RULES" <<'EOF'
+import sys
+out, nns, ppn, polpn, rpp = sys.argv[1], *map(int, sys.argv[2:6])
+def pod(f, k, i, node="n1"):
+    f.write("---\napiVersion: v1\nkind: Pod\n"
+            "metadata: {namespace: ns%d, name: p%d, labels: {app: a%d}}\n"
+            "spec: {nodeName: %s}\nstatus: {podIP: 10.%d.%d.%d}\n"
+            % (k, i, i % 10, node, 100 + k, i // 200, i % 200 + 1))
+with open(out + "/cluster.yaml", "w") as f:
+    for k in range(nns):
+        f.write("---\napiVersion: v1\nkind: Namespace\n"
+                "metadata: {name: ns%d, labels: {team: t%d}}\n" % (k, k))
+    for k in range(nns):
+        for i in range(ppn):
+            pod(f, k, i)
+with open(out + "/policies.yaml", "w") as f:
+    for k in range(nns):
+        for j in range(polpn):
+            f.write("---\napiVersion: networking.k8s.io/v1\n"
+                    "kind: NetworkPolicy\n"
+                    "metadata: {namespace: ns%d, name: pol%d}\nspec:\n"
+                    "  podSelector: {matchLabels: {app: a%d}}\n"
+                    "  policyTypes: [Ingress]\n  ingress:\n" % (k, j, j % 10))
+            for r in range(rpp):
+                f.write("  - from:\n"
+                        "    - podSelector: {matchLabels: {app: a%d}}\n"
+                        "      namespaceSelector: {matchLabels: {team: t%d}}\n"
+                        "    ports:\n    - {protocol: TCP, port: %d}\n"
+                        % ((j + r) % 10, (k + r) % nns,
+                           8000 + (j * rpp + r) % 1000))
+# (b): one more pod in ns0 with label a0 (a peer of every rule that
+# selects app=a0 pods of namespace t0).
+with open(out + "/extra-pod.yaml", "w") as f:
+    pod(f, 0, ppn + 100)
+n = sum(1 for k in range(nns) for j in range(polpn) for r in range(rpp)
+        if (j + r) % 10 == 0 and (k + r) % nns == 0)
+with open(out + "/extra-pod.rules", "w") as f:
+    f.write("%d\n" % n)
+EOF
+
+cf_ovs_start ovs1 || cf_fail "cannot start OVS"
+cf_node_add ovs1 n1 br-int || cf_fail
+n_pods=$((NS * PODS))
+args=()
+for ((k = 0; k < NS; k++)); do
+    for ((i = 0; i < PODS; i++)); do
+        p=p$k-$i
+        args+=(-- add-port br-int "$p" -- set Interface "$p" type=internal
+               "external_ids:iface-id=ns$k/p$i")
+    done
+done
+cf_vsctl ovs1 "${args[@]}" || cf_fail "cannot add $n_pods ports"
+cat >"$M/nodes.yaml" <<EOF
+apiVersion: conjflow.io/v1alpha1
+kind: Node
+metadata: {name: n1}
+spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
+EOF
+apply "$M/nodes.yaml" || cf_fail
+apply "$M/cluster.yaml" || cf_fail
+cfd_start || cf_fail "conjflowd did not start"
+cf_wait_until 60 eval "appctl status | grep -q ' $n_pods pods'" \
+    || { appctl status; cf_fail "conjflowd did not bind $n_pods ports"; }
+wait_synced_tight || cf_fail
+
+n_rules=$((NS * POLS * RULES))
+ms=$(timed apply "$M/policies.yaml") || cf_fail
+flows=$(cf_ofctl n1 dump-flows --no-stats | grep -c cookie=)
+echo "(a) $n_rules allow rules, $n_pods pods in $NS namespaces, $n_pods bound ports:"
+echo "    apply to flows installed: $ms ms (conjflowd: $(sync_field ms) ms after seeing the change), $flows flows"
+echo "    OVN on this machine: 6,000-10,600 ms, 69,026 flows"
+
+ms_add=$(timed apply "$M/extra-pod.yaml") || cf_fail
+in_add=$(sync_field ms)
+ms_del=$(timed delete "$M/extra-pod.yaml") || cf_fail
+in_del=$(sync_field ms)
+echo "(b) one pod IP added to / removed from the peers of $(cat "$M/extra-pod.rules") rules:"
+echo "    add: $ms_add ms (conjflowd: $in_add ms), remove: $ms_del ms (conjflowd: $in_del ms)"
+echo "    OVN on this machine: 180-350 ms / 900-11,000 ms"
+echo "(d) conjflowd RSS with $flows flows: $(( $(rss_kb) / 1024 )) MB"
+
+# (c): NODES bridges on the same vswitchd, each a node with one pod.
+cfd_stop
+for ((n = 2; n <= NODES; n++)); do
+    cf_node_add ovs1 "n$n" "br$n" >/dev/null || cf_fail
+done
+python3 - "$M" "$NODES" "$(cf_ovs_db ovs1)" <<'EOF'
+import sys
+out, nodes, db = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(out + "/nodes-c.yaml", "w") as f:
+    for n in range(2, nodes + 1):
+        f.write("---\napiVersion: conjflow.io/v1alpha1\nkind: Node\n"
+                "metadata: {name: n%d}\n"
+                "spec: {ovsdb: \"%s\", bridge: br%d}\n" % (n, db, n))
+        f.write("---\napiVersion: v1\nkind: Pod\n"
+                "metadata: {namespace: ns1, name: c%d, labels: {app: a1}}\n"
+                "spec: {nodeName: n%d}\nstatus: {podIP: 10.200.%d.%d}\n"
+                % (n, n, n // 200, n % 200 + 1))
+for v in range(2):
+    with open(out + "/policy-c%d.yaml" % v, "w") as f:
+        f.write("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                "metadata: {namespace: ns1, name: every-node}\nspec:\n"
+                "  podSelector: {matchLabels: {app: a1}}\n"
+                "  policyTypes: [Ingress]\n  ingress:\n"
+                "  - from: [{podSelector: {matchLabels: {app: a2}}}]\n"
+                "    ports: [{protocol: TCP, port: %d}]\n" % (9000 + v))
+EOF
+args=()
+for ((n = 2; n <= NODES; n++)); do
+    args+=(-- add-port "br$n" "c$n" -- set Interface "c$n" type=internal
+           "external_ids:iface-id=ns1/c$n")
+done
+cf_vsctl ovs1 "${args[@]}" || cf_fail
+apply "$M/nodes-c.yaml" || cf_fail
+cfd_start || cf_fail
+cf_wait_until 120 eval "appctl sync | grep -q synced=yes" || cf_fail
+cf_wait_until 60 eval "[ \$(appctl status | grep -c '^node .*: in sync') = $NODES ]" \
+    || { appctl status | grep '^node' | grep -v 'in sync' | head; cf_fail "not every node in sync"; }
+wait_synced_tight || cf_fail
+times=()
+for ((i = 0; i < CHANGES; i++)); do
+    t=$(timed apply "$M/policy-c$((i % 2)).yaml") || cf_fail
+    times+=("$t")
+done
+read -r p50 p99 <<<"$(printf '%s\n' "${times[@]}" | sort -n | awk '
+    { v[NR] = $1 }
+    END { i50 = int((NR + 1) / 2); i99 = int(NR * 0.99 + 0.999);
+          if (i99 < 1) i99 = 1; print v[i50], v[i99] }')"
+echo "(c) $NODES nodes (bridges on one vswitchd), one policy change reaching all, $CHANGES changes:"
+echo "    p50 $p50 ms, p99 $p99 ms (apply to every node in sync)"
+echo "(d) conjflowd RSS with $NODES nodes: $(( $(rss_kb) / 1024 )) MB"

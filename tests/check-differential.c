@@ -1,0 +1,917 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * Differential test: the flow interpreter (controller/interp.c) running
+ * the compiler's flows must agree with the reference evaluator
+ * (controller/evaluator.c) on every pod pair and a sample of ports, on
+ * thousands of randomized clusters.  The clusters are generated from seeds
+ * (reproducible: CF_DIFF_SEED=N runs that one cluster, CF_DIFF_N=N sets how
+ * many): 2-3 nodes with addresses, 2-3 namespaces with labels, pods with
+ * labels and named container ports (some host-network, some without
+ * policy), policies with every kind of peer (pod/namespace selectors with
+ * all operators, ipBlocks with excepts) and port (numbered, endPort
+ * ranges, named, protocol-only) over TCP, UDP and SCTP.
+ *
+ * The conformance corpus (tests/data/conformance-cases.json, a copy of the
+ * shared corpus; CF_CONFORMANCE_CASES=FILE reads another file in the same
+ * format) is run too: every step of every case, every probe, every cell of
+ * the expected matrix, against both the evaluator and the flows.  The
+ * policies are parsed with the manifest library.
+ *
+ * Every fourth cluster also checks that the incremental API (one
+ * contribution per (policy, node), then cf_compiler_merge()) gives exactly
+ * the flows of a full compile, and every sixteenth that compiling twice
+ * gives identical output.
+ *
+ * Besides the first packet of a connection, each case checks that an
+ * established connection in the original direction is revalidated (same
+ * verdict) and that replies of allowed connections pass.
+ */
+#include "conjflow-config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster-builder.h"
+#include "conjflow/cfutil.h"
+#include "conjflow/compiler.h"
+#include "conjflow/evaluator.h"
+#include "conjflow/interp.h"
+#include "conjflow/manifest.h"
+
+#include <jansson.h>
+
+/* A small deterministic PRNG (xorshift64*). */
+struct rng {
+    uint64_t s;                 /* State, never 0. */
+};
+
+static uint32_t
+rnd(struct rng *r)
+{
+    r->s ^= r->s >> 12;
+    r->s ^= r->s << 25;
+    r->s ^= r->s >> 27;
+    return (uint32_t) ((r->s * 0x2545F4914F6CDD1DULL) >> 32);
+}
+
+/* A random number in [0, n). */
+static unsigned
+rnd_n(struct rng *r, unsigned n)
+{
+    return rnd(r) % n;
+}
+
+static const char *const apps[] = { "web", "db", "api" };
+static const enum cf_proto protos[] = {
+    CF_PROTO_TCP, CF_PROTO_UDP, CF_PROTO_SCTP
+};
+
+/* A random pod selector. */
+static void
+gen_pod_sel(struct rng *r, struct cf_ds *ds)
+{
+    cf_ds_clear(ds);
+    switch (rnd_n(r, 7)) {
+    case 0:
+        break;
+    case 1:
+    case 2:
+        cf_ds_put_format(ds, "app=%s", apps[rnd_n(r, 3)]);
+        break;
+    case 3:
+        cf_ds_put_format(ds, "app=%s|%s", apps[rnd_n(r, 3)],
+                         apps[rnd_n(r, 3)]);
+        break;
+    case 4:
+        cf_ds_put_format(ds, "app!=%s", apps[rnd_n(r, 3)]);
+        break;
+    case 5:
+        cf_ds_put_cstr(ds, "tier");
+        break;
+    case 6:
+        cf_ds_put_cstr(ds, "!tier");
+        break;
+    }
+    if (!rnd_n(r, 4)) {
+        cf_ds_put_format(ds, "%stier=%s", ds->len ? "," : "",
+                         rnd_n(r, 2) ? "fe" : "be");
+    }
+}
+
+/* A random namespace selector over 'n_ns' namespaces. */
+static void
+gen_ns_sel(struct rng *r, int n_ns, struct cf_ds *ds)
+{
+    cf_ds_clear(ds);
+    switch (rnd_n(r, 6)) {
+    case 0:
+        break;
+    case 1:
+        cf_ds_put_format(ds, "team=%s", rnd_n(r, 2) ? "a" : "b");
+        break;
+    case 2:
+        cf_ds_put_cstr(ds, "team!=a");
+        break;
+    case 3:
+        cf_ds_put_cstr(ds, "env");
+        break;
+    case 4:
+        cf_ds_put_cstr(ds, "!env");
+        break;
+    case 5:
+        cf_ds_put_format(ds, "kubernetes.io/metadata.name=ns%u",
+                         rnd_n(r, n_ns));
+        break;
+    }
+}
+
+/* Formats IPv4 'ip' (host order). */
+static void
+put_ip(struct cf_ds *ds, uint32_t ip)
+{
+    cf_ds_put_format(ds, "%u.%u.%u.%u", ip >> 24, (ip >> 16) & 0xff,
+                     (ip >> 8) & 0xff, ip & 0xff);
+}
+
+/* Generates a random rule into 'rule' for a cluster whose pods are
+ * 'cl''s and namespaces number 'n_ns'. */
+static void
+gen_rule(struct rng *r, const struct cf_cluster *cl, int n_ns,
+         struct cf_rule *rule)
+{
+    struct cf_ds a = CF_DS_INIT, b = CF_DS_INIT;
+    unsigned n_peers = rnd_n(r, 4) == 0 ? 0 : 1 + rnd_n(r, 2);
+    for (unsigned i = 0; i < n_peers; i++) {
+        switch (rnd_n(r, 5)) {
+        case 0:
+            gen_pod_sel(r, &a);
+            tb_peer_sel(rule, NULL, cf_ds_cstr(&a));
+            break;
+        case 1:
+            gen_ns_sel(r, n_ns, &a);
+            tb_peer_sel(rule, cf_ds_cstr(&a), NULL);
+            break;
+        case 2:
+            gen_ns_sel(r, n_ns, &a);
+            gen_pod_sel(r, &b);
+            tb_peer_sel(rule, cf_ds_cstr(&a), cf_ds_cstr(&b));
+            break;
+        case 3:
+        case 4: {
+            /* An ipBlock around some pod's (or node's) address. */
+            static const unsigned plens[] = { 0, 8, 16, 22, 24, 26, 28, 30,
+                                              32 };
+            const struct cf_pod *pod = cl->pods[rnd_n(r, cl->n_pods)];
+            uint32_t ip = (pod->n_ips ? cf_addr_ipv4(&pod->ips[0])
+                           : 0x0a000000);
+            unsigned plen = plens[1 + rnd_n(r, 8)];
+            if (!rnd_n(r, 20)) {
+                plen = 0;
+            }
+            uint32_t mask = plen ? UINT32_MAX << (32 - plen) : 0;
+            cf_ds_clear(&a);
+            put_ip(&a, ip & mask);
+            cf_ds_put_format(&a, "/%u", plen);
+            unsigned n_except = plen < 32 ? rnd_n(r, 3) : 0;
+            char *except[2];
+            for (unsigned j = 0; j < n_except; j++) {
+                /* Within the block: often around another pod. */
+                const struct cf_pod *o = cl->pods[rnd_n(r, cl->n_pods)];
+                uint32_t eip = (o->n_ips ? cf_addr_ipv4(&o->ips[0])
+                                : rnd(r));
+                if ((eip & mask) != (ip & mask)) {
+                    eip = (ip & mask) | (rnd(r) & ~mask);
+                }
+                unsigned eplen = plen + 1 + rnd_n(r, 32 - plen);
+                uint32_t emask = UINT32_MAX << (32 - eplen);
+                cf_ds_clear(&b);
+                put_ip(&b, eip & emask);
+                cf_ds_put_format(&b, "/%u", eplen);
+                except[j] = cf_ds_steal(&b);
+            }
+            tb_peer_ipblock(rule, cf_ds_cstr(&a),
+                            (const char *const *) except, n_except);
+            for (unsigned j = 0; j < n_except; j++) {
+                free(except[j]);
+            }
+            break;
+        }
+        }
+    }
+    unsigned n_ports = rnd_n(r, 3) == 0 ? 0 : 1 + rnd_n(r, 2);
+    static const uint16_t numbers[] = { 80, 81, 53, 8080, 9000 };
+    static const char *const names[] = { "http", "dns", "sc", "nope" };
+    for (unsigned i = 0; i < n_ports; i++) {
+        enum cf_proto proto = protos[rnd_n(r, 3)];
+        switch (rnd_n(r, 6)) {
+        case 0:
+        case 1: {
+            uint16_t port = numbers[rnd_n(r, 5)];
+            tb_port_number(rule, proto, port,
+                           rnd_n(r, 3) ? port : port + rnd_n(r, 200));
+            break;
+        }
+        case 2:
+        case 3:
+            tb_port_name(rule, proto, names[rnd_n(r, 4)]);
+            break;
+        case 4:
+            tb_port_all(rule, proto);
+            break;
+        case 5:
+            tb_port_number(rule, proto, 1 + rnd_n(r, 100),
+                           rnd_n(r, 2) ? 0 : 65535);
+            break;
+        }
+    }
+    cf_ds_destroy(&a);
+    cf_ds_destroy(&b);
+}
+
+/* Generates the random cluster of 'seed' into 'cl' (sorted, ids
+ * assigned). */
+static void
+gen_cluster(uint64_t seed, struct cf_cluster *cl)
+{
+    struct rng r = { seed * 0x9E3779B97F4A7C15ULL + 1 };
+    struct cf_ds a = CF_DS_INIT, b = CF_DS_INIT;
+
+    cf_cluster_init(cl);
+    int n_nodes = 2 + rnd_n(&r, 2);
+    for (int i = 0; i < n_nodes; i++) {
+        char name[16], addr[32];
+        snprintf(name, sizeof name, "n%d", i);
+        snprintf(addr, sizeof addr, "192.168.0.%d", i + 1);
+        tb_node(cl, name, 0, addr);
+    }
+    int n_ns = 2 + rnd_n(&r, 2);
+    for (int i = 0; i < n_ns; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "ns%d", i);
+        cf_ds_clear(&a);
+        if (rnd_n(&r, 3)) {
+            cf_ds_put_format(&a, "team=%s", rnd_n(&r, 2) ? "a" : "b");
+        }
+        if (!rnd_n(&r, 2)) {
+            cf_ds_put_format(&a, "%senv=prod", a.len ? "," : "");
+        }
+        tb_ns(cl, name, cf_ds_cstr(&a));
+    }
+    int n_pods = 4 + rnd_n(&r, 6);
+    for (int i = 0; i < n_pods; i++) {
+        char ns[16], name[16], node[16], ip[32];
+        snprintf(ns, sizeof ns, "ns%u", rnd_n(&r, n_ns));
+        snprintf(name, sizeof name, "p%d", i);
+        int nd = rnd_n(&r, n_nodes);
+        snprintf(node, sizeof node, "n%d", nd);
+        bool host = !rnd_n(&r, 10);
+        if (host) {
+            snprintf(ip, sizeof ip, "192.168.0.%d", nd + 1);
+        } else {
+            snprintf(ip, sizeof ip, "10.0.%u.%d", rnd_n(&r, 4), 10 + i);
+        }
+        cf_ds_clear(&a);
+        if (rnd_n(&r, 5)) {
+            cf_ds_put_format(&a, "app=%s", apps[rnd_n(&r, 3)]);
+        }
+        if (rnd_n(&r, 2)) {
+            cf_ds_put_format(&a, "%stier=%s", a.len ? "," : "",
+                             rnd_n(&r, 2) ? "fe" : "be");
+        }
+        cf_ds_clear(&b);
+        cf_ds_put_cstr(&b, rnd_n(&r, 2) ? "http:80/TCP" : "http:8080/TCP");
+        if (rnd_n(&r, 2)) {
+            cf_ds_put_cstr(&b, ",dns:53/UDP");
+        }
+        if (rnd_n(&r, 2)) {
+            cf_ds_put_cstr(&b, rnd_n(&r, 2) ? ",sc:9000/SCTP"
+                                             : ",sc:80/SCTP");
+        }
+        if (rnd_n(&r, 3)) {
+            cf_ds_put_cstr(&b, ",:81/TCP");
+        }
+        struct cf_pod *pod = tb_pod(cl, ns, name, node, ip, cf_ds_cstr(&a),
+                                    cf_ds_cstr(&b));
+        pod->host_network = host;
+    }
+    cf_cluster_sort(cl);
+
+    int n_pol = 1 + rnd_n(&r, 4);
+    for (int i = 0; i < n_pol; i++) {
+        char ns[16], name[16];
+        snprintf(ns, sizeof ns, "ns%u", rnd_n(&r, n_ns));
+        snprintf(name, sizeof name, "pol%d", i);
+        gen_pod_sel(&r, &a);
+        unsigned types = 1 + rnd_n(&r, 3);
+        struct cf_policy *p = tb_policy(cl, ns, name, cf_ds_cstr(&a),
+                                        types & 1, types & 2);
+        for (int d = 0; d < 2; d++) {
+            bool enabled = d ? p->egress : p->ingress;
+            if (!enabled && rnd_n(&r, 4)) {
+                continue;
+            }
+            unsigned n_rules = rnd_n(&r, 3);
+            for (unsigned k = 0; k < n_rules; k++) {
+                gen_rule(&r, cl, n_ns, tb_rule(p, d));
+            }
+        }
+    }
+    cf_cluster_assign_ids(cl);
+    cf_ds_destroy(&a);
+    cf_ds_destroy(&b);
+}
+
+/* Reports a disagreement on 'seed' with everything needed to debug it. */
+static void
+report(uint64_t seed, const struct tb_world *w, const struct cf_pod *src,
+       const struct cf_pod *dst, uint16_t port, enum cf_proto proto,
+       const char *what, bool expected)
+{
+    struct cf_ds ds = CF_DS_INIT;
+    cf_ds_put_format(&ds, "seed %"PRIu64": %s/%s -> %s/%s %u/%s (%s): "
+                     "evaluator says %s, flows disagree\n", seed, src->ns,
+                     src->name, dst->ns, dst->name, port,
+                     cf_proto_name(proto), what,
+                     expected ? "allowed" : "denied");
+    cf_eval_pods(w->cluster, src, dst, port, proto, NULL, &ds);
+    for (size_t i = 0; i < w->n; i++) {
+        cf_ds_put_format(&ds, "--- node %s\n", w->cluster->nodes[i]->name);
+        tb_format_flows(&w->flows[i], &ds);
+    }
+    fputs(cf_ds_cstr(&ds), stderr);
+    cf_ds_destroy(&ds);
+}
+
+/* Runs the differential check on the cluster of 'seed'.  Returns the
+ * number of disagreements; adds the number of checks to '*n_checks'. */
+static int
+check_seed(uint64_t seed, size_t *n_checks, size_t *n_allowed)
+{
+    struct cf_cluster cl;
+    struct tb_world w;
+    int failures = 0;
+
+    gen_cluster(seed, &cl);
+    char *error = tb_world_build(&w, &cl);
+    ck_assert_msg(!error, "seed %"PRIu64": %s", seed, error ? error : "");
+    for (size_t i = 0; i < w.n; i++) {
+        char *inv = tb_check_invariants(&w.flows[i]);
+        ck_assert_msg(!inv, "seed %"PRIu64": node %zu: %s", seed, i,
+                      inv ? inv : "");
+    }
+
+    struct rng r = { seed + 7 };
+    struct {
+        uint16_t port;
+        enum cf_proto proto;
+    } samples[12] = {
+        { 80, CF_PROTO_TCP }, { 81, CF_PROTO_TCP }, { 8080, CF_PROTO_TCP },
+        { 53, CF_PROTO_UDP }, { 80, CF_PROTO_UDP }, { 9000, CF_PROTO_SCTP },
+        { 80, CF_PROTO_SCTP }, { 53, CF_PROTO_TCP }, { 0, 0 }, { 0, 0 },
+        { 0, 0 }, { 0, 0 },
+    };
+    for (size_t i = 8; i < 12; i++) {
+        samples[i].port = i < 10 ? 80 + rnd_n(&r, 200) : 1 + rnd_n(&r, 65535);
+        samples[i].proto = protos[rnd_n(&r, 3)];
+    }
+
+    for (size_t i = 0; i < cl.n_pods && !failures; i++) {
+        const struct cf_pod *src = cl.pods[i];
+        for (size_t j = 0; j < cl.n_pods && !failures; j++) {
+            const struct cf_pod *dst = cl.pods[j];
+            for (size_t k = 0; k < CF_ARRAY_SIZE(samples); k++) {
+                uint16_t port = samples[k].port;
+                enum cf_proto proto = samples[k].proto;
+                bool want = cf_eval_pods(&cl, src, dst, port, proto, NULL,
+                                         NULL);
+                bool got = tb_world_send(&w, src, dst, port, proto, 0,
+                                         false);
+                (*n_checks)++;
+                *n_allowed += want;
+                if (got != want) {
+                    report(seed, &w, src, dst, port, proto, "new", want);
+                    failures++;
+                    break;
+                }
+                if (proto != CF_PROTO_SCTP) {
+                    got = tb_world_send(&w, src, dst, port, proto,
+                                        CFLOW_CS_EST, false);
+                    if (got != want) {
+                        report(seed, &w, src, dst, port, proto,
+                               "established, original direction", want);
+                        failures++;
+                        break;
+                    }
+                }
+                if (want) {
+                    /* The reply (as conntrack or the learned SCTP flow
+                     * sees it) passes, even against policy. */
+                    got = tb_world_send(&w, dst, src, 40000, proto,
+                                        CFLOW_CS_EST | CFLOW_CS_RPL,
+                                        proto == CF_PROTO_SCTP);
+                    if (!got && !(dst->host_network && src->host_network)) {
+                        report(seed, &w, dst, src, 40000, proto, "reply",
+                               true);
+                        failures++;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    if (seed % 4 == 0) {
+        /* The incremental API: every policy's contribution computed on
+         * its own, then merged, gives exactly the full compile. */
+        struct cf_compiler *c = cf_compiler_create(&cl);
+        for (size_t i = 0; i < w.n; i++) {
+            struct cf_policy_flows **pfs = cf_xcalloc(cl.n_policies + 1,
+                                                      sizeof *pfs);
+            for (size_t k = 0; k < cl.n_policies; k++) {
+                pfs[k] = cf_compiler_policy_flows(c, cl.policies[k],
+                                                  cl.nodes[i], &w.ports[i]);
+            }
+            struct cflow_set merged;
+            cflow_set_init(&merged);
+            error = cf_compiler_merge(c, cl.nodes[i], &w.ports[i], pfs,
+                                      cl.n_policies, &merged);
+            ck_assert(!error);
+            ck_assert_uint_eq(merged.n, w.flows[i].n);
+            for (size_t k = 0; k < merged.n; k++) {
+                ck_assert(cflow_equal(&merged.flows[k],
+                                      &w.flows[i].flows[k]));
+            }
+            for (size_t k = 0; k < cl.n_policies; k++) {
+                cf_policy_flows_destroy(pfs[k]);
+            }
+            free(pfs);
+            cflow_set_destroy(&merged);
+        }
+        cf_compiler_destroy(c);
+    }
+    if (seed % 16 == 0) {
+        /* Determinism: a second compile gives the same flows. */
+        struct tb_world w2;
+        error = tb_world_build(&w2, &cl);
+        ck_assert(!error);
+        for (size_t i = 0; i < w.n; i++) {
+            ck_assert_uint_eq(w.flows[i].n, w2.flows[i].n);
+            for (size_t k = 0; k < w.flows[i].n; k++) {
+                ck_assert(cflow_equal(&w.flows[i].flows[k],
+                                      &w2.flows[i].flows[k]));
+            }
+        }
+        tb_world_destroy(&w2);
+    }
+    tb_world_destroy(&w);
+    cf_cluster_destroy(&cl);
+    return failures;
+}
+
+START_TEST(test_random_clusters)
+{
+    const char *one = getenv("CF_DIFF_SEED");
+    const char *count = getenv("CF_DIFF_N");
+    uint64_t first = one ? strtoull(one, NULL, 10) : 1;
+    uint64_t n = one ? 1 : count ? strtoull(count, NULL, 10) : 4000;
+    size_t n_checks = 0, n_allowed = 0;
+    int failures = 0;
+    for (uint64_t seed = first; seed < first + n && failures < 3; seed++) {
+        failures += check_seed(seed, &n_checks, &n_allowed);
+    }
+    printf("differential: %"PRIu64" clusters, %zu connections checked "
+           "(%zu allowed), %d disagreements\n", n, n_checks, n_allowed,
+           failures);
+    ck_assert_int_eq(failures, 0);
+    ck_assert(n_checks > n * 50);
+    /* Both verdicts are well represented. */
+    ck_assert(n_allowed > n_checks / 10 && n_allowed < n_checks * 9 / 10);
+}
+END_TEST
+
+
+/* ---- The conformance corpus ---------------------------------------------- */
+
+/* The corpus's fixed model, as it evolves through a case's steps. */
+struct conf_model {
+    char *ns_names[8];          /* Namespace names. */
+    struct cf_labels ns_labels[8];
+    size_t n_ns;
+    char *pod_ns[32], *pod_names[32];   /* Pods in pod_order. */
+    struct cf_labels pod_labels[32];
+    size_t n_pods;
+    struct cf_policy **policies;    /* Current policies (owned). */
+    size_t n_policies;
+    char *ports;                /* Container ports, tb_pod() syntax. */
+};
+
+/* Returns the IPv4 address text of pod 'i' of 'm' in 'buf'. */
+static const char *
+conf_pod_ip(size_t i, char buf[32])
+{
+    snprintf(buf, 32, "10.244.%zu.%zu", 1 + i / 3, 1 + i % 3);
+    return buf;
+}
+
+/* Returns the index of pod "ns/name" in 'm', or SIZE_MAX. */
+static size_t
+conf_find_pod(const struct conf_model *m, const char *ref)
+{
+    for (size_t i = 0; i < m->n_pods; i++) {
+        char *name = cf_xasprintf("%s/%s", m->pod_ns[i], m->pod_names[i]);
+        bool eq = !strcmp(name, ref);
+        free(name);
+        if (eq) {
+            return i;
+        }
+    }
+    return SIZE_MAX;
+}
+
+/* Replaces the {{hostcidr:ns/pod}}, {{cidr4:ns/pod}} and {{ip:ns/pod}}
+ * templates of 'text'.  Returns a malloc'd string. */
+static char *
+conf_fill_templates(const struct conf_model *m, const char *text)
+{
+    struct cf_ds out = CF_DS_INIT;
+    while (*text) {
+        const char *open = strstr(text, "{{");
+        if (!open) {
+            cf_ds_put_cstr(&out, text);
+            break;
+        }
+        cf_ds_put_buf(&out, text, open - text);
+        const char *close = strstr(open, "}}");
+        ck_assert(close);
+        char *inner = cf_xmemdup0(open + 2, close - open - 2);
+        char *colon = strchr(inner, ':');
+        ck_assert(colon);
+        *colon = '\0';
+        size_t pod = conf_find_pod(m, colon + 1);
+        ck_assert_msg(pod != SIZE_MAX, "unknown pod %s", colon + 1);
+        char ip[32];
+        conf_pod_ip(pod, ip);
+        if (!strcmp(inner, "hostcidr")) {
+            cf_ds_put_format(&out, "%s/32", ip);
+        } else if (!strcmp(inner, "cidr4")) {
+            unsigned a = atoi(ip);
+            cf_ds_put_format(&out, "%u.0.0.0/4", a & 0xf0);
+        } else {
+            ck_assert_str_eq(inner, "ip");
+            cf_ds_put_cstr(&out, ip);
+        }
+        free(inner);
+        text = close + 2;
+    }
+    return cf_ds_steal(&out);
+}
+
+/* Sets 'labels' from JSON object 'obj' (merging if 'merge'). */
+static void
+conf_set_labels(struct cf_labels *labels, json_t *obj, bool merge,
+                const char *keep_key, const char *keep_value)
+{
+    if (!merge) {
+        cf_labels_destroy(labels);
+        memset(labels, 0, sizeof *labels);
+        if (keep_key) {
+            cf_labels_set(labels, keep_key, keep_value);
+        }
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach (obj, key, value) {
+        cf_labels_set(labels, key, json_string_value(value));
+    }
+}
+
+/* Parses the policy manifest 'json' of case 'id' (templates filled in). */
+static struct cf_policy *
+conf_parse_policy(const struct conf_model *m, const char *id, json_t *json)
+{
+    char *raw = json_dumps(json, JSON_COMPACT);
+    char *text = conf_fill_templates(m, raw);
+    struct cf_object_list list;
+    cf_object_list_init(&list);
+    char *error = cf_manifest_parse(text, strlen(text), id,
+                                    CF_MANIFEST_STRICT, &list);
+    ck_assert_msg(!error, "%s: %s", id, error ? error : "");
+    ck_assert_uint_eq(list.n, 1);
+    ck_assert(list.objs[0]->kind == CF_KIND_POLICY);
+    struct cf_policy *p = cf_policy_clone(list.objs[0]->policy);
+    cf_object_list_destroy(&list);
+    free(text);
+    free(raw);
+    return p;
+}
+
+/* Removes policy 'i' of 'm'. */
+static void
+conf_remove_policy(struct conf_model *m, size_t i)
+{
+    cf_policy_destroy(m->policies[i]);
+    m->policies[i] = m->policies[--m->n_policies];
+}
+
+/* Applies action 'a' of case 'id' to 'm'. */
+static void
+conf_apply(struct conf_model *m, const char *id, json_t *a)
+{
+    const char *op = json_string_value(json_object_get(a, "op"));
+    ck_assert(op);
+    if (!strcmp(op, "create_policy") || !strcmp(op, "update_policy")) {
+        struct cf_policy *p = conf_parse_policy(m, id,
+                                                json_object_get(a, "policy"));
+        for (size_t i = 0; i < m->n_policies; i++) {
+            if (!strcmp(m->policies[i]->ns, p->ns)
+                && !strcmp(m->policies[i]->name, p->name)) {
+                conf_remove_policy(m, i);
+                break;
+            }
+        }
+        m->policies = cf_xrealloc(m->policies, (m->n_policies + 1)
+                                  * sizeof *m->policies);
+        m->policies[m->n_policies++] = p;
+    } else if (!strcmp(op, "delete_policy")) {
+        const char *ns = json_string_value(json_object_get(a, "namespace"));
+        const char *name = json_string_value(json_object_get(a, "name"));
+        for (size_t i = 0; i < m->n_policies; i++) {
+            if (!strcmp(m->policies[i]->ns, ns)
+                && !strcmp(m->policies[i]->name, name)) {
+                conf_remove_policy(m, i);
+                break;
+            }
+        }
+    } else if (!strcmp(op, "delete_all_policies")) {
+        json_t *nss = json_object_get(a, "namespaces");
+        size_t k;
+        json_t *ns;
+        json_array_foreach (nss, k, ns) {
+            for (size_t i = 0; i < m->n_policies; ) {
+                if (!strcmp(m->policies[i]->ns, json_string_value(ns))) {
+                    conf_remove_policy(m, i);
+                } else {
+                    i++;
+                }
+            }
+        }
+    } else if (strstr(op, "namespace_labels")) {
+        const char *ns = json_string_value(json_object_get(a, "namespace"));
+        for (size_t i = 0; i < m->n_ns; i++) {
+            if (!strcmp(m->ns_names[i], ns)) {
+                conf_set_labels(&m->ns_labels[i],
+                                json_object_get(a, "labels"),
+                                !strncmp(op, "add", 3),
+                                "kubernetes.io/metadata.name", ns);
+            }
+        }
+    } else if (strstr(op, "pod_labels")) {
+        const char *ns = json_string_value(json_object_get(a, "namespace"));
+        const char *pod = json_string_value(json_object_get(a, "pod"));
+        for (size_t i = 0; i < m->n_pods; i++) {
+            if (!strcmp(m->pod_ns[i], ns) && !strcmp(m->pod_names[i], pod)) {
+                conf_set_labels(&m->pod_labels[i],
+                                json_object_get(a, "labels"),
+                                !strncmp(op, "add", 3), NULL, NULL);
+            }
+        }
+    } else {
+        ck_abort_msg("%s: unknown action %s", id, op);
+    }
+}
+
+/* Builds the cluster of 'm' into 'cl': two nodes, pods alternating. */
+static void
+conf_build(const struct conf_model *m, struct cf_cluster *cl)
+{
+    cf_cluster_init(cl);
+    tb_node(cl, "n1", 0, "192.168.0.1");
+    tb_node(cl, "n2", 0, "192.168.0.2");
+    for (size_t i = 0; i < m->n_ns; i++) {
+        struct cf_namespace *ns = tb_ns(cl, m->ns_names[i], "");
+        cf_labels_destroy(&ns->labels);
+        cf_labels_clone(&ns->labels, &m->ns_labels[i]);
+    }
+    for (size_t i = 0; i < m->n_pods; i++) {
+        char ip[32];
+        struct cf_pod *pod = tb_pod(cl, m->pod_ns[i], m->pod_names[i],
+                                    i % 2 ? "n2" : "n1", conf_pod_ip(i, ip),
+                                    "", m->ports);
+        cf_labels_destroy(&pod->labels);
+        cf_labels_clone(&pod->labels, &m->pod_labels[i]);
+    }
+    for (size_t i = 0; i < m->n_policies; i++) {
+        struct cf_object *obj = cf_xzalloc(sizeof *obj);
+        obj->kind = CF_KIND_POLICY;
+        obj->policy = cf_policy_clone(m->policies[i]);
+        obj->policy->id = 0;
+        cf_cluster_add(cl, obj);
+    }
+    cf_cluster_assign_ids(cl);
+}
+
+/* Runs every probe of 'step' of case 'id' on 'm'; adds the number of
+ * cells checked to '*n_cells'.  Returns the number of wrong cells. */
+static int
+conf_probe(const struct conf_model *m, const char *id, size_t step_no,
+           json_t *step, size_t *n_cells)
+{
+    struct cf_cluster cl;
+    struct tb_world w;
+    int wrong = 0;
+
+    conf_build(m, &cl);
+    char *error = tb_world_build(&w, &cl);
+    ck_assert_msg(!error, "%s: %s", id, error ? error : "");
+    for (size_t i = 0; i < w.n; i++) {
+        char *inv = tb_check_invariants(&w.flows[i]);
+        ck_assert_msg(!inv, "%s: %s", id, inv ? inv : "");
+    }
+
+    size_t k;
+    json_t *probe;
+    json_array_foreach (json_object_get(step, "probes"), k, probe) {
+        uint16_t port = json_integer_value(json_object_get(probe, "port"));
+        enum cf_proto proto;
+        ck_assert(cf_proto_parse(json_string_value(
+                                     json_object_get(probe, "protocol")),
+                                 &proto));
+        json_t *matrix = json_object_get(json_object_get(probe, "expected"),
+                                         "matrix");
+        for (size_t i = 0; i < m->n_pods; i++) {
+            const char *row = json_string_value(json_array_get(matrix, i));
+            const struct cf_pod *src = cf_cluster_find_pod(
+                &cl, m->pod_ns[i], m->pod_names[i]);
+            for (size_t j = 0; j < m->n_pods; j++) {
+                const struct cf_pod *dst = cf_cluster_find_pod(
+                    &cl, m->pod_ns[j], m->pod_names[j]);
+                bool want = row[j] == '.';
+                bool eval = cf_eval_pods(&cl, src, dst, port, proto, NULL,
+                                         NULL);
+                bool flows = tb_world_send(&w, src, dst, port, proto, 0,
+                                           false);
+                (*n_cells)++;
+                if (eval != want || flows != want) {
+                    fprintf(stderr, "%s step %zu: %s/%s -> %s/%s %u/%s: "
+                            "expected %s, evaluator %s, flows %s\n", id,
+                            step_no, src->ns, src->name, dst->ns,
+                            dst->name, port, cf_proto_name(proto),
+                            want ? "allowed" : "denied",
+                            eval ? "allowed" : "denied",
+                            flows ? "allowed" : "denied");
+                    wrong++;
+                }
+            }
+        }
+    }
+    tb_world_destroy(&w);
+    cf_cluster_destroy(&cl);
+    return wrong;
+}
+
+START_TEST(test_conformance_corpus)
+{
+    const char *path = getenv("CF_CONFORMANCE_CASES");
+    char *owned = NULL;
+    if (!path) {
+        const char *srcdir = getenv("srcdir");
+        owned = cf_xasprintf("%s/tests/data/conformance-cases.json",
+                             srcdir ? srcdir : ".");
+        path = owned;
+    }
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    ck_assert_msg(root, "%s: %s", path, jerr.text);
+
+    struct conf_model base;
+    memset(&base, 0, sizeof base);
+    json_t *model = json_object_get(root, "model");
+    size_t i;
+    json_t *v;
+    json_array_foreach (json_object_get(model, "namespaces"), i, v) {
+        base.ns_names[base.n_ns] = cf_xstrdup(
+            json_string_value(json_object_get(v, "name")));
+        conf_set_labels(&base.ns_labels[base.n_ns],
+                        json_object_get(v, "labels"), false, NULL, NULL);
+        base.n_ns++;
+    }
+    json_array_foreach (json_object_get(model, "pods"), i, v) {
+        base.pod_ns[base.n_pods] = cf_xstrdup(
+            json_string_value(json_object_get(v, "namespace")));
+        base.pod_names[base.n_pods] = cf_xstrdup(
+            json_string_value(json_object_get(v, "name")));
+        conf_set_labels(&base.pod_labels[base.n_pods],
+                        json_object_get(v, "labels"), false, NULL, NULL);
+        base.n_pods++;
+    }
+    ck_assert_uint_eq(base.n_pods, 9);
+
+    size_t n_cases = 0, n_steps = 0, n_cells = 0;
+    int wrong = 0;
+    json_t *kase;
+    json_array_foreach (json_object_get(root, "cases"), i, kase) {
+        const char *id = json_string_value(json_object_get(kase, "id"));
+        struct conf_model m;
+        m = base;
+        for (size_t k = 0; k < m.n_ns; k++) {
+            cf_labels_clone(&m.ns_labels[k], &base.ns_labels[k]);
+        }
+        for (size_t k = 0; k < m.n_pods; k++) {
+            cf_labels_clone(&m.pod_labels[k], &base.pod_labels[k]);
+        }
+        m.policies = NULL;
+        m.n_policies = 0;
+        /* Container ports "serve-<port>-<proto>" for what is served. */
+        struct cf_ds ports = CF_DS_INIT;
+        json_t *served = json_object_get(kase, "served");
+        size_t a, b;
+        json_t *pv, *tv;
+        json_array_foreach (json_object_get(served, "ports"), a, pv) {
+            json_array_foreach (json_object_get(served, "protocols"), b,
+                                tv) {
+                const char *t = json_string_value(tv);
+                char lower[8];
+                size_t n = 0;
+                for (; t[n] && n < 7; n++) {
+                    lower[n] = t[n] | 0x20;
+                }
+                lower[n] = '\0';
+                cf_ds_put_format(&ports, "%sserve-%d-%s:%d/%s",
+                                 ports.len ? "," : "",
+                                 (int) json_integer_value(pv), lower,
+                                 (int) json_integer_value(pv), t);
+            }
+        }
+        m.ports = cf_ds_steal(&ports);
+
+        size_t s;
+        json_t *step;
+        json_array_foreach (json_object_get(kase, "steps"), s, step) {
+            json_t *action;
+            json_array_foreach (json_object_get(step, "actions"), a, action) {
+                conf_apply(&m, id, action);
+            }
+            wrong += conf_probe(&m, id, s, step, &n_cells);
+            n_steps++;
+        }
+        n_cases++;
+        for (size_t k = 0; k < m.n_policies; k++) {
+            cf_policy_destroy(m.policies[k]);
+        }
+        free(m.policies);
+        for (size_t k = 0; k < m.n_ns; k++) {
+            cf_labels_destroy(&m.ns_labels[k]);
+        }
+        for (size_t k = 0; k < m.n_pods; k++) {
+            cf_labels_destroy(&m.pod_labels[k]);
+        }
+        free(m.ports);
+    }
+    printf("conformance: %zu cases, %zu steps, %zu cells, %d wrong\n",
+           n_cases, n_steps, n_cells, wrong);
+    ck_assert_int_eq(wrong, 0);
+    ck_assert_uint_gt(n_cases, 0);
+
+    for (size_t k = 0; k < base.n_ns; k++) {
+        free(base.ns_names[k]);
+        cf_labels_destroy(&base.ns_labels[k]);
+    }
+    for (size_t k = 0; k < base.n_pods; k++) {
+        free(base.pod_ns[k]);
+        free(base.pod_names[k]);
+        cf_labels_destroy(&base.pod_labels[k]);
+    }
+    json_decref(root);
+    free(owned);
+}
+END_TEST
+
+static Suite *
+differential_suite(void)
+{
+    Suite *s = suite_create("differential");
+    TCase *tc = tcase_create("random");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_random_clusters);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("conformance");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_conformance_corpus);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(differential_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

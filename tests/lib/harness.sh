@@ -1,0 +1,821 @@
+# Copyright (c) 2026 The conjflow authors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+#
+# harness.sh: conjflow's system test harness, a bash library.
+#
+# It builds small clusters on real Open vSwitch on one machine: private OVS
+# instances (ovsdb-server + ovs-vswitchd, the userspace datapath), nodes (one
+# netdev bridge each), pods (network namespaces with a veth into a node's
+# bridge), links between nodes, servers in pods and probes between them over
+# TCP, UDP and SCTP (tests/cf-netprobe).  Everything it makes is removed when
+# the script exits, even after a failure: processes (by PID), network
+# namespaces (and with them every veth and bridge device), the OVS
+# databases and the temporary directory.  It never touches the system's OVS
+# (nothing under /run/openvswitch or /etc/openvswitch), and every name it
+# makes carries a random run id, so any number of scripts can run side by
+# side ("make -j2 check-system").
+#
+# Usage (bash, as root):
+#
+#   . "$CF_SRCDIR/tests/lib/harness.sh"
+#   cf_init                              # exits 77 if the machine can't
+#   cf_ovs_start ovs1
+#   cf_node_add ovs1 n1
+#   cf_pod_add n1 x/a 10.1.0.1/24
+#   cf_pod_add n1 x/b 10.1.0.2/24
+#   cf_serve x/b 80                      # tcp, udp and sctp on port 80
+#   cf_ofctl n1 add-flow 'priority=0,actions=NORMAL'
+#   cf_expect connected x/a tcp:x/b:80 udp:x/b:80 sctp:x/b:80 || cf_fail
+#
+# A pod is named "NAMESPACE/NAME" (a name without "/" means
+# "default/NAME").  A probe target is "PROTO:POD:PORT" or "PROTO:IPV4:PORT"
+# with PROTO tcp, udp or sctp.  Functions return 0 on success and non-zero
+# (after a message on stderr) on failure; none of them exits, except
+# cf_init, cf_fail and cf_skip.  Functions that start or record something
+# (cf_ovs_start, cf_node_add, cf_pod_add, cf_link, cf_serve, ...) must run in
+# the script's own shell, not in a $(...) or a pipeline.
+#
+# Environment (all optional):
+#   CF_BUILDDIR    build directory (set by make); cf-netprobe is looked for
+#                  in $CF_BUILDDIR/tests, then in $PATH
+#   CF_NETPROBE    path of cf-netprobe
+#   CF_PROBE_TIMEOUT_MS   probe timeout, default 1000
+#   CF_OVS_SCHEMA  vswitch.ovsschema (default: Debian's)
+#   CF_KEEP=1      keep the temporary directory (logs, databases) at exit
+#   CF_VERBOSE=1   log every step to stderr
+#
+# Functions (details above each one):
+#   set-up      cf_init, cf_on_exit, cf_cleanup
+#   messages    cf_log, cf_fail, cf_skip
+#   waiting     cf_wait_until TIMEOUT CMD...
+#   OVS         cf_ovs_start NAME, cf_ovs_stop NAME, cf_ovs_db NAME,
+#               cf_ovs_dir NAME, cf_ovs_netns NAME, cf_vsctl NAME ARGS...,
+#               cf_appctl NAME ARGS...
+#   nodes       cf_node_add OVS NODE [BRIDGE], cf_node_bridge NODE,
+#               cf_node_ovs NODE, cf_ofctl NODE CMD ARGS..., cf_link A B
+#   pods        cf_pod_add NODE POD IP[/PREFIX] [MAC], cf_pod_del POD,
+#               cf_pod_exec POD CMD..., cf_pod_ip POD, cf_pod_mac POD,
+#               cf_pod_netns POD, cf_pod_port POD, cf_pods
+#   traffic     cf_serve POD SPEC..., cf_probe [-t MS] SRC TARGET...,
+#               cf_probe_parallel [-t MS] < "SRC TARGET" lines,
+#               cf_matrix [-t MS] "PROTO:PORT..." POD...,
+#               cf_expect VERDICT SRC TARGET...,
+#               cf_check_probes [-t MS] < "SRC TARGET VERDICT" lines
+#   debugging   cf_dump
+#
+# State (read-only for callers): CF_RUN_ID (random, 6 hex digits),
+# CF_TMPDIR (the run's temporary directory), CF_NETPROBE, and the
+# associative arrays below, keyed by OVS instance, node or pod name.
+
+if [ -z "${BASH_VERSION:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
+    echo "harness.sh: needs bash 4 or later" >&2
+    return 1 2>/dev/null || exit 1
+fi
+
+declare -gA CF_OVS_DIR=()      # OVS instance -> its directory
+declare -gA CF_OVS_NETNS=()    # OVS instance -> vswitchd's namespace
+declare -gA CF_OVS_PIDS=()     # OVS instance -> "vswitchd-pid db-pid"
+declare -gA CF_NODE_OVS=()     # node -> OVS instance
+declare -gA CF_NODE_BR=()      # node -> bridge
+declare -gA CF_POD_NODE=()     # pod -> node
+declare -gA CF_POD_NETNS=()    # pod -> network namespace
+declare -gA CF_POD_IP=()       # pod -> IPv4 address (no prefix)
+declare -gA CF_POD_MAC=()      # pod -> MAC
+declare -gA CF_POD_PORT=()     # pod -> OVS port (veth) name
+declare -ga CF_PIDS=()         # children to stop: "pid starttime what"
+declare -ga CF_NETNS=()        # namespaces to delete, in creation order
+declare -ga CF_EXIT_HOOKS=()   # commands for cf_cleanup, run last first
+CF_RUN_ID=
+CF_TMPDIR=
+CF_SEQ=0                       # counter for unique names within the run
+CF_CLEANED=
+
+# ---------------------------------------------------------------------
+# Messages
+
+# cf_log MSG...: prints MSG to stderr, prefixed with the time.
+cf_log() {
+    printf '%s harness: %s\n' "$(date +%H:%M:%S.%N | cut -c1-12)" "$*" >&2
+}
+
+# cf__debug MSG...: cf_log if CF_VERBOSE is set.
+cf__debug() {
+    [ -z "${CF_VERBOSE:-}" ] || cf_log "$@"
+}
+
+# cf_fail [MSG...]: prints "FAIL: MSG" and exits 1 (cleanup runs).
+cf_fail() {
+    echo "FAIL: ${*:-test failed}" >&2
+    exit 1
+}
+
+# cf_skip MSG...: says which capability the machine lacks and exits 77.
+cf_skip() {
+    echo "SKIP: $*" >&2
+    exit 77
+}
+
+# ---------------------------------------------------------------------
+# Waiting
+
+# cf__nap: waits 50 ms (a builtin read on a pipe nobody writes).
+cf__nap() {
+    if [ -z "${CF__NAP_FD:-}" ]; then
+        exec {CF__NAP_FD}<> <(:)
+    fi
+    read -r -t 0.05 -u "$CF__NAP_FD" _ 2>/dev/null || :
+}
+
+# cf__now_ms: prints the time in milliseconds.
+cf__now_ms() {
+    local t=${EPOCHREALTIME/./}
+    echo $((t / 1000))
+}
+
+# cf_wait_until TIMEOUT CMD...: runs CMD every 50 ms until it succeeds
+# (returns 0) or TIMEOUT seconds (an integer or decimal, e.g. 2.5) have
+# passed (returns 1 with a message naming CMD).  CMD's output goes where the
+# caller's goes; it should be quiet when it fails.
+cf_wait_until() {
+    local timeout=$1; shift
+    local ms deadline
+    ms=$(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1000 }')
+    deadline=$(( $(cf__now_ms) + ms ))
+    while :; do
+        if "$@"; then
+            return 0
+        fi
+        if [ "$(cf__now_ms)" -ge "$deadline" ]; then
+            cf_log "timed out after ${timeout}s waiting for: $*"
+            return 1
+        fi
+        cf__nap
+    done
+}
+
+# ---------------------------------------------------------------------
+# Set-up and cleanup
+
+# cf_init: checks that the machine can run system tests (root, ip, ethtool,
+# OVS programs; exits 77 naming what is missing), finds cf-netprobe (exits
+# 99 if it isn't built), picks the run id, makes the temporary directory and
+# installs the exit trap that calls cf_cleanup.
+cf_init() {
+    local tool
+    if [ "$(id -u)" != 0 ]; then
+        cf_skip "system tests need root (network namespaces, OVS)"
+    fi
+    for tool in ip ethtool ovsdb-tool ovs-vsctl ovs-ofctl ovs-appctl; do
+        command -v "$tool" >/dev/null \
+            || cf_skip "$tool is not installed"
+    done
+    PATH=$PATH:/usr/sbin:/sbin
+    for tool in ovsdb-server ovs-vswitchd; do
+        command -v "$tool" >/dev/null \
+            || cf_skip "$tool is not installed (openvswitch-switch)"
+    done
+    CF_OVS_SCHEMA=${CF_OVS_SCHEMA:-/usr/share/openvswitch/vswitch.ovsschema}
+    [ -r "$CF_OVS_SCHEMA" ] \
+        || cf_skip "$CF_OVS_SCHEMA missing (openvswitch-common)"
+    if ! ip netns list >/dev/null 2>&1; then
+        cf_skip "network namespaces are not available"
+    fi
+
+    if [ -z "${CF_NETPROBE:-}" ]; then
+        if [ -n "${CF_BUILDDIR:-}" ] && [ -x "$CF_BUILDDIR/tests/cf-netprobe" ]
+        then
+            CF_NETPROBE=$CF_BUILDDIR/tests/cf-netprobe
+        else
+            CF_NETPROBE=$(command -v cf-netprobe || :)
+        fi
+    fi
+    if [ -z "$CF_NETPROBE" ] || [ ! -x "$CF_NETPROBE" ]; then
+        echo "harness: cf-netprobe not found: build it (make" \
+             "tests/cf-netprobe) and set CF_BUILDDIR or CF_NETPROBE" >&2
+        exit 99
+    fi
+    CF_NETPROBE=$(cd "$(dirname "$CF_NETPROBE")" && pwd)/$(basename "$CF_NETPROBE")
+
+    # A run id no namespace on the machine uses yet.
+    while :; do
+        CF_RUN_ID=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
+        ip netns list | grep -q "^cf$CF_RUN_ID" || break
+    done
+    CF_TMPDIR=$(mktemp -d "${TMPDIR:-/tmp}/cf-$CF_RUN_ID.XXXXXX") || exit 99
+    trap 'cf__exit_trap' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    cf__debug "run $CF_RUN_ID in $CF_TMPDIR"
+}
+
+# cf_on_exit CMD...: runs CMD at cleanup, before the harness removes its
+# own things (the last registered runs first).
+cf_on_exit() {
+    local q
+    printf -v q '%q ' "$@"
+    CF_EXIT_HOOKS+=("$q")
+}
+
+# cf__exit_trap: the EXIT trap: dumps diagnostics after a failure, then
+# cleans up, keeping the exit status.
+cf__exit_trap() {
+    local status=$?
+    trap - EXIT
+    if [ "$status" != 0 ] && [ "$status" != 77 ] && [ -z "$CF_CLEANED" ]
+    then
+        cf_dump >&2 || :
+    fi
+    cf_cleanup
+    exit "$status"
+}
+
+# cf__starttime PID: prints the start time of process PID (field 22 of
+# /proc/PID/stat), or nothing if it doesn't exist.  PID + start time name a
+# process unambiguously, even if the PID is later reused.
+cf__starttime() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+    stat=${stat##*) }
+    set -- $stat
+    echo "${20}"
+}
+
+# cf__alive PID STARTTIME: true if that very process still runs (a zombie
+# counts as gone).
+cf__alive() {
+    local st
+    [ -e "/proc/$1" ] || return 1
+    st=$(cf__starttime "$1")
+    [ -n "$st" ] && [ "$st" = "$2" ] || return 1
+    ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
+}
+
+# cf__track_pid PID WHAT: records process PID (described as WHAT) to be
+# stopped by cf_cleanup.
+cf__track_pid() {
+    CF_PIDS+=("$1 $(cf__starttime "$1") $2")
+}
+
+# cf__stop_pid PID STARTTIME WHAT: stops that process: SIGTERM, then
+# SIGKILL if it is still there after 5 s; reaps it if it is our child.
+cf__stop_pid() {
+    local pid=$1 st=$2 what=$3
+    cf__alive "$pid" "$st" || { wait "$pid" 2>/dev/null; return 0; }
+    kill -TERM "$pid" 2>/dev/null
+    if ! cf_wait_until 5 eval "! cf__alive $pid $st" 2>/dev/null; then
+        cf_log "$what (pid $pid) ignored SIGTERM; killing it"
+        kill -KILL "$pid" 2>/dev/null
+        cf_wait_until 5 eval "! cf__alive $pid $st" 2>/dev/null || :
+    fi
+    wait "$pid" 2>/dev/null || :
+}
+
+# cf_cleanup: removes everything the run made: runs the cf_on_exit hooks,
+# stops tracked processes, stops every OVS instance (by PID), deletes every
+# namespace (with their veths and bridge devices) and the temporary
+# directory (kept if CF_KEEP=1).  Idempotent; runs from the exit trap.
+cf_cleanup() {
+    local i entry name ns
+    [ -z "$CF_CLEANED" ] || return 0
+    CF_CLEANED=1
+    for ((i = ${#CF_EXIT_HOOKS[@]} - 1; i >= 0; i--)); do
+        eval "${CF_EXIT_HOOKS[i]}" || cf_log "exit hook failed: ${CF_EXIT_HOOKS[i]}"
+    done
+    for ((i = ${#CF_PIDS[@]} - 1; i >= 0; i--)); do
+        entry=${CF_PIDS[i]}
+        cf__stop_pid ${entry%% *} $(echo "$entry" | cut -d' ' -f2) \
+                     "$(echo "$entry" | cut -d' ' -f3-)"
+    done
+    CF_PIDS=()
+    for name in "${!CF_OVS_DIR[@]}"; do
+        cf_ovs_stop "$name"
+    done
+    for ((i = ${#CF_NETNS[@]} - 1; i >= 0; i--)); do
+        ns=${CF_NETNS[i]}
+        if [ -e "/run/netns/$ns" ]; then
+            ip netns delete "$ns" 2>/dev/null \
+                || cf_log "could not delete namespace $ns"
+        fi
+    done
+    CF_NETNS=()
+    if [ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ]; then
+        if [ -n "${CF_KEEP:-}" ]; then
+            cf_log "kept $CF_TMPDIR"
+        else
+            rm -rf "$CF_TMPDIR"
+        fi
+    fi
+}
+
+# cf__netns_add NAME: creates namespace NAME (loopback up, IPv6 off) and
+# records it for cleanup.
+cf__netns_add() {
+    ip netns add "$1" || return 1
+    CF_NETNS+=("$1")
+    ip -n "$1" link set lo up || return 1
+    ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+        net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1 || :
+}
+
+# ---------------------------------------------------------------------
+# OVS instances
+
+# cf_ovs_start NAME: starts a private OVS named NAME: a database in
+# $CF_TMPDIR/ovs-NAME, ovsdb-server listening on its unix socket there, and
+# ovs-vswitchd in a network namespace of its own ("cf<run id>-NAME"), with
+# OVS_RUNDIR, OVS_LOGDIR, OVS_DBDIR and OVS_SYSCONFDIR all pointing into
+# that directory.  Both daemons are stopped by PID at cleanup.
+cf_ovs_start() {
+    local name=$1 dir ns pid_v pid_db
+    if [ -n "${CF_OVS_DIR[$name]:-}" ]; then
+        cf_log "cf_ovs_start: $name already exists"; return 1
+    fi
+    dir=$CF_TMPDIR/ovs-$name
+    ns=cf$CF_RUN_ID-$name
+    mkdir -p "$dir" || return 1
+    cf__netns_add "$ns" || return 1
+    CF_OVS_DIR[$name]=$dir
+    CF_OVS_NETNS[$name]=$ns
+    CF_OVS_PIDS[$name]=
+    ovsdb-tool create "$dir/conf.db" "$CF_OVS_SCHEMA" || return 1
+    cf__ovs_env "$name" ovsdb-server "$dir/conf.db" \
+        --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb-server.pid" \
+        --unixctl="$dir/ovsdb-server.ctl" \
+        --log-file="$dir/ovsdb-server.log" --no-chdir --detach \
+        -vconsole:off >>"$dir/ovsdb-server.out" 2>&1 </dev/null || {
+        cf_log "ovsdb-server $name did not start: $(cat "$dir/ovsdb-server.out")"
+        return 1
+    }
+    pid_db=$(cat "$dir/ovsdb-server.pid")
+    CF_OVS_PIDS[$name]="- $pid_db $(cf__starttime "$pid_db")"
+    cf_vsctl "$name" --no-wait init || return 1
+    cf__ovs_env "$name" ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" \
+        --pidfile="$dir/ovs-vswitchd.pid" --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" --no-chdir --detach \
+        --disable-system -vconsole:off \
+        >>"$dir/ovs-vswitchd.out" 2>&1 </dev/null || {
+        cf_log "ovs-vswitchd $name did not start: $(cat "$dir/ovs-vswitchd.out")"
+        return 1
+    }
+    pid_v=$(cat "$dir/ovs-vswitchd.pid")
+    CF_OVS_PIDS[$name]="$pid_v $(cf__starttime "$pid_v") $pid_db $(cf__starttime "$pid_db")"
+    cf__debug "OVS $name: vswitchd $pid_v in $ns, ovsdb-server $pid_db"
+}
+
+# cf__ovs_env NAME CMD...: runs CMD with OVS's directories pointing into
+# instance NAME's directory.
+cf__ovs_env() {
+    local dir=${CF_OVS_DIR[$1]}; shift
+    OVS_RUNDIR=$dir OVS_LOGDIR=$dir OVS_DBDIR=$dir OVS_SYSCONFDIR=$dir \
+        OVS_PKGDATADIR=${OVS_PKGDATADIR:-/usr/share/openvswitch} "$@"
+}
+
+# cf_ovs_stop NAME: stops OVS instance NAME by PID (vswitchd first), waits
+# until both daemons are gone and forgets the instance.
+cf_ovs_stop() {
+    local name=$1 p
+    [ -n "${CF_OVS_DIR[$name]:-}" ] || return 0
+    read -r -a p <<<"${CF_OVS_PIDS[$name]}"
+    if [ "${p[0]:--}" != - ]; then
+        cf__stop_pid "${p[0]}" "${p[1]}" "ovs-vswitchd $name"
+        cf__stop_pid "${p[2]}" "${p[3]}" "ovsdb-server $name"
+    elif [ -n "${p[1]:-}" ]; then
+        cf__stop_pid "${p[1]}" "${p[2]}" "ovsdb-server $name"
+    fi
+    unset "CF_OVS_PIDS[$name]" "CF_OVS_DIR[$name]"
+}
+
+# cf_ovs_db NAME: prints the OVSDB remote of instance NAME
+# ("unix:/tmp/.../db.sock"), e.g. for a conjflow Node's spec.ovsdb.
+cf_ovs_db() {
+    echo "unix:${CF_OVS_DIR[$1]}/db.sock"
+}
+
+# cf_ovs_dir NAME: prints the directory of instance NAME (logs, database,
+# sockets).
+cf_ovs_dir() {
+    echo "${CF_OVS_DIR[$1]}"
+}
+
+# cf_ovs_netns NAME: prints the namespace vswitchd of NAME runs in (a TCP
+# controller address for its bridges is that namespace's loopback).
+cf_ovs_netns() {
+    echo "${CF_OVS_NETNS[$1]}"
+}
+
+# cf_vsctl NAME ARGS...: ovs-vsctl on instance NAME (10 s timeout).
+cf_vsctl() {
+    local name=$1; shift
+    cf__ovs_env "$name" ovs-vsctl --timeout=10 \
+        --db="unix:${CF_OVS_DIR[$name]}/db.sock" "$@"
+}
+
+# cf_appctl NAME ARGS...: ovs-appctl on instance NAME's vswitchd.
+cf_appctl() {
+    local name=$1; shift
+    cf__ovs_env "$name" ovs-appctl --timeout=10 \
+        -t "${CF_OVS_DIR[$name]}/ovs-vswitchd.ctl" "$@"
+}
+
+# ---------------------------------------------------------------------
+# Nodes and links
+
+# cf_node_add OVS NODE [BRIDGE]: creates node NODE: bridge BRIDGE (default
+# NODE) on instance OVS, datapath_type=netdev, fail_mode=secure, OpenFlow
+# 1.3 to 1.5, external_ids:conjflow-node=NODE.  With fail_mode=secure and
+# no flows, the bridge forwards nothing.
+cf_node_add() {
+    local ovs=$1 node=$2 br=${3:-$2}
+    if [ -z "${CF_OVS_DIR[$ovs]:-}" ]; then
+        cf_log "cf_node_add: no OVS instance $ovs"; return 1
+    fi
+    if [ -n "${CF_NODE_BR[$node]:-}" ]; then
+        cf_log "cf_node_add: node $node exists"; return 1
+    fi
+    cf_vsctl "$ovs" -- add-br "$br" \
+        -- set Bridge "$br" datapath_type=netdev fail_mode=secure \
+           protocols=OpenFlow13,OpenFlow14,OpenFlow15 \
+           "external_ids:conjflow-node=$node" || return 1
+    CF_NODE_OVS[$node]=$ovs
+    CF_NODE_BR[$node]=$br
+}
+
+# cf_node_bridge NODE: prints NODE's bridge name.
+cf_node_bridge() {
+    echo "${CF_NODE_BR[$1]}"
+}
+
+# cf_node_ovs NODE: prints the OVS instance NODE's bridge is on.
+cf_node_ovs() {
+    echo "${CF_NODE_OVS[$1]}"
+}
+
+# cf_ofctl NODE CMD [ARGS...]: ovs-ofctl -O OpenFlow15 CMD on NODE's bridge
+# (through its management socket), e.g. cf_ofctl n1 dump-flows.
+cf_ofctl() {
+    local node=$1 cmd=$2; shift 2
+    local ovs=${CF_NODE_OVS[$node]:-}
+    if [ -z "$ovs" ]; then
+        cf_log "cf_ofctl: no node $node"; return 1
+    fi
+    ovs-ofctl -O OpenFlow15 --timeout=10 "$cmd" \
+        "unix:${CF_OVS_DIR[$ovs]}/${CF_NODE_BR[$node]}.mgmt" "$@"
+}
+
+# cf_link A B: links node A's bridge to node B's: patch ports
+# (patch-A-to-B and patch-B-to-A) when both are on one OVS instance,
+# otherwise a veth pair between the two vswitchd namespaces.  Both ports
+# carry external_ids:conjflow-uplink=true (the mark conjflow uses for
+# node-to-node links).
+cf_link() {
+    local a=$1 b=$2 pa pb oa ob
+    oa=${CF_NODE_OVS[$a]:-}; ob=${CF_NODE_OVS[$b]:-}
+    if [ -z "$oa" ] || [ -z "$ob" ]; then
+        cf_log "cf_link: unknown node $a or $b"; return 1
+    fi
+    if [ "$oa" = "$ob" ]; then
+        pa=patch-$a-to-$b; pb=patch-$b-to-$a
+        cf_vsctl "$oa" \
+            -- add-port "${CF_NODE_BR[$a]}" "$pa" \
+            -- set Interface "$pa" type=patch "options:peer=$pb" \
+               external_ids:conjflow-uplink=true \
+            -- add-port "${CF_NODE_BR[$b]}" "$pb" \
+            -- set Interface "$pb" type=patch "options:peer=$pa" \
+               external_ids:conjflow-uplink=true
+    else
+        CF_SEQ=$((CF_SEQ + 1))
+        pa=cf${CF_RUN_ID}u$CF_SEQ; pb=$pa
+        ip -n "${CF_OVS_NETNS[$oa]}" link add "$pa" type veth \
+            peer name "$pb" netns "${CF_OVS_NETNS[$ob]}" || return 1
+        cf__veth_up "${CF_OVS_NETNS[$oa]}" "$pa" || return 1
+        cf__veth_up "${CF_OVS_NETNS[$ob]}" "$pb" || return 1
+        cf_vsctl "$oa" add-port "${CF_NODE_BR[$a]}" "$pa" \
+            -- set Interface "$pa" external_ids:conjflow-uplink=true \
+            || return 1
+        cf_vsctl "$ob" add-port "${CF_NODE_BR[$b]}" "$pb" \
+            -- set Interface "$pb" external_ids:conjflow-uplink=true
+    fi
+}
+
+# cf__veth_up NETNS DEV: brings DEV in NETNS up with TX checksum offload
+# off (a netdev bridge drops TCP from a veth that offloads checksums).
+cf__veth_up() {
+    ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 \
+        || { cf_log "ethtool -K $2 tx off failed in $1"; return 1; }
+    ip -n "$1" link set "$2" up
+}
+
+# ---------------------------------------------------------------------
+# Pods
+
+# cf__pod_key POD: prints POD as "namespace/name" ("default/" added).
+cf__pod_key() {
+    case $1 in
+    */*) echo "$1" ;;
+    *) echo "default/$1" ;;
+    esac
+}
+
+# cf_pod_add NODE POD IP[/PREFIX] [MAC]: creates pod POD on NODE: a network
+# namespace "cf<run id>-<namespace>-<name>" whose eth0 (IP, default prefix
+# /16, default route through eth0, MAC default 0a:58:<IP in hex>, TX
+# checksum offload off) is a veth whose other end is a port of NODE's
+# bridge with external_ids:iface-id="<namespace>/<name>" and
+# external_ids:attached-mac.
+cf_pod_add() {
+    local node=$1 pod ipp=$3 mac=${4:-} ip prefix ns port ovs ovsns br
+    pod=$(cf__pod_key "$2")
+    ovs=${CF_NODE_OVS[$node]:-}
+    if [ -z "$ovs" ]; then
+        cf_log "cf_pod_add: no node $node"; return 1
+    fi
+    if [ -n "${CF_POD_NETNS[$pod]:-}" ]; then
+        cf_log "cf_pod_add: pod $pod exists"; return 1
+    fi
+    ip=${ipp%/*}
+    prefix=16
+    [ "$ip" = "$ipp" ] || prefix=${ipp#*/}
+    if [ -z "$mac" ]; then
+        local IFS=.
+        # shellcheck disable=SC2086
+        set -- $ip
+        mac=$(printf '0a:58:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4")
+        unset IFS
+    fi
+    ns=cf$CF_RUN_ID-$(echo "$pod" | tr -c 'A-Za-z0-9.\n-' '_' | tr / -)
+    ns=${ns//_/-}
+    CF_SEQ=$((CF_SEQ + 1))
+    port=cf${CF_RUN_ID}p$CF_SEQ
+    ovsns=${CF_OVS_NETNS[$ovs]}
+    br=${CF_NODE_BR[$node]}
+
+    cf__netns_add "$ns" || return 1
+    ip -n "$ovsns" link add "$port" type veth peer name eth0 netns "$ns" \
+        || return 1
+    ip -n "$ns" link set eth0 address "$mac" || return 1
+    ip -n "$ns" addr add "$ip/$prefix" dev eth0 || return 1
+    cf__veth_up "$ns" eth0 || return 1
+    ip -n "$ns" route add default dev eth0 || return 1
+    cf__veth_up "$ovsns" "$port" || return 1
+    cf_vsctl "$ovs" add-port "$br" "$port" \
+        -- set Interface "$port" "external_ids:iface-id=$pod" \
+           "external_ids:attached-mac=$mac" || return 1
+    CF_POD_NODE[$pod]=$node
+    CF_POD_NETNS[$pod]=$ns
+    CF_POD_IP[$pod]=$ip
+    CF_POD_MAC[$pod]=$mac
+    CF_POD_PORT[$pod]=$port
+    cf__debug "pod $pod: $ip $mac on $node port $port, netns $ns"
+}
+
+# cf_pod_del POD: removes POD: its port, its namespace (its servers are
+# stopped at cleanup, or fail once the namespace is gone).
+cf_pod_del() {
+    local pod ovs
+    pod=$(cf__pod_key "$1")
+    [ -n "${CF_POD_NETNS[$pod]:-}" ] || { cf_log "no pod $pod"; return 1; }
+    ovs=${CF_NODE_OVS[${CF_POD_NODE[$pod]}]}
+    cf_vsctl "$ovs" --if-exists del-port "${CF_POD_PORT[$pod]}" || return 1
+    ip netns delete "${CF_POD_NETNS[$pod]}" || return 1
+    unset "CF_POD_NODE[$pod]" "CF_POD_NETNS[$pod]" "CF_POD_IP[$pod]" \
+          "CF_POD_MAC[$pod]" "CF_POD_PORT[$pod]"
+}
+
+# cf_pods: prints every pod, one per line, sorted.
+cf_pods() {
+    [ ${#CF_POD_NETNS[@]} = 0 ] || printf '%s\n' "${!CF_POD_NETNS[@]}" | sort
+}
+
+# cf__pod_get ARRAY POD: prints ARRAY[POD], failing for an unknown pod.
+cf__pod_get() {
+    local -n arr=$1
+    local pod
+    pod=$(cf__pod_key "$2")
+    if [ -z "${arr[$pod]:-}" ]; then
+        cf_log "no pod $pod"; return 1
+    fi
+    echo "${arr[$pod]}"
+}
+
+# cf_pod_ip POD, cf_pod_mac POD, cf_pod_netns POD, cf_pod_port POD,
+# cf_pod_node POD: print POD's IPv4 address, MAC, namespace, OVS port name
+# and node.
+cf_pod_ip() { cf__pod_get CF_POD_IP "$1"; }
+cf_pod_mac() { cf__pod_get CF_POD_MAC "$1"; }
+cf_pod_netns() { cf__pod_get CF_POD_NETNS "$1"; }
+cf_pod_port() { cf__pod_get CF_POD_PORT "$1"; }
+cf_pod_node() { cf__pod_get CF_POD_NODE "$1"; }
+
+# cf_pod_exec POD CMD...: runs CMD in POD's namespace.
+cf_pod_exec() {
+    local ns
+    ns=$(cf_pod_netns "$1") || return 1
+    shift
+    ip netns exec "$ns" "$@"
+}
+
+# ---------------------------------------------------------------------
+# Servers and probes
+
+# cf_serve POD SPEC...: starts a cf-netprobe server in POD and waits until
+# it listens.  A SPEC is tcp:PORT, udp:PORT, sctp:PORT, or PORT for all
+# three.  The server runs until cleanup (it is stopped by PID).
+cf_serve() {
+    local ns spec specs=() ready log pid
+    ns=$(cf_pod_netns "$1") || return 1
+    shift
+    for spec in "$@"; do
+        case $spec in
+        *:*) specs+=("$spec") ;;
+        *) specs+=("tcp:$spec" "udp:$spec" "sctp:$spec") ;;
+        esac
+    done
+    CF_SEQ=$((CF_SEQ + 1))
+    ready=$CF_TMPDIR/serve-$CF_SEQ.ready
+    log=$CF_TMPDIR/serve-$CF_SEQ.log
+    ip netns exec "$ns" "$CF_NETPROBE" serve --ready-file "$ready" \
+        "${specs[@]}" >"$log" 2>&1 </dev/null &
+    pid=$!
+    cf__track_pid "$pid" "cf-netprobe serve in $ns"
+    if ! cf_wait_until 5 test -s "$ready"; then
+        cf_log "server in $ns did not start: $(cat "$log")"
+        return 1
+    fi
+    if [ "$(cat "$ready")" != "$pid" ]; then
+        cf_log "server in $ns: ready file names pid $(cat "$ready"), not $pid"
+        return 1
+    fi
+}
+
+# cf__target TARGET: sets CF__TARGET to TARGET ("PROTO:POD:PORT" or
+# "PROTO:IP:PORT") as "PROTO:IP:PORT" (no subshell: matrices resolve many).
+cf__target() {
+    local proto=${1%%:*} rest=${1#*:} host port pod
+    host=${rest%:*}; port=${rest##*:}
+    case $proto in
+    tcp|udp|sctp) ;;
+    *) cf_log "bad probe target $1 (expected tcp|udp|sctp:POD|IP:PORT)"
+       return 1 ;;
+    esac
+    if [[ $host =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+        CF__TARGET=$proto:$host:$port
+        return 0
+    fi
+    case $host in
+    */*) pod=$host ;;
+    *) pod=default/$host ;;
+    esac
+    if [ -z "${CF_POD_IP[$pod]:-}" ]; then
+        cf_log "bad probe target $1: no pod $pod"
+        return 1
+    fi
+    CF__TARGET=$proto:${CF_POD_IP[$pod]}:$port
+}
+
+# cf_probe [-t MS] SRC TARGET...: probes every TARGET from pod SRC at once
+# (one cf-netprobe process) and prints "TARGET VERDICT" per target, in
+# order, VERDICT being "connected" or "blocked".  Timeout MS (default
+# $CF_PROBE_TIMEOUT_MS or 1000) for all of them together.
+cf_probe() {
+    local t=${CF_PROBE_TIMEOUT_MS:-1000} ns tgt out i=0
+    local -a resolved=() lines=()
+    if [ "$1" = -t ]; then t=$2; shift 2; fi
+    ns=$(cf_pod_netns "$1") || return 1
+    shift
+    for tgt in "$@"; do
+        cf__target "$tgt" || return 1
+        resolved+=("$CF__TARGET")
+    done
+    out=$(ip netns exec "$ns" "$CF_NETPROBE" probe --timeout-ms "$t" \
+          "${resolved[@]}") \
+        || { cf_log "cf-netprobe probe failed in $ns"; return 1; }
+    mapfile -t lines <<<"$out"
+    if [ ${#lines[@]} != $# ]; then
+        cf_log "cf-netprobe gave ${#lines[@]} lines for $# targets"
+        return 1
+    fi
+    for tgt in "$@"; do
+        echo "$tgt ${lines[i]##* }"
+        i=$((i + 1))
+    done
+}
+
+# cf_probe_parallel [-t MS]: reads lines "SRC TARGET" on stdin and probes
+# them all at once: one cf-netprobe per source pod, every source at the
+# same time.  Prints "SRC TARGET VERDICT" per input line, in input order.
+# Returns non-zero if a probe could not run.
+cf_probe_parallel() {
+    local t=${CF_PROBE_TIMEOUT_MS:-1000} src tgt verdict dir n=0 status=0
+    local -A targets=() files=() pids=() result=()
+    local -a order=()
+    if [ "${1:-}" = -t ]; then t=$2; shift 2; fi
+    while read -r src tgt _; do
+        [ -n "$src" ] || continue
+        case $src in */*) ;; *) src=default/$src ;; esac
+        order+=("$src $tgt")
+        targets[$src]+="$tgt "
+    done
+    [ ${#order[@]} != 0 ] || return 0
+    CF_SEQ=$((CF_SEQ + 1))
+    dir=$CF_TMPDIR/probe-$CF_SEQ
+    mkdir -p "$dir" || return 1
+    for src in "${!targets[@]}"; do
+        n=$((n + 1))
+        files[$src]=$dir/$n
+        # shellcheck disable=SC2086
+        cf_probe -t "$t" "$src" ${targets[$src]} >"$dir/$n" &
+        pids[$src]=$!
+    done
+    for src in "${!pids[@]}"; do
+        wait "${pids[$src]}" || { cf_log "probes from $src failed"; status=1; }
+    done
+    if [ "$status" = 0 ]; then
+        for src in "${!files[@]}"; do
+            while read -r tgt verdict; do
+                result["$src $tgt"]=$verdict
+            done <"${files[$src]}"
+        done
+        for tgt in "${order[@]}"; do
+            echo "$tgt ${result[$tgt]}"
+        done
+    fi
+    rm -rf "$dir"
+    return $status
+}
+
+# cf_matrix [-t MS] "PROTO:PORT ..." POD...: probes every PROTO:PORT from
+# every POD to every POD (itself included), all at once.  Prints
+# "SRC PROTO:DST:PORT VERDICT" lines, sorted by source, destination, then
+# the order of the PROTO:PORT list.
+cf_matrix() {
+    local topt=() ports src dst pp
+    if [ "$1" = -t ]; then topt=(-t "$2"); shift 2; fi
+    ports=$1; shift
+    for src in "$@"; do
+        for dst in "$@"; do
+            for pp in $ports; do
+                echo "$src ${pp%%:*}:$dst:${pp##*:}"
+            done
+        done
+    done | cf_probe_parallel "${topt[@]}"
+}
+
+# cf_expect VERDICT SRC TARGET...: probes TARGETs from SRC (at once) and
+# returns 0 if every verdict is VERDICT ("connected" or "blocked");
+# otherwise prints each mismatch and returns 1.
+cf_expect() {
+    local want=$1 src=$2 out line bad=0
+    shift 2
+    out=$(cf_probe "$src" "$@") || return 1
+    while read -r tgt got; do
+        if [ "$got" != "$want" ]; then
+            echo "  $src -> $tgt: expected $want, got $got" >&2
+            bad=1
+        fi
+    done <<<"$out"
+    return $bad
+}
+
+# cf_check_probes [-t MS]: reads lines "SRC TARGET VERDICT" (the expected
+# verdict) on stdin, probes them all in parallel, and returns 0 if every
+# verdict matches; otherwise prints each mismatch and returns 1.
+cf_check_probes() {
+    local topt=() lines=() l src tgt want got out bad=0 i=0
+    if [ "${1:-}" = -t ]; then topt=(-t "$2"); shift 2; fi
+    mapfile -t lines
+    out=$(for l in "${lines[@]}"; do echo "${l% *}"; done \
+          | cf_probe_parallel "${topt[@]}") || return 1
+    while read -r src tgt got; do
+        want=${lines[i]##* }
+        i=$((i + 1))
+        if [ "$got" != "$want" ]; then
+            echo "  $src -> $tgt: expected $want, got $got" >&2
+            bad=1
+        fi
+    done <<<"$out"
+    return $bad
+}
+
+# ---------------------------------------------------------------------
+# Debugging
+
+# cf_dump: prints what helps to debug a failure: each node's flows and
+# ports, and the last lines of each vswitchd log.  Called by the exit trap
+# when a script fails.
+cf_dump() {
+    local node ovs
+    echo "=== harness run $CF_RUN_ID ($CF_TMPDIR) ==="
+    for node in "${!CF_NODE_BR[@]}"; do
+        ovs=${CF_NODE_OVS[$node]}
+        [ -n "${CF_OVS_DIR[$ovs]:-}" ] || continue
+        echo "--- node $node (bridge ${CF_NODE_BR[$node]} on $ovs): ports"
+        cf_ofctl "$node" show 2>&1 | grep -E '^ [0-9A-Z]' || :
+        echo "--- node $node: flows"
+        cf_ofctl "$node" dump-flows --no-stats 2>&1 | head -50 || :
+    done
+    for ovs in "${!CF_OVS_DIR[@]}"; do
+        echo "--- $ovs: ovs-vswitchd.log (last lines)"
+        tail -n 15 "${CF_OVS_DIR[$ovs]}/ovs-vswitchd.log" 2>/dev/null || :
+    done
+}

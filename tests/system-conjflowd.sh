@@ -1,0 +1,445 @@
+#!/bin/bash
+# Copyright (c) 2026 The conjflow authors.
+# Licensed under the Apache License, Version 2.0 (see LICENSE).
+#
+# system-conjflowd.sh: conjflowd end to end on real Open vSwitch (root).
+#
+# Two nodes, each on its own private OVS (ovsdb-server + userspace
+# vswitchd, tests/lib/harness.sh), linked by a veth; four pods in network
+# namespaces; objects written to a SQLite store with conjflowctl; conjflowd
+# programs both bridges.  Checked with real TCP, UDP and SCTP traffic:
+#
+#   1. without policies every pod reaches every pod; a pod port with no Pod
+#      object is isolated (the bridge never opens by default);
+#   2. a NetworkPolicy gives exactly the expected matrix, both nodes;
+#   3. a policy update that revokes a live TCP connection cuts it within
+#      about a second, while an unaffected live connection survives;
+#   4. "recompute" yields exactly the same flows and sends nothing;
+#   5. a conjflowd restart with unchanged state sends no flow_mod (its own
+#      counter, identical flows, and OVS's flow durations that keep running);
+#   6. a pod sending with another pod's IP, or MAC, is dropped;
+#   7. a restarted ovs-vswitchd is reprogrammed;
+#   8. deleting the policy opens the pods again.
+#
+# Helpers kept here rather than in the harness: cfd_* (start and stop
+# conjflowd), a long-lived TCP client (python3) for item 3, and
+# restart_vswitchd for item 7 (it restarts only the vswitchd of a harness
+# OVS instance and updates the harness's PID record).
+
+. "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh"
+cf_init
+
+CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
+CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
+[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
+[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+command -v python3 >/dev/null || cf_skip "python3 is not installed"
+
+DB=$CF_TMPDIR/conjflow.db
+CTL=$CF_TMPDIR/conjflowd.ctl
+CFD_PID=
+
+# apply FILE...: writes the objects of FILEs into the store.
+apply() {
+    local f
+    for f in "$@"; do
+        "$CONJFLOWCTL" --db "$DB" apply -f "$f" >/dev/null || return 1
+    done
+}
+
+# delete FILE: deletes the objects of FILE from the store.
+delete() {
+    "$CONJFLOWCTL" --db "$DB" delete -f "$1" >/dev/null
+}
+
+# cfd_start: starts conjflowd (detached, its PID recorded for cleanup).
+cfd_start() {
+    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" \
+        --pidfile="$CF_TMPDIR/conjflowd.pid" \
+        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
+        -vconsole:off -vfile:cf_switch:dbg || return 1
+    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
+}
+
+# cfd_stop [SIGNAL]: stops conjflowd by PID and waits until it is gone.
+cfd_stop() {
+    [ -n "$CFD_PID" ] || return 0
+    kill "-${1:-TERM}" "$CFD_PID" 2>/dev/null
+    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
+    CFD_PID=
+}
+cf_on_exit cfd_stop
+
+# appctl CMD...: ovs-appctl to conjflowd.
+appctl() {
+    ovs-appctl --timeout=10 -t "$CTL" "$@"
+}
+
+# synced: true when conjflowd reports every node in sync with the store.
+synced() {
+    appctl sync 2>/dev/null | grep -q 'synced=yes'
+}
+
+# sync_field NAME: prints field NAME of "appctl sync".
+sync_field() {
+    appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# wait_synced: waits until conjflowd is in sync (10 s).
+wait_synced() {
+    cf_wait_until 10 synced || { appctl status >&2; return 1; }
+}
+
+# no_stats NODE: NODE's flows without statistics, sorted.
+no_stats() {
+    cf_ofctl "$1" dump-flows --no-stats | grep -v '^OFPST' | sort
+}
+
+# min_duration NODE: the smallest "duration" (seconds) of NODE's flows.
+min_duration() {
+    cf_ofctl "$1" dump-flows | sed -n 's/.*duration=\([0-9.]*\)s.*/\1/p' \
+        | sort -g | head -1
+}
+
+# ---------------------------------------------------------------------
+# Long-lived TCP connections (item 3).
+
+# live_start POD TARGET_IP PORT FILE: opens a TCP connection from POD that
+# exchanges a byte with the echo server every 100 ms and keeps FILE at
+# "alive N" (N exchanges so far) until an exchange fails ("dead N").
+live_start() {
+    local ns
+    ns=$(cf_pod_netns "$1") || return 1
+    ip netns exec "$ns" python3 -c '
+import socket, sys, time
+ip, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def put(s):
+    with open(path + ".tmp", "w") as f:
+        f.write(s + "\n")
+    import os; os.rename(path + ".tmp", path)
+n = 0
+try:
+    s = socket.create_connection((ip, port), timeout=2)
+    s.settimeout(0.5)
+    while True:
+        s.sendall(b"x")
+        if not s.recv(16):
+            break
+        n += 1
+        put("alive %d" % n)
+        time.sleep(0.1)
+except Exception:
+    pass
+put("dead %d" % n)
+' "$2" "$3" "$4" </dev/null >/dev/null 2>&1 &
+    cf__track_pid $! "long-lived client in $ns"
+}
+
+# live_count FILE: prints N of FILE ("alive N" or "dead N").
+live_count() {
+    cut -d' ' -f2 "$1" 2>/dev/null
+}
+
+# live_is STATE FILE [MIN]: true if FILE says STATE with at least MIN
+# exchanges.
+live_is() {
+    local s
+    s=$(cat "$2" 2>/dev/null) || return 1
+    [ "${s% *}" = "$1" ] && [ "${s#* }" -ge "${3:-0}" ]
+}
+
+# ---------------------------------------------------------------------
+# Restarting only a vswitchd (item 7).
+
+# restart_vswitchd OVS: stops instance OVS's ovs-vswitchd (by PID) and
+# starts it again the way the harness does, keeping its database.
+restart_vswitchd() {
+    local ovs=$1 dir ns p pid
+    dir=$(cf_ovs_dir "$ovs"); ns=$(cf_ovs_netns "$ovs")
+    read -r -a p <<<"${CF_OVS_PIDS[$ovs]}"
+    cf__stop_pid "${p[0]}" "${p[1]}" "ovs-vswitchd $ovs" || return 1
+    cf__ovs_env "$ovs" ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" \
+        --pidfile="$dir/ovs-vswitchd.pid" --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" --no-chdir --detach \
+        --disable-system -vconsole:off || return 1
+    pid=$(cat "$dir/ovs-vswitchd.pid")
+    CF_OVS_PIDS[$ovs]="$pid $(cf__starttime "$pid") ${p[2]} ${p[3]}"
+}
+
+# ---------------------------------------------------------------------
+# The cluster.
+
+cf_ovs_start ovs1 || cf_fail "cannot start OVS 1"
+cf_ovs_start ovs2 || cf_fail "cannot start OVS 2"
+cf_node_add ovs1 n1 br-int || cf_fail
+cf_node_add ovs2 n2 br-int || cf_fail
+cf_link n1 n2 || cf_fail
+cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
+cf_pod_add n1 x/b 10.1.0.2/16 || cf_fail
+cf_pod_add n2 z/c 10.1.0.3/16 || cf_fail
+cf_pod_add n2 z/d 10.1.0.4/16 || cf_fail
+cf_serve x/a 80 udp:53 || cf_fail
+cf_serve z/c 80 || cf_fail
+
+M=$CF_TMPDIR/manifests
+mkdir -p "$M"
+cat >"$M/nodes.yaml" <<EOF
+apiVersion: conjflow.io/v1alpha1
+kind: Node
+metadata: {name: n1}
+spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
+---
+apiVersion: conjflow.io/v1alpha1
+kind: Node
+metadata: {name: n2}
+spec: {ovsdb: "$(cf_ovs_db ovs2)", bridge: br-int}
+EOF
+cat >"$M/pods.yaml" <<'EOF'
+apiVersion: v1
+kind: Namespace
+metadata: {name: x, labels: {team: x}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: z, labels: {team: z}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: x, name: a, labels: {app: web}}
+spec: {nodeName: n1}
+status: {podIP: 10.1.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: x, name: b, labels: {app: client}}
+spec: {nodeName: n1}
+status: {podIP: 10.1.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: z, name: c, labels: {app: client}}
+spec: {nodeName: n2}
+status: {podIP: 10.1.0.3}
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: z, name: d, labels: {app: other}}
+spec: {nodeName: n2}
+status: {podIP: 10.1.0.4}
+EOF
+cat >"$M/pod-e.yaml" <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {namespace: x, name: e, labels: {app: late}}
+spec: {nodeName: n1}
+status: {podIP: 10.1.0.5}
+EOF
+# Clients from any namespace may reach web on TCP 80 and UDP 53.
+cat >"$M/policy.yaml" <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {app: client}}
+      namespaceSelector: {}
+    ports:
+    - {protocol: TCP, port: 80}
+    - {protocol: UDP, port: 53}
+EOF
+# The same, but only clients of namespace x.
+cat >"$M/policy-narrow.yaml" <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {namespace: x, name: web}
+spec:
+  podSelector: {matchLabels: {app: web}}
+  policyTypes: [Ingress]
+  ingress:
+  - from:
+    - podSelector: {matchLabels: {app: client}}
+    ports:
+    - {protocol: TCP, port: 80}
+    - {protocol: UDP, port: 53}
+EOF
+
+apply "$M/nodes.yaml" "$M/pods.yaml" || cf_fail "conjflowctl apply failed"
+cfd_start || cf_fail "conjflowd did not start"
+wait_synced || cf_fail "conjflowd did not program the nodes"
+for n in n1 n2; do
+    cf_vsctl "$(cf_node_ovs $n)" get Bridge br-int fail_mode | grep -q secure \
+        || cf_fail "$n: bridge not fail_mode=secure"
+done
+
+# ---------------------------------------------------------------------
+cf_log "1. no policy: open; a port without a Pod object: isolated"
+cf_check_probes <<'EOF' || cf_fail "matrix without policies"
+x/b tcp:x/a:80 connected
+x/b udp:x/a:53 connected
+x/b sctp:x/a:80 connected
+z/c tcp:x/a:80 connected
+z/d tcp:x/a:80 connected
+z/d sctp:x/a:80 connected
+x/a tcp:z/c:80 connected
+z/d tcp:z/c:80 connected
+EOF
+cf_pod_add n1 x/e 10.1.0.5/16 || cf_fail
+cf_serve x/e tcp:80 || cf_fail
+cf_wait_until 10 eval 'appctl status | grep -q "3 pods"' \
+    || cf_fail "conjflowd did not see pod x/e's port"
+wait_synced || cf_fail
+cf_check_probes <<'EOF' || cf_fail "a port without a Pod object is not isolated"
+x/e tcp:x/a:80 blocked
+x/a tcp:x/e:80 blocked
+x/b tcp:x/a:80 connected
+EOF
+apply "$M/pod-e.yaml" || cf_fail
+wait_synced || cf_fail
+# The isolated phase left failed ARP entries behind; don't wait them out.
+cf_pod_exec x/e ip neigh flush all
+cf_pod_exec x/a ip neigh flush all
+cf_check_probes <<'EOF' || cf_fail "pod x/e not open once known"
+x/e tcp:x/a:80 connected
+x/a tcp:x/e:80 connected
+EOF
+
+# ---------------------------------------------------------------------
+cf_log "2. policy: expected matrix"
+apply "$M/policy.yaml" || cf_fail
+wait_synced || cf_fail
+cf_check_probes <<'EOF' || cf_fail "matrix with policy x/web"
+x/b tcp:x/a:80 connected
+x/b udp:x/a:53 connected
+x/b sctp:x/a:80 blocked
+z/c tcp:x/a:80 connected
+z/c udp:x/a:53 connected
+z/c sctp:x/a:80 blocked
+z/d tcp:x/a:80 blocked
+z/d udp:x/a:53 blocked
+z/d sctp:x/a:80 blocked
+x/e tcp:x/a:80 blocked
+x/a tcp:z/c:80 connected
+x/a sctp:z/c:80 connected
+z/d tcp:z/c:80 connected
+x/e tcp:z/c:80 connected
+EOF
+
+# ---------------------------------------------------------------------
+cf_log "3. a revoked live connection dies, an unaffected one survives"
+live_start x/b 10.1.0.1 80 "$CF_TMPDIR/live-b"
+live_start z/c 10.1.0.1 80 "$CF_TMPDIR/live-c"
+cf_wait_until 5 live_is alive "$CF_TMPDIR/live-b" 3 || cf_fail "live b"
+cf_wait_until 5 live_is alive "$CF_TMPDIR/live-c" 3 || cf_fail "live c"
+apply "$M/policy-narrow.yaml" || cf_fail
+t0=$(cf__now_ms)
+cf_wait_until 5 live_is dead "$CF_TMPDIR/live-c" \
+    || cf_fail "revoked connection z/c -> x/a:80 still alive"
+t1=$(cf__now_ms)
+cf_log "revoked connection died $((t1 - t0)) ms after the apply" \
+       "(the client gives up after a 500 ms silence)"
+nb=$(live_count "$CF_TMPDIR/live-b")
+cf_wait_until 5 live_is alive "$CF_TMPDIR/live-b" $((nb + 5)) \
+    || cf_fail "unaffected connection x/b -> x/a:80 died"
+wait_synced || cf_fail
+cf_check_probes <<'EOF' || cf_fail "matrix with narrowed policy x/web"
+x/b tcp:x/a:80 connected
+z/c tcp:x/a:80 blocked
+z/d tcp:x/a:80 blocked
+EOF
+
+# ---------------------------------------------------------------------
+cf_log "4. recompute gives the same flows and sends nothing"
+for n in n1 n2; do appctl flows/desired $n >"$CF_TMPDIR/desired-$n.1"; done
+mods=$(sync_field flow_mods)
+appctl recompute || cf_fail "recompute failed"
+wait_synced || cf_fail
+for n in n1 n2; do
+    appctl flows/desired $n >"$CF_TMPDIR/desired-$n.2"
+    cmp -s "$CF_TMPDIR/desired-$n.1" "$CF_TMPDIR/desired-$n.2" \
+        || cf_fail "$n: recompute changed the desired flows"
+    appctl flows/installed $n | cmp -s - "$CF_TMPDIR/desired-$n.2" \
+        || cf_fail "$n: installed flows differ from the desired ones"
+done
+[ "$(sync_field flow_mods)" = "$mods" ] \
+    || cf_fail "recompute sent flow_mods ($mods before, $(sync_field flow_mods) after)"
+
+# ---------------------------------------------------------------------
+cf_log "5. a conjflowd restart sends no flow_mod"
+for n in n1 n2; do no_stats $n >"$CF_TMPDIR/flows-$n.1"; done
+t0=$(cf__now_ms)
+cfd_stop || cf_fail "conjflowd did not stop"
+cfd_start || cf_fail "conjflowd did not restart"
+wait_synced || cf_fail
+[ "$(sync_field flow_mods)" = 0 ] \
+    || cf_fail "restarted conjflowd sent $(sync_field flow_mods) flow_mods"
+elapsed=$(( $(cf__now_ms) - t0 ))
+for n in n1 n2; do
+    no_stats $n | cmp -s - "$CF_TMPDIR/flows-$n.1" \
+        || cf_fail "$n: flows changed across a conjflowd restart"
+    d=$(min_duration $n)
+    awk -v d="$d" -v e="$elapsed" 'BEGIN { exit !(d * 1000 >= e) }' \
+        || cf_fail "$n: a flow is ${d}s old, younger than the restart (${elapsed} ms)"
+done
+
+# ---------------------------------------------------------------------
+cf_log "6. spoofed IP or MAC is dropped"
+# Static neighbor entries on both ends, so that only the IP (or Ethernet)
+# source decides: if conjflow let the spoofed packets through, these
+# connections would succeed.
+cmac=$(cf_pod_mac z/c); dmac=$(cf_pod_mac z/d); bmac=$(cf_pod_mac x/b)
+cf_pod_exec z/d ip neigh replace 10.1.0.3 lladdr "$cmac" dev eth0 \
+    nud permanent || cf_fail
+cf_pod_exec z/c ip neigh replace 10.1.0.99 lladdr "$dmac" dev eth0 \
+    nud permanent || cf_fail
+cf_pod_exec z/d ip addr del 10.1.0.4/16 dev eth0 || cf_fail
+cf_pod_exec z/d ip addr add 10.1.0.99/16 dev eth0 || cf_fail
+cf_pod_exec z/d ip route replace default dev eth0 || cf_fail
+cf_expect blocked z/d tcp:z/c:80 udp:z/c:80 \
+    || cf_fail "z/d sending from 10.1.0.99 (not its IP) got through"
+cf_pod_exec z/d ip addr del 10.1.0.99/16 dev eth0 || cf_fail
+cf_pod_exec z/d ip addr add 10.1.0.4/16 dev eth0 || cf_fail
+cf_pod_exec z/d ip route replace default dev eth0 || cf_fail
+cf_expect connected z/d tcp:z/c:80 || cf_fail "z/d -> z/c:80 (own IP)"
+cf_pod_exec z/c ip neigh replace 10.1.0.4 lladdr "$bmac" dev eth0 \
+    nud permanent || cf_fail
+cf_pod_exec z/d ip link set eth0 address "$bmac" || cf_fail
+cf_expect blocked z/d tcp:z/c:80 udp:z/c:80 \
+    || cf_fail "z/d sending with x/b's MAC got through"
+cf_pod_exec z/d ip link set eth0 address "$dmac" || cf_fail
+cf_pod_exec z/c ip neigh replace 10.1.0.4 lladdr "$dmac" dev eth0 || cf_fail
+cf_expect connected z/d tcp:z/c:80 || cf_fail "z/d -> z/c:80 (own MAC)"
+
+# ---------------------------------------------------------------------
+cf_log "7. a restarted vswitchd is reprogrammed"
+before=$(no_stats n1 | wc -l)
+restart_vswitchd ovs1 || cf_fail "cannot restart vswitchd"
+cf_wait_until 15 eval '[ "$(no_stats n1 | wc -l)" = "$before" ]' \
+    || cf_fail "n1 not reprogrammed after a vswitchd restart"
+wait_synced || cf_fail
+no_stats n1 | cmp -s - "$CF_TMPDIR/flows-n1.1" \
+    || cf_fail "n1: flows differ after the vswitchd restart"
+cf_check_probes <<'EOF' || cf_fail "matrix after the vswitchd restart"
+x/b tcp:x/a:80 connected
+z/c tcp:x/a:80 blocked
+z/d tcp:x/a:80 blocked
+x/a tcp:z/c:80 connected
+EOF
+
+# ---------------------------------------------------------------------
+cf_log "8. deleting the policy opens the pods"
+delete "$M/policy-narrow.yaml" || cf_fail
+wait_synced || cf_fail
+cf_check_probes <<'EOF' || cf_fail "matrix after deleting the policy"
+z/c tcp:x/a:80 connected
+z/d tcp:x/a:80 connected
+z/d sctp:x/a:80 connected
+EOF
+
+if grep -E '\|(WARN|ERR|EMER)\|' "$CF_TMPDIR/conjflowd.log" \
+       | grep -v 'connection failed\|Connection refused\|connection dropped\|No such file\|terminating with signal 15'; then
+    cf_fail "unexpected warnings in conjflowd's log"
+fi
+cf_log "PASS"

@@ -1,0 +1,25 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * conjflowctl's table output for "get", in kubectl's style: a header row of
+ * upper-case column names, columns separated by three spaces, "<none>" for
+ * empty values.
+ */
+#ifndef CONJFLOW_CTL_TABLE_H
+#define CONJFLOW_CTL_TABLE_H 1
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "conjflow/model.h"
+
+struct cf_ds;
+
+/* Appends a table of the 'n' objects of 'objs' (all of 'kind') to 'out'.
+ * 'with_ns' adds a NAMESPACE column first (get -A); 'wide' adds the
+ * columns of "-o wide". */
+void ctl_table_format(enum cf_kind kind, struct cf_object *const *objs,
+                      size_t n, bool with_ns, bool wide, struct cf_ds *out);
+
+#endif /* utilities/ctl-table.h */
