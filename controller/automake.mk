@@ -60,3 +60,17 @@ tests_check_compiler_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 tests_check_compiler_LDADD = tests/libcfclusterbuilder.la \
 	controller/libcfcompiler.la controller/libcfmodel.la $(CHECK_LIBS)
 TESTS += tests/check-compiler
+
+check_PROGRAMS += tests/check-evaluator
+tests_check_evaluator_SOURCES = tests/check-evaluator.c
+tests_check_evaluator_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_evaluator_LDADD = tests/libcfclusterbuilder.la \
+	controller/libcfcompiler.la controller/libcfmodel.la $(CHECK_LIBS)
+TESTS += tests/check-evaluator
+
+check_PROGRAMS += tests/check-cflow
+tests_check_cflow_SOURCES = tests/check-cflow.c
+tests_check_cflow_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_cflow_LDADD = controller/libcfcompiler.la \
+	controller/libcfmodel.la $(CHECK_LIBS)
+TESTS += tests/check-cflow

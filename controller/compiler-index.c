@@ -429,7 +429,7 @@ label_index_candidates(const struct label_index *ix,
     return true;
 }
 
-/* ---- Selector evaluation ------------------------------------------------- */
+/* ---- Selector evaluation ------------------------------------------------ */
 
 /* See compiler-private.h. */
 const struct u32_vec *
@@ -568,7 +568,7 @@ compiler_peer_pods(struct cf_compiler *c, const char *policy_ns,
     return result;
 }
 
-/* ---- Building and freeing ------------------------------------------------ */
+/* ---- Building and freeing ----------------------------------------------- */
 
 /* qsort() comparison of struct ip_pod by address, then pod. */
 static int

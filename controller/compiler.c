@@ -124,7 +124,7 @@ cf_conj_id(uint32_t policy_id, int dir, unsigned rule, unsigned part)
             | (rule & 0x3f) << 1 | (part & 1));
 }
 
-/* ---- Creation ------------------------------------------------------------ */
+/* ---- Creation ----------------------------------------------------------- */
 
 /* Creates a compiler over 'cluster' (see compiler.h).  Builds the label
  * indexes, evaluates every policy's podSelector and records, per pod, the
@@ -336,13 +336,16 @@ dim_destroy(struct dim *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Sets 'm' to match IPv4 source ('src') or destination 'addr'/'plen'. */
+/* Sets 'm' to match IPv4 source ('src') or destination 'addr'/'plen'.  A
+ * /0 sets no address field (as OVS normalizes it: "ip"). */
 static void
 match_ip(struct cflow_match *m, bool src, uint32_t addr, unsigned plen)
 {
     m->fields |= CFLOW_F_DL_TYPE;
     m->dl_type = 0x0800;
-    if (src) {
+    if (!plen) {
+        return;
+    } else if (src) {
         m->fields |= CFLOW_F_NW_SRC;
         m->nw_src = addr & cidr4_mask(plen);
         m->nw_src_mask = cidr4_mask(plen);
@@ -417,7 +420,7 @@ dim_sort_unique(struct dim *d)
     d->n = n;
 }
 
-/* ---- Contributions ------------------------------------------------------- */
+/* ---- Contributions ------------------------------------------------------ */
 
 /* Creates an empty contribution of 'policy'. */
 static struct cf_policy_flows *
@@ -736,13 +739,39 @@ collect_locals(struct cf_compiler *c, const struct cf_node_ports *ports,
     }
 }
 
-/* Returns the index of 'policy' in the compiler's cluster, or SIZE_MAX. */
+/* Returns the index of 'policy' in the compiler's (sorted) cluster, or
+ * SIZE_MAX: a binary search by (namespace, name), then a scan of equal
+ * names in case the cluster holds duplicates. */
 static size_t
 policy_index(const struct cf_compiler *c, const struct cf_policy *policy)
 {
-    for (size_t i = 0; i < c->cluster->n_policies; i++) {
-        if (c->cluster->policies[i] == policy) {
+    const struct cf_cluster *cl = c->cluster;
+    size_t lo = 0, hi = cl->n_policies;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct cf_policy *p = cl->policies[mid];
+        int cmp = strcmp(p->ns, policy->ns);
+        if (!cmp) {
+            cmp = strcmp(p->name, policy->name);
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (size_t i = lo; i < cl->n_policies; i++) {
+        if (cl->policies[i] == policy) {
             return i;
+        }
+        if (strcmp(cl->policies[i]->ns, policy->ns)
+            || strcmp(cl->policies[i]->name, policy->name)) {
+            break;
+        }
+    }
+    for (size_t i = 0; i < cl->n_policies; i++) {
+        if (cl->policies[i] == policy) {
+            return i;           /* Unsorted cluster: still correct. */
         }
     }
     return SIZE_MAX;
@@ -773,7 +802,7 @@ cf_compiler_policy_flows(struct cf_compiler *c, const struct cf_policy *policy,
     return pf;
 }
 
-/* ---- Merging ------------------------------------------------------------- */
+/* ---- Merging ------------------------------------------------------------ */
 
 /* A flow to merge: a pointer and its merge rank. */
 struct pending {

@@ -60,6 +60,7 @@ COVERAGE_DEFINE(conjflowd_compile);
 static const char *db_path;             /* --db. */
 static char *unixctl_path;              /* --unixctl. */
 static int poll_interval = 10;          /* --poll-interval, ms. */
+static bool check_incremental;          /* --check-incremental. */
 
 /* One node conjflowd manages. */
 struct node_ctx {
@@ -68,7 +69,11 @@ struct node_ctx {
     unsigned int ports_seqno;   /* Switch ports seqno last compiled. */
     bool dirty;                 /* Must be compiled again. */
     long long int compile_ms;   /* Duration of the last compilation. */
+    long long int convert_ms;   /* Duration of the last conversion to
+                                 * OpenFlow (cf_switch_set_desired()). */
     size_t n_flows;             /* Flows of the last compilation. */
+    struct cflow_set last;      /* Flows of the last compilation (for
+                                 * --check-incremental). */
 };
 
 /* The daemon's state. */
@@ -86,6 +91,7 @@ struct daemon_state {
     long long int change_start; /* When the last change was seen (ms). */
     long long int last_sync_ms; /* Change-to-sync time of the last change,
                                  * or -1 while pending. */
+    size_t n_affected;          /* Nodes the last change recompiled. */
     bool exiting;               /* "exit" was requested. */
 };
 
@@ -107,6 +113,230 @@ set_store_error(struct daemon_state *d, char *error)
     VLOG_WARN_RL(&rl, "store %s: %s", db_path, error);
     free(d->store_error);
     d->store_error = error;
+}
+
+/* ---- Which nodes a change touches --------------------------------------
+ *
+ * A node's flows depend on: the Node object (and, through node-address
+ * allowances, every Node), its bound ports, the Pods bound to it or
+ * scheduled on it, the policies that select those pods, and the pods that
+ * those policies' rules select as peers (their IPs and named ports), in the
+ * namespaces they select.  So:
+ *   - a Namespace or Node change touches every node;
+ *   - a policy change touches the nodes of the pods the old or the new
+ *     policy selects;
+ *   - a pod change touches the pod's old and new node, the nodes where it
+ *     is bound, and the nodes of every policy (old or new) that has a rule
+ *     whose peers may include the old or the new pod.
+ * --check-incremental verifies this against a full recompilation. */
+
+/* Marks node 'name' for recompilation. */
+static void
+mark_node(struct daemon_state *d, const char *name)
+{
+    struct node_ctx *n = name ? shash_find_data(&d->nodes, name) : NULL;
+    if (n && !n->dirty) {
+        n->dirty = true;
+        d->n_affected++;
+    }
+}
+
+/* Marks every node. */
+static void
+mark_all(struct daemon_state *d)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        mark_node(d, ((struct node_ctx *) sn->data)->name);
+    }
+}
+
+/* Marks the nodes of the pods of 'c' that 'p' selects. */
+static void
+mark_policy_nodes(struct daemon_state *d, const struct cf_cluster *c,
+                  const struct cf_policy *p)
+{
+    for (size_t i = 0; i < c->n_pods; i++) {
+        const struct cf_pod *pod = c->pods[i];
+        if (pod->node && !strcmp(pod->ns, p->ns)
+            && cf_selector_matches(&p->pod_sel, &pod->labels)) {
+            mark_node(d, pod->node);
+        }
+    }
+    /* Pods bound to a node's bridge but scheduled elsewhere (or not in the
+     * store): their node too. */
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
+        size_t len = strlen(p->ns);
+        for (size_t i = 0; i < ports->n_bindings && !n->dirty; i++) {
+            const char *b = ports->bindings[i].pod;
+            if (!strncmp(b, p->ns, len) && b[len] == '/') {
+                mark_node(d, n->name);
+            }
+        }
+    }
+}
+
+/* True if rule 'r' of 'p' may select 'pod' of cluster 'c' as a peer. */
+static bool
+rule_may_select(const struct cf_cluster *c, const struct cf_policy *p,
+                const struct cf_rule *r, const struct cf_pod *pod)
+{
+    if (!r->n_peers) {
+        /* Every peer: only named ports resolve against pods. */
+        for (size_t i = 0; i < r->n_ports; i++) {
+            if (r->ports[i].kind == CF_PORT_NAME) {
+                return true;
+            }
+        }
+        return false;
+    }
+    for (size_t i = 0; i < r->n_peers; i++) {
+        const struct cf_peer *peer = &r->peers[i];
+        if (peer->has_ipblock) {
+            continue;
+        }
+        bool ns_ok;
+        if (peer->has_ns_sel) {
+            const struct cf_namespace *ns
+                = cf_cluster_find_namespace(c, pod->ns);
+            ns_ok = ns && cf_selector_matches(&peer->ns_sel, &ns->labels);
+        } else {
+            ns_ok = !strcmp(pod->ns, p->ns);
+        }
+        if (ns_ok && (!peer->has_pod_sel
+                      || cf_selector_matches(&peer->pod_sel,
+                                             &pod->labels))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True if some rule of 'p' may select 'pod' as a peer. */
+static bool
+policy_may_select_peer(const struct cf_cluster *c, const struct cf_policy *p,
+                       const struct cf_pod *pod)
+{
+    for (size_t i = 0; i < p->n_ingress; i++) {
+        if (rule_may_select(c, p, &p->ingress_rules[i], pod)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < p->n_egress; i++) {
+        if (rule_may_select(c, p, &p->egress_rules[i], pod)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Marks the nodes touched by a change of 'pod' (a version of it in
+ * cluster 'c'). */
+static void
+mark_pod(struct daemon_state *d, const struct cf_cluster *c,
+         const struct cf_pod *pod)
+{
+    mark_node(d, pod->node);
+    for (size_t i = 0; i < c->n_policies; i++) {
+        const struct cf_policy *p = c->policies[i];
+        if (policy_may_select_peer(c, p, pod)) {
+            mark_policy_nodes(d, c, p);
+        }
+    }
+}
+
+/* Marks the nodes touched by 'change', between clusters 'old' and 'new'. */
+static void
+mark_change(struct daemon_state *d, const struct cf_cluster *old,
+            const struct cf_cluster *new, const struct cf_change *change)
+{
+    const struct cf_objref *ref = &change->ref;
+    switch (ref->kind) {
+    case CF_KIND_NAMESPACE:
+    case CF_KIND_NODE:
+        mark_all(d);
+        break;
+    case CF_KIND_POLICY: {
+        const struct cf_policy *a = cf_cluster_find_policy(old, ref->ns,
+                                                           ref->name);
+        const struct cf_policy *b = cf_cluster_find_policy(new, ref->ns,
+                                                           ref->name);
+        if (a) {
+            mark_policy_nodes(d, old, a);
+        }
+        if (b) {
+            mark_policy_nodes(d, new, b);
+        }
+        break;
+    }
+    case CF_KIND_POD: {
+        const struct cf_pod *a = cf_cluster_find_pod(old, ref->ns,
+                                                     ref->name);
+        const struct cf_pod *b = cf_cluster_find_pod(new, ref->ns,
+                                                     ref->name);
+        if (a) {
+            mark_pod(d, old, a);
+            mark_pod(d, new, a);
+        }
+        if (b) {
+            mark_pod(d, old, b);
+            mark_pod(d, new, b);
+        }
+        /* Where the pod is bound. */
+        char *key = xasprintf("%s/%s", ref->ns, ref->name);
+        struct shash_node *sn;
+        SHASH_FOR_EACH (sn, &d->nodes) {
+            struct node_ctx *n = sn->data;
+            const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
+            for (size_t i = 0; i < ports->n_bindings; i++) {
+                if (!strcmp(ports->bindings[i].pod, key)) {
+                    mark_node(d, n->name);
+                }
+            }
+        }
+        free(key);
+        break;
+    }
+    default:
+        mark_all(d);
+        break;
+    }
+}
+
+/* --check-incremental: compiles every node that the last change did not
+ * mark and checks that its flows did not change.  A difference is a bug in
+ * mark_change(): it is logged as an error and the node is recompiled. */
+static void
+check_untouched_nodes(struct daemon_state *d)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        const struct cf_node *node = cf_cluster_find_node(&d->cluster,
+                                                          n->name);
+        if (n->dirty || !node || !cf_switch_ports_known(n->sw)) {
+            continue;
+        }
+        struct cflow_set flows;
+        cflow_set_init(&flows);
+        char *error = cf_compiler_node_flows(d->compiler, node,
+                                             cf_switch_get_ports(n->sw),
+                                             &flows);
+        bool same = !error && flows.n == n->last.n;
+        for (size_t i = 0; same && i < flows.n; i++) {
+            same = cflow_equal(&flows.flows[i], &n->last.flows[i]);
+        }
+        if (!same) {
+            VLOG_ERR("node %s: the change feed did not mark it, but its "
+                     "flows changed (incremental bug): recompiling", n->name);
+            n->dirty = true;
+        }
+        free(error);
+        cflow_set_destroy(&flows);
+    }
 }
 
 /* Reloads the cluster from the store if it changed (or if 'force').
@@ -146,11 +376,46 @@ store_run(struct daemon_state *d, bool force)
         set_store_error(d, error);
         return false;
     }
+    /* Which nodes the change touches: from the change feed, comparing the
+     * objects before and after.  Everything, if we can't tell. */
+    bool all = force || !d->loaded;
+    struct cf_change *changes = NULL;
+    size_t n_changes = 0;
+    if (!all) {
+        uint64_t last;
+        bool too_old;
+        error = cf_store_changes(d->store, d->seq, 0, &changes, &n_changes,
+                                 &last, &too_old);
+        if (error) {
+            VLOG_WARN("store %s: reading the change feed: %s (recompiling "
+                      "every node)", db_path, error);
+            free(error);
+            all = true;
+        } else if (too_old || last != seq) {
+            all = true;
+        }
+    }
+    d->n_affected = 0;
+    if (all) {
+        mark_all(d);
+    } else {
+        for (size_t i = 0; i < n_changes; i++) {
+            mark_change(d, &d->cluster, &cluster, &changes[i]);
+        }
+    }
+    for (size_t i = 0; i < n_changes; i++) {
+        cf_change_destroy(&changes[i]);
+    }
+    free(changes);
+
     /* The compiler keeps pointers into the cluster: replace both. */
     cf_compiler_destroy(d->compiler);
     cf_cluster_destroy(&d->cluster);
     d->cluster = cluster;
     d->compiler = cf_compiler_create(&d->cluster);
+    if (check_incremental) {
+        check_untouched_nodes(d);
+    }
     d->seq = seq;
     d->loaded = true;
     d->load_ms = time_msec() - start;
@@ -165,12 +430,6 @@ store_run(struct daemon_state *d, bool force)
               " pods, %"PRIuSIZE" policies, %"PRIuSIZE" nodes (%lld ms)",
               seq, d->cluster.n_namespaces, d->cluster.n_pods,
               d->cluster.n_policies, d->cluster.n_nodes, d->load_ms);
-
-    struct shash_node *sn;
-    SHASH_FOR_EACH (sn, &d->nodes) {
-        struct node_ctx *n = sn->data;
-        n->dirty = true;
-    }
     return true;
 }
 
@@ -179,6 +438,7 @@ node_ctx_destroy(struct node_ctx *n)
 {
     if (n) {
         cf_switch_destroy(n->sw);
+        cflow_set_destroy(&n->last);
         free(n->name);
         free(n);
     }
@@ -213,6 +473,7 @@ nodes_sync(struct daemon_state *d)
         n->sw = cf_switch_create(node->name, node->ovsdb,
                                  node->bridge ? node->bridge : "br-int");
         n->ports_seqno = cf_switch_get_ports_seqno(n->sw);
+        cflow_set_init(&n->last);
         n->dirty = true;
         shash_add(&d->nodes, n->name, n);
         VLOG_INFO("node %s: OVSDB %s, bridge %s", node->name, node->ovsdb,
@@ -233,17 +494,25 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
     cflow_set_init(&flows);
     char *error = cf_compiler_node_flows(d->compiler, node,
                                          cf_switch_get_ports(n->sw), &flows);
+    bool failed = error != NULL;
     if (error) {
         /* Fail closed: the last good flows stay. */
         cf_switch_set_error(n->sw, error);
         free(error);
     } else {
+        long long int mid = time_msec();
+        n->compile_ms = mid - start;
         error = cf_switch_set_desired(n->sw, &flows);
         free(error);            /* Recorded in the switch's status. */
         n->n_flows = flows.n;
+        n->convert_ms = time_msec() - mid;
     }
-    cflow_set_destroy(&flows);
-    n->compile_ms = time_msec() - start;
+    if (check_incremental && !failed) {
+        cflow_set_destroy(&n->last);
+        n->last = flows;
+    } else {
+        cflow_set_destroy(&flows);
+    }
     n->dirty = false;
     COVERAGE_INC(conjflowd_compile);
 }
@@ -424,9 +693,11 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
         ds_put_format(&s, "  last error: %s\n", d->store_error);
     }
     ds_put_format(&s, "cluster: %"PRIuSIZE" namespaces, %"PRIuSIZE" pods, "
-                  "%"PRIuSIZE" policies, %"PRIuSIZE" nodes\n",
+                  "%"PRIuSIZE" policies, %"PRIuSIZE" nodes; the last change "
+                  "recompiled %"PRIuSIZE" nodes\n",
                   d->cluster.n_namespaces, d->cluster.n_pods,
-                  d->cluster.n_policies, d->cluster.n_nodes);
+                  d->cluster.n_policies, d->cluster.n_nodes,
+                  d->n_affected);
     if (d->last_sync_ms >= 0) {
         ds_put_format(&s, "sync: all nodes in sync, last change took "
                       "%lld ms\n", d->last_sync_ms);
@@ -438,8 +709,9 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
     for (size_t i = 0; i < shash_count(&d->nodes); i++) {
         const struct node_ctx *n = nodes[i]->data;
         cf_switch_format_status(n->sw, &s);
-        ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %lld ms\n",
-                      n->n_flows, n->compile_ms);
+        ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %lld ms, "
+                      "converted in %lld ms\n", n->n_flows, n->compile_ms,
+                      n->convert_ms);
     }
     free(nodes);
     unixctl_command_reply(conn, ds_cstr(&s));
@@ -544,6 +816,7 @@ parse_options(int argc, char *argv[])
         OPT_POLL_INTERVAL,
         OPT_OPENFLOW_PORT,
         OPT_BOOTSTRAP_CA_CERT,
+        OPT_CHECK_INCREMENTAL,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
         SSL_OPTION_ENUMS,
@@ -553,6 +826,7 @@ parse_options(int argc, char *argv[])
         {"unixctl", required_argument, NULL, OPT_UNIXCTL},
         {"poll-interval", required_argument, NULL, OPT_POLL_INTERVAL},
         {"openflow-port", required_argument, NULL, OPT_OPENFLOW_PORT},
+        {"check-incremental", no_argument, NULL, OPT_CHECK_INCREMENTAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         VLOG_LONG_OPTIONS,
@@ -596,6 +870,9 @@ parse_options(int argc, char *argv[])
             cf_switch_set_openflow_port(port);
             break;
         }
+        case OPT_CHECK_INCREMENTAL:
+            check_incremental = true;
+            break;
         case 'h':
             usage();
         case 'V':
@@ -634,6 +911,9 @@ usage(void)
            "  --openflow-port=PORT    OpenFlow listener port on nodes "
            "reached by tcp:/ssl:\n"
            "                          (default 6653)\n"
+           "  --check-incremental     also compile untouched nodes and "
+           "check their flows\n"
+           "                          did not change (for tests)\n"
            "  --unixctl=SOCKET        control socket (default "
            "<rundir>/conjflowd.<pid>.ctl)\n"
            "  --config=FILE           read options from FILE (default "

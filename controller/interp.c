@@ -149,7 +149,8 @@ match_packet(const struct cflow_match *m, const struct interp_state *s)
     if ((f & CFLOW_F_ARP_SPA) && (!p->arp || m->arp_spa != p->nw_src)) {
         return false;
     }
-    if ((f & CFLOW_F_ARP_SHA) && (!p->arp || memcmp(m->arp_sha, p->dl_src, 6))) {
+    if ((f & CFLOW_F_ARP_SHA)
+        && (!p->arp || memcmp(m->arp_sha, p->dl_src, 6))) {
         return false;
     }
     if ((f & CFLOW_F_REG0)

@@ -25,7 +25,7 @@ CF_K8S_LIBS = k8s/libcfk8s.la manifest/libcfmanifest.la store/libcfstore.la \
 sbin_PROGRAMS += k8s/conjflow-k8s
 k8s_conjflow_k8s_SOURCES = k8s/conjflow-k8s.c
 k8s_conjflow_k8s_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
-k8s_conjflow_k8s_LDADD = $(CF_K8S_LIBS)
+k8s_conjflow_k8s_LDADD = controller/libcfconfig.la $(CF_K8S_LIBS)
 
 # Tests: unit tests and system tests against tests/k8s-apiserver.py.
 check_PROGRAMS += tests/check-k8s

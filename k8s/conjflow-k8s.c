@@ -19,15 +19,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conjflow/cfconfig.h"
 #include "conjflow/cfutil.h"
 #include "conjflow/k8s.h"
 #include "conjflow/store.h"
 #include "k8s/cfdaemon.h"
 #include "k8s/cflog.h"
 #include "k8s/cfunixctl.h"
-#ifdef HAVE_CFCONFIG
-#include "conjflow/cfconfig.h"
-#endif
 
 CF_LOG_DEFINE_THIS_MODULE(conjflow_k8s);
 
@@ -368,14 +366,12 @@ main(int argc, char *argv[])
     struct cf_k8s_options opts;
     cf_k8s_options_init(&opts);
 
-#ifdef HAVE_CFCONFIG
     char *config_error = cf_config_apply(PROGRAM, long_options, &argc,
                                          &argv);
     if (config_error) {
         fprintf(stderr, "%s: %s\n", PROGRAM, config_error);
         exit(1);
     }
-#endif
     parse_options(argc, argv, &set, &opts);
 
     if (set.log_file) {

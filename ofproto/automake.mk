@@ -31,3 +31,7 @@ EXTRA_DIST += controller/conjflowd.8
 
 # System test of conjflowd on real OVS (root; "make check-system").
 SYSTEM_TESTS += tests/system-conjflowd.sh
+
+# Benchmark of conjflowd on real OVS (root; "make bench").
+BENCHES += tests/bench-conjflowd.sh
+EXTRA_DIST += tests/bench-conjflowd.sh

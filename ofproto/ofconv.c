@@ -37,6 +37,8 @@
 
 VLOG_DEFINE_THIS_MODULE(cf_ofconv);
 
+static uint32_t ofl_compute_key_hash(const struct cf_ofl *);
+
 /* Sets 'match' from conjflow's 'm', adding the prerequisites OpenFlow
  * wants (an IP field implies dl_type=ip, an ARP field dl_type=arp). */
 static void
@@ -277,6 +279,7 @@ cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
     ofl->ofpacts = xmemdup(back.ofpacts, back.ofpacts_len);
     ofl->ofpacts_len = back.ofpacts_len;
     ofl_set_wire(ofl);
+    ofl->key_hash = ofl_compute_key_hash(ofl);
     ofpbuf_uninit(&ofpacts2);
     *oflp = ofl;
 
@@ -303,6 +306,7 @@ cf_ofl_from_stats(const struct ofputil_flow_stats *fs)
     ofl->ofpacts = xmemdup(fs->ofpacts, fs->ofpacts_len);
     ofl->ofpacts_len = fs->ofpacts_len;
     ofl_set_wire(ofl);
+    ofl->key_hash = ofl_compute_key_hash(ofl);
     return ofl;
 }
 
@@ -318,6 +322,7 @@ cf_ofl_clone(const struct cf_ofl *ofl)
     c->ofpacts_len = ofl->ofpacts_len;
     c->wire = xmemdup(ofl->wire, ofl->wire_len);
     c->wire_len = ofl->wire_len;
+    c->key_hash = ofl->key_hash;
     return c;
 }
 
@@ -332,17 +337,25 @@ cf_ofl_destroy(struct cf_ofl *ofl)
     }
 }
 
-uint32_t
-cf_ofl_key_hash(const struct cf_ofl *ofl)
+/* Computes the hash of 'ofl''s identity. */
+static uint32_t
+ofl_compute_key_hash(const struct cf_ofl *ofl)
 {
     return minimatch_hash(&ofl->match,
                           hash_2words(ofl->table_id, ofl->priority));
 }
 
+uint32_t
+cf_ofl_key_hash(const struct cf_ofl *ofl)
+{
+    return ofl->key_hash;
+}
+
 bool
 cf_ofl_key_equal(const struct cf_ofl *a, const struct cf_ofl *b)
 {
-    return (a->table_id == b->table_id
+    return (a->key_hash == b->key_hash
+            && a->table_id == b->table_id
             && a->priority == b->priority
             && minimatch_equal(&a->match, &b->match));
 }

@@ -50,6 +50,7 @@ struct cf_ofl {
                                  * 'ofpacts', whose padding bytes are not
                                  * always zeroed by libopenvswitch. */
     size_t wire_len;            /* Length of 'wire' in bytes. */
+    uint32_t key_hash;          /* cf_ofl_key_hash(), computed once. */
 };
 
 /* Converts 'flow' into a new cf_ofl in '*oflp'.  Returns NULL on success or

@@ -75,6 +75,72 @@ COVERAGE_DEFINE(cf_switch_config_txn);
 
 static int openflow_port = 6653;
 
+/* One OVSDB session, shared by the switches whose nodes have the same OVSDB
+ * remote (several bridges of one vswitchd, as in tests and benchmarks):
+ * one replica of the database instead of one per bridge.  Each switch keeps
+ * its own IDL seqno and its own transactions (a transaction is committed
+ * as soon as it is built, so several can be in flight on one IDL). */
+struct shared_idl {
+    struct hmap_node hmap_node; /* In 'shared_idls', by remote. */
+    char *remote;               /* OVSDB remote. */
+    struct ovsdb_idl *idl;      /* The session. */
+    int refcount;               /* Switches using it. */
+};
+static struct hmap shared_idls = HMAP_INITIALIZER(&shared_idls);
+
+/* Returns the session to 'remote', creating it if needed (with the
+ * columns conjflowd reads and writes). */
+static struct shared_idl *
+shared_idl_get(const char *remote)
+{
+    struct shared_idl *db;
+    uint32_t hash = hash_string(remote, 0);
+    HMAP_FOR_EACH_WITH_HASH (db, hmap_node, hash, &shared_idls) {
+        if (!strcmp(db->remote, remote)) {
+            db->refcount++;
+            return db;
+        }
+    }
+    db = xzalloc(sizeof *db);
+    db->remote = xstrdup(remote);
+    db->refcount = 1;
+    struct ovsdb_idl *idl = ovsdb_idl_create(remote, &ovsrec_idl_class,
+                                             false, true);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_next_cfg);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_cur_cfg);
+    ovsdb_idl_add_column(idl, &ovsrec_open_vswitch_col_bridges);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_controller);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_fail_mode);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_protocols);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_flow_tables);
+    ovsdb_idl_add_column(idl, &ovsrec_bridge_col_ports);
+    ovsdb_idl_add_column(idl, &ovsrec_port_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_port_col_interfaces);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_name);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_type);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_ofport);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_external_ids);
+    ovsdb_idl_add_column(idl, &ovsrec_interface_col_mac_in_use);
+    ovsdb_idl_add_column(idl, &ovsrec_controller_col_target);
+    ovsdb_idl_add_column(idl, &ovsrec_flow_table_col_name);
+    db->idl = idl;
+    hmap_insert(&shared_idls, &db->hmap_node, hash);
+    return db;
+}
+
+/* Releases a reference to 'db', destroying it with the last one. */
+static void
+shared_idl_put(struct shared_idl *db)
+{
+    if (db && !--db->refcount) {
+        hmap_remove(&shared_idls, &db->hmap_node);
+        ovsdb_idl_destroy(db->idl);
+        free(db->remote);
+        free(db);
+    }
+}
+
 /* Backoff after a failed bundle or dump, in ms. */
 #define RETRY_MIN_MS 500
 #define RETRY_MAX_MS 30000
@@ -106,6 +172,8 @@ struct desired_entry {
     struct hmap_node hmap_node; /* In 'desired_cache', by cflow key hash. */
     struct cflow flow;          /* Copy of the compiler's flow (owned). */
     struct cf_ofl *ofl;         /* Its conversion (owned). */
+    bool is_new;                /* Converted by the current
+                                 * cf_switch_set_desired() call. */
 };
 
 struct cf_switch {
@@ -116,7 +184,8 @@ struct cf_switch {
     char *of_connect;           /* Where we connect, or NULL if unknown. */
 
     /* OVSDB. */
-    struct ovsdb_idl *idl;      /* Session to the node's ovsdb-server. */
+    struct shared_idl *db;      /* Session to the node's ovsdb-server. */
+    struct ovsdb_idl *idl;      /* db->idl. */
     unsigned int idl_seqno;     /* IDL seqno last examined. */
     enum cfg_state cfg_state;   /* See the state diagram above. */
     struct ovsdb_idl_txn *txn;  /* In-flight configuration transaction. */
@@ -148,9 +217,16 @@ struct cf_switch {
 
     /* Desired flows. */
     bool desired_valid;         /* set_desired() has been called. */
-    struct cf_ofl_table desired;    /* Desired flows (owned copies). */
+    struct cf_ofl_table desired;    /* Desired flows, indexed by identity
+                                     * (borrowed from 'desired_cache': never
+                                     * freed through this table). */
     struct hmap desired_cache;  /* "struct desired_entry"s. */
     bool dirty;                 /* desired or installed changed. */
+    bool full_diff;             /* The next diff must compare everything
+                                 * (after a dump); else only 'touched'. */
+    struct cf_ofl_table touched;    /* Identities of desired flows added,
+                                     * changed or removed since the last
+                                     * diff (owned copies). */
 
     /* Status. */
     char *last_error;           /* Last error, or NULL. */
@@ -217,28 +293,13 @@ cf_switch_create(const char *name, const char *ovsdb, const char *bridge)
     cf_ofl_table_init(&sw->dumped);
     cf_ofl_table_init(&sw->installed);
     cf_ofl_table_init(&sw->desired);
+    cf_ofl_table_init(&sw->touched);
+    sw->full_diff = true;
     hmap_init(&sw->desired_cache);
     sw->retry_ms = RETRY_MIN_MS;
 
-    sw->idl = ovsdb_idl_create(ovsdb, &ovsrec_idl_class, false, true);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_next_cfg);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_cur_cfg);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_open_vswitch_col_bridges);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_name);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_controller);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_fail_mode);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_protocols);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_flow_tables);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_bridge_col_ports);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_port_col_name);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_port_col_interfaces);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_name);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_type);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_ofport);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_external_ids);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_interface_col_mac_in_use);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_controller_col_target);
-    ovsdb_idl_add_column(sw->idl, &ovsrec_flow_table_col_name);
+    sw->db = shared_idl_get(ovsdb);
+    sw->idl = sw->db->idl;
     sw->idl_seqno = ovsdb_idl_get_seqno(sw->idl);
     sw->cfg_state = CFG_SYNCING;
 
@@ -285,13 +346,14 @@ cf_switch_destroy(struct cf_switch *sw)
     if (sw->txn) {
         ovsdb_idl_txn_destroy(sw->txn);
     }
-    ovsdb_idl_destroy(sw->idl);
+    shared_idl_put(sw->db);
     rconn_destroy(sw->rconn);
     clear_ops(sw);
     free(sw->ops);
     cf_ofl_table_destroy(&sw->dumped);
     cf_ofl_table_destroy(&sw->installed);
-    cf_ofl_table_destroy(&sw->desired);
+    hmap_destroy(&sw->desired.flows);   /* Borrowed from the cache. */
+    cf_ofl_table_destroy(&sw->touched);
     clear_desired_cache(&sw->desired_cache);
     hmap_destroy(&sw->desired_cache);
     cf_node_ports_destroy(&sw->ports);
@@ -710,6 +772,7 @@ of_restart(struct cf_switch *sw)
     clear_ops(sw);
     cf_ofl_table_clear(&sw->dumped);
     sw->dirty = true;
+    sw->full_diff = true;
 }
 
 void
@@ -789,6 +852,7 @@ of_handle_dump_reply(struct cf_switch *sw, struct ofpbuf *msg)
         cf_ofl_table_swap(&sw->installed, &sw->dumped);
         sw->of_state = OFS_IDLE;
         sw->dirty = true;
+        sw->full_diff = true;
         VLOG_INFO("%s: %"PRIuSIZE" conjflow flows installed on %s",
                   sw->name, cf_ofl_table_count(&sw->installed), sw->bridge);
     }
@@ -806,7 +870,29 @@ add_op(struct cf_switch *sw, const struct cf_ofl *ofl, bool add)
     sw->n_ops++;
 }
 
-/* Computes the difference between desired and installed into 'sw->ops'.
+/* Adds to 'sw->ops' what makes the installed flow with the identity of
+ * 'key' equal to the desired one.  Returns true if that removes or
+ * replaces an installed flow. */
+static bool
+diff_one(struct cf_switch *sw, const struct cf_ofl *key)
+{
+    const struct cf_ofl *d = cf_ofl_table_find(&sw->desired, key);
+    const struct cf_ofl *i = cf_ofl_table_find(&sw->installed, key);
+    if (d) {
+        if (!i || !cf_ofl_equal(i, d)) {
+            add_op(sw, d, true);
+            return i != NULL;
+        }
+    } else if (i) {
+        add_op(sw, i, false);
+        return true;
+    }
+    return false;
+}
+
+/* Computes the difference between desired and installed into 'sw->ops':
+ * everything after a dump, else only the flows touched since the last
+ * diff.  Sets '*wipe_learnedp' if some installed flow goes or changes.
  * Returns the number of changes. */
 static size_t
 compute_diff(struct cf_switch *sw, bool *wipe_learnedp)
@@ -815,21 +901,23 @@ compute_diff(struct cf_switch *sw, bool *wipe_learnedp)
     size_t n_removals = 0;
 
     clear_ops(sw);
-    HMAP_FOR_EACH (ofl, hmap_node, &sw->installed.flows) {
-        if (!cf_ofl_table_find(&sw->desired, ofl)) {
-            add_op(sw, ofl, false);
-            n_removals++;
+    if (sw->full_diff) {
+        HMAP_FOR_EACH (ofl, hmap_node, &sw->installed.flows) {
+            if (!cf_ofl_table_find(&sw->desired, ofl)) {
+                add_op(sw, ofl, false);
+                n_removals++;
+            }
+        }
+        HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
+            n_removals += diff_one(sw, ofl);
+        }
+        sw->full_diff = false;
+    } else {
+        HMAP_FOR_EACH (ofl, hmap_node, &sw->touched.flows) {
+            n_removals += diff_one(sw, ofl);
         }
     }
-    HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
-        const struct cf_ofl *inst = cf_ofl_table_find(&sw->installed, ofl);
-        if (!inst) {
-            add_op(sw, ofl, true);
-        } else if (!cf_ofl_equal(inst, ofl)) {
-            add_op(sw, ofl, true);
-            n_removals++;
-        }
-    }
+    cf_ofl_table_clear(&sw->touched);
     /* A change that removes or replaces flows may revoke an allow: learned
      * SCTP replies go too (they are learned again from allowed packets). */
     *wipe_learnedp = n_removals > 0;
@@ -1156,13 +1244,23 @@ cflow_copy(struct cflow *dst, const struct cflow *src)
     dst->allocated_actions = src->n_actions;
 }
 
+/* Records that the desired flow with the identity of 'ofl' was added,
+ * changed or removed. */
+static void
+touch(struct cf_switch *sw, const struct cf_ofl *ofl)
+{
+    if (!cf_ofl_table_find(&sw->touched, ofl)) {
+        cf_ofl_table_replace(&sw->touched, cf_ofl_clone(ofl));
+    }
+}
+
 char *
 cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
 {
+    /* Pass 1: find or convert every flow.  Unchanged flows come from the
+     * cache, so a small change converts little. */
     struct hmap new_cache = HMAP_INITIALIZER(&new_cache);
-    struct cf_ofl_table desired;
-    cf_ofl_table_init(&desired);
-
+    char *error = NULL;
     for (size_t i = 0; i < flows->n; i++) {
         const struct cflow *flow = &flows->flows[i];
         uint32_t hash = cflow_key_hash(flow, 0);
@@ -1177,42 +1275,61 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
             hmap_remove(&sw->desired_cache, &e->hmap_node);
         } else {
             struct cf_ofl *ofl;
-            char *error = cf_ofl_from_cflow(flow, &ofl);
+            error = cf_ofl_from_cflow(flow, &ofl);
             if (error) {
-                clear_desired_cache(&new_cache);
-                hmap_destroy(&new_cache);
-                cf_ofl_table_destroy(&desired);
-                cf_switch_set_error(sw, error);
-                return error;
+                break;
             }
             e = xzalloc(sizeof *e);
             cflow_copy(&e->flow, flow);
             e->ofl = ofl;
+            e->is_new = true;
         }
         hmap_insert(&new_cache, &e->hmap_node, hash);
-        if (cf_ofl_table_find(&desired, e->ofl)) {
-            char *error = xasprintf("%s: two desired flows with the same "
-                                    "table, priority and match (table=%u, "
-                                    "priority=%u)", sw->name, flow->table,
-                                    flow->priority);
-            hmap_remove(&new_cache, &e->hmap_node);
-            free(e->flow.actions);
-            cf_ofl_destroy(e->ofl);
-            free(e);
-            clear_desired_cache(&new_cache);
-            hmap_destroy(&new_cache);
-            cf_ofl_table_destroy(&desired);
-            cf_switch_set_error(sw, error);
-            return error;
+    }
+    if (error) {
+        /* Keep everything as it was: the entries go back to the cache
+         * (the desired table still points to some of their flows). */
+        struct desired_entry *e;
+        HMAP_FOR_EACH_POP (e, hmap_node, &new_cache) {
+            e->is_new = false;
+            hmap_insert(&sw->desired_cache, &e->hmap_node,
+                        cflow_key_hash(&e->flow, 0));
         }
-        cf_ofl_table_replace(&desired, cf_ofl_clone(e->ofl));
+        hmap_destroy(&new_cache);
+        cf_switch_set_error(sw, error);
+        return error;
     }
 
-    clear_desired_cache(&sw->desired_cache);
+    /* Pass 2: index the new desired flows by OpenFlow identity.  The table
+     * borrows the entries' flows. */
+    hmap_clear(&sw->desired.flows);
+    struct desired_entry *e;
+    HMAP_FOR_EACH (e, hmap_node, &new_cache) {
+        if (cf_ofl_table_find(&sw->desired, e->ofl)) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+            VLOG_ERR_RL(&rl, "%s: two desired flows with the same table "
+                        "(%u), priority (%u) and match: keeping one",
+                        sw->name, e->flow.table, e->flow.priority);
+            continue;
+        }
+        hmap_insert(&sw->desired.flows, &e->ofl->hmap_node,
+                    cf_ofl_key_hash(e->ofl));
+    }
+    /* Touched: the flows converted now, and the flows no longer desired
+     * (the entries left in the old cache). */
+    HMAP_FOR_EACH (e, hmap_node, &new_cache) {
+        if (e->is_new) {
+            e->is_new = false;
+            touch(sw, e->ofl);
+        }
+    }
+    HMAP_FOR_EACH (e, hmap_node, &sw->desired_cache) {
+        touch(sw, e->ofl);
+    }
+    clear_desired_cache(&sw->desired_cache);    /* Entries not reused. */
     hmap_swap(&sw->desired_cache, &new_cache);
     hmap_destroy(&new_cache);
-    cf_ofl_table_swap(&sw->desired, &desired);
-    cf_ofl_table_destroy(&desired);
+
     sw->desired_valid = true;
     sw->dirty = true;
     free(sw->compile_error);

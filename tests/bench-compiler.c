@@ -17,7 +17,9 @@
  *     this machine, see NOTES-ovs.md);
  *   - flows per rule against the additive bound |peers| + |pods| + |ports|
  *     + 1, for rules of several sizes;
- *   - 5,000 rules sharing one peer (conjunction spreading over bands).
+ *   - 5,000 rules sharing one peer (conjunction spreading over bands);
+ *   - the incremental path: one policy's contribution to one node
+ *     recomputed, and the node's flows merged again.
  *
  * "compile" is cf_compiler_create() plus every node's
  * cf_compiler_node_flows() (flows sorted, then freed node by node);
@@ -329,6 +331,62 @@ run_shared_peer(void *aux)
     cf_cluster_destroy(&cl);
 }
 
+/* The incremental path on the 10k shape: one node's contributions are
+ * kept; one policy's contribution is recomputed and the node merged
+ * again.  Prints the average times. */
+static void
+run_incremental(void *aux)
+{
+    struct cf_cluster cl;
+    (void) aux;
+    gen_shape(&cl, 10000, 4, 100);
+    struct cf_compiler *c = cf_compiler_create(&cl);
+    const struct cf_node *node = cl.nodes[0];
+    struct cf_node_ports ports;
+    tb_node_ports(&cl, node, &ports);
+    struct cf_policy_flows **pfs = cf_xcalloc(cl.n_policies, sizeof *pfs);
+    size_t *used = cf_xcalloc(cl.n_policies, sizeof *used);
+    size_t n_used = 0;
+    for (size_t i = 0; i < cl.n_policies; i++) {
+        pfs[i] = cf_compiler_policy_flows(c, cl.policies[i], node, &ports);
+        if (pfs[i]) {
+            used[n_used++] = i;
+        }
+    }
+    long long t_contrib = 0, t_merge = 0;
+    size_t n_flows = 0;
+    int rounds = 200;
+    for (int k = 0; k < rounds; k++) {
+        size_t i = used[k % n_used];
+        long long t0 = cf_time_nsec();
+        cf_policy_flows_destroy(pfs[i]);
+        pfs[i] = cf_compiler_policy_flows(c, cl.policies[i], node, &ports);
+        long long t1 = cf_time_nsec();
+        struct cflow_set set;
+        cflow_set_init(&set);
+        char *error = cf_compiler_merge(c, node, &ports, pfs,
+                                        cl.n_policies, &set);
+        cf_assert(!error);
+        long long t2 = cf_time_nsec();
+        t_contrib += t1 - t0;
+        t_merge += t2 - t1;
+        n_flows = set.n;
+        cflow_set_destroy(&set);
+    }
+    printf("incremental, 10k shape, node with %zu policies and %zu flows: "
+           "one policy recomputed %.1f us, node merged %.1f us",
+           n_used, n_flows, t_contrib / 1e3 / rounds,
+           t_merge / 1e3 / rounds);
+    for (size_t i = 0; i < cl.n_policies; i++) {
+        cf_policy_flows_destroy(pfs[i]);
+    }
+    free(pfs);
+    free(used);
+    cf_node_ports_destroy(&ports);
+    cf_compiler_destroy(c);
+    cf_cluster_destroy(&cl);
+}
+
 /* Prints flows per rule against the additive bound for a rule with
  * 'n_peers' peer pods, 'n_local' selected pods and 'n_ports' ports. */
 static void
@@ -394,7 +452,7 @@ main(int argc, char *argv[])
     printf("conjflow compiler benchmark (one core; compile = create + "
            "every node)\n");
     printf("%-34s %7s %8s %5s %8s %8s %10s %8s %8s\n", "scenario", "pods",
-           "policies", "nodes", "index_s", "total_s", "flows", "max/node",
+           "policies", "nodes", "create_s", "total_s", "flows", "max/node",
            "peak_MB");
     for (size_t i = 0; i < CF_ARRAY_SIZE(shapes); i++) {
         if (quick && shapes[i].pods > 10000) {
@@ -404,6 +462,7 @@ main(int argc, char *argv[])
     }
     run_child(run_ovn, NULL);
     run_child(run_shared_peer, NULL);
+    run_child(run_incremental, NULL);
     printf("targets: 10k/10k/100 nodes < 1 s; 100k/75k/25k ns < 10 s and "
            "< 1024 MB\n");
     printf("OVN on this machine, 5k rules/500 pods/10 ns: 69,026 flows in "

@@ -172,7 +172,10 @@ echo "    add: $ms_add ms (conjflowd: $in_add ms), remove: $ms_del ms (conjflowd
 echo "    OVN on this machine: 180-350 ms / 900-11,000 ms"
 echo "(d) conjflowd RSS with $flows flows: $(( $(rss_kb) / 1024 )) MB"
 
-# (c): NODES bridges on the same vswitchd, each a node with one pod.
+# (c): NODES bridges on the same vswitchd, each a node with one pod; the
+# policies of (a) are gone.
+delete "$M/policies.yaml" || cf_fail
+wait_synced_tight || cf_fail
 cfd_stop
 for ((n = 2; n <= NODES; n++)); do
     cf_node_add ovs1 "n$n" "br$n" >/dev/null || cf_fail

@@ -46,6 +46,7 @@ sel_in(struct cf_selector *sel, const char *key, const char *value)
     sel->reqs[0].n_values = 1;
 }
 
+/* Namespace ns<i>, labelled team=a or team=b. */
 static struct cf_object *
 make_ns(unsigned i)
 {
@@ -62,6 +63,7 @@ make_ns(unsigned i)
     return obj;
 }
 
+/* Pod pod<i> in namespace ns<i % n_ns>, its port 8080 + 'version'. */
 static struct cf_object *
 make_pod(unsigned i, unsigned n_ns, unsigned version)
 {
@@ -96,6 +98,7 @@ make_pod(unsigned i, unsigned n_ns, unsigned version)
     return obj;
 }
 
+/* Policy allow-<i>: one ingress rule with two peers and two ports. */
 static struct cf_object *
 make_policy(unsigned i, unsigned n_ns)
 {
@@ -160,6 +163,7 @@ cleanup(const char *dir, const char *path)
     rmdir(dir);
 }
 
+/* Runs the benchmark; returns 0 unless something failed. */
 int
 main(int argc, char *argv[])
 {

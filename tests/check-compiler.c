@@ -9,7 +9,8 @@
  * spreading over priority bands when more rules share a clause than one
  * flow may carry (5,000 and 40,000 rules sharing one peer), anti-spoofing,
  * isolation, node addresses, SCTP replies, errors, and stability of ids
- * across recompiles.  Packets are run with the interpreter.
+ * across recompiles.  Packets are run with the interpreter.  (The flow
+ * structs and their text form: tests/check-cflow.c.)
  */
 #include "conjflow-config.h"
 
@@ -656,79 +657,6 @@ START_TEST(test_errors)
 }
 END_TEST
 
-START_TEST(test_format)
-{
-    struct cflow_set set;
-    cflow_set_init(&set);
-    struct cflow *f = cflow_set_add(&set, 5, 1000, 0xcf00002a10030004ULL);
-    f->match.fields = (CFLOW_F_DL_TYPE | CFLOW_F_NW_PROTO | CFLOW_F_NW_DST
-                       | CFLOW_F_TP_DST);
-    f->match.dl_type = 0x0800;
-    f->match.nw_proto = 6;
-    f->match.nw_dst = 0x0a000000;
-    f->match.nw_dst_mask = 0xffffff00;
-    f->match.tp_dst = 0x50;
-    f->match.tp_dst_mask = 0xfff8;
-    struct cflow_action a;
-    memset(&a, 0, sizeof a);
-    a.type = CFLOW_A_CONJUNCTION;
-    a.id = 42;
-    a.clause = 1;
-    a.n_clauses = 3;
-    cflow_add_action(f, &a);
-    a.id = 43;
-    a.n_clauses = 2;
-    cflow_add_action(f, &a);
-    struct cf_ds ds = CF_DS_INIT;
-    cflow_format(f, &ds);
-    ck_assert_str_eq(cf_ds_cstr(&ds),
-                     "table=5, priority=1000, cookie=0xcf00002a10030004, "
-                     "tcp,nw_dst=10.0.0.0/24,tp_dst=0x50/0xfff8 "
-                     "actions=conjunction(42,1/3),conjunction(43,1/2)");
-
-    f = cflow_set_add(&set, 0, 100, 0xcf00000000000002ULL);
-    f->match.fields = (CFLOW_F_IN_PORT | CFLOW_F_DL_TYPE | CFLOW_F_REG0
-                       | CFLOW_F_CT_STATE);
-    f->match.in_port = CFLOW_PORT_LOCAL;
-    f->match.dl_type = 0x0806;
-    f->match.reg0 = 1;
-    f->match.reg0_mask = 3;
-    f->match.ct_state = CFLOW_CS_TRK | CFLOW_CS_NEW;
-    f->match.ct_state_mask = CFLOW_CS_TRK | CFLOW_CS_NEW | CFLOW_CS_EST;
-    memset(&a, 0, sizeof a);
-    a.type = CFLOW_A_LOAD_REG;
-    a.reg = 1;
-    a.value = 0x2a;
-    a.mask = UINT32_MAX;
-    cflow_add_action(f, &a);
-    a.type = CFLOW_A_CT;
-    a.table = 2;
-    a.zone = 7;
-    cflow_add_action(f, &a);
-    cf_ds_clear(&ds);
-    cflow_format(f, &ds);
-    ck_assert_str_eq(cf_ds_cstr(&ds),
-                     "table=0, priority=100, cookie=0xcf00000000000002, "
-                     "in_port=LOCAL,arp,reg0=0x1/0x3,ct_state=+new-est+trk "
-                     "actions=set_field:0x2a->reg1,ct(table=2,zone=7)");
-
-    /* Sorting: table ascending, priority descending. */
-    cflow_set_add(&set, 0, 0, 1);
-    cflow_set_add(&set, 0, 200, 1);
-    cflow_set_sort(&set);
-    ck_assert_uint_eq(set.flows[0].table, 0);
-    ck_assert_uint_eq(set.flows[0].priority, 200);
-    ck_assert_uint_eq(set.flows[1].priority, 100);
-    ck_assert_uint_eq(set.flows[2].priority, 0);
-    ck_assert_uint_eq(set.flows[3].table, 5);
-    ck_assert(cflow_key_hash(&set.flows[1], 0)
-              != cflow_key_hash(&set.flows[2], 0));
-    ck_assert(cflow_equal(&set.flows[1], &set.flows[1]));
-    ck_assert(!cflow_equal(&set.flows[1], &set.flows[2]));
-    cf_ds_destroy(&ds);
-    cflow_set_destroy(&set);
-}
-END_TEST
 
 static Suite *
 compiler_suite(void)
@@ -748,7 +676,6 @@ compiler_suite(void)
     tcase_add_test(tc, test_cookies_find_rules);
     tcase_add_test(tc, test_stable_across_changes);
     tcase_add_test(tc, test_errors);
-    tcase_add_test(tc, test_format);
     suite_add_tcase(s, tc);
     return s;
 }

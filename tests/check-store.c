@@ -82,6 +82,7 @@ open_store(void)
     return store;
 }
 
+/* A namespace 'name' with its kubernetes.io/metadata.name label. */
 static struct cf_object *
 make_ns(const char *name)
 {
@@ -95,6 +96,7 @@ make_ns(const char *name)
     return obj;
 }
 
+/* Pod ns/name labelled app=<app> on node1, IP 10.<ip>, port http 8080. */
 static struct cf_object *
 make_pod(const char *ns, const char *name, const char *app, unsigned ip)
 {
@@ -194,6 +196,7 @@ make_policy(const char *ns, const char *name, const char *app,
     return obj;
 }
 
+/* Node 'name' with an OVSDB remote, br-int and address fd00::1. */
 static struct cf_object *
 make_node(const char *name)
 {
@@ -216,6 +219,7 @@ struct batch {
     enum cf_store_result results[64];
 };
 
+/* Appends 'obj' (taking ownership) to 'b'. */
 static void
 batch_add(struct batch *b, struct cf_object *obj)
 {
@@ -223,6 +227,7 @@ batch_add(struct batch *b, struct cf_object *obj)
     b->objs[b->n++] = obj;
 }
 
+/* Frees the objects of 'b' and empties it. */
 static void
 batch_clear(struct batch *b)
 {
@@ -1396,6 +1401,7 @@ END_TEST
 
 /* ---- Suite -------------------------------------------------------------- */
 
+/* The store's test suite. */
 static Suite *
 store_suite(void)
 {
@@ -1418,6 +1424,7 @@ store_suite(void)
     return s;
 }
 
+/* Runs the suite; exits non-zero if a test failed. */
 int
 main(void)
 {

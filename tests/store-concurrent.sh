@@ -36,12 +36,15 @@ fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 for w in 1 2; do
     for b in $(seq 1 $BATCHES); do
         for i in $(seq 1 $PER_BATCH); do
-            printf -- '---\napiVersion: v1\nkind: Pod\nmetadata: {name: w%s-b%s-p%s, namespace: w}\n' "$w" "$b" "$i"
+            printf -- '---\napiVersion: v1\nkind: Pod\n'
+            printf 'metadata: {name: w%s-b%s-p%s, namespace: w}\n' \
+                "$w" "$b" "$i"
         done > "w$w-b$b.yaml"
     done
 done
 printf 'apiVersion: v1\nkind: Namespace\nmetadata: {name: w}\n' > ns.yaml
-"$CTL" apply -f ns.yaml >/dev/null || { echo "namespace apply failed"; exit 1; }
+"$CTL" apply -f ns.yaml >/dev/null \
+    || { echo "namespace apply failed"; exit 1; }
 
 # writer W: applies its batches in order; exits non-zero on any failure.
 writer() {
@@ -93,7 +96,8 @@ test "$n" = $((2 * BATCHES * PER_BATCH)) && pass \
 out=$(python3 -c 'import sqlite3, sys
 db = sqlite3.connect(sys.argv[1])
 print(db.execute("PRAGMA integrity_check").fetchone()[0],
-      db.execute("SELECT value FROM meta WHERE key = \"seq\"").fetchone()[0])' \
+      db.execute("SELECT value FROM meta WHERE key = ?",
+                 ("seq",)).fetchone()[0])' \
       "$CONJFLOW_DB")
 test "$out" = "ok $((1 + 2 * BATCHES))" && pass \
     || fail "integrity and seq: $out"

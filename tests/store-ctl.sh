@@ -24,7 +24,6 @@ export CONJFLOW_DB=$dir/store.db
 
 passed=0
 failed=0
-# expect NAME COMMAND...: COMMAND must succeed.
 pass() { passed=$((passed + 1)); }
 fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
 # check NAME EXPECTED ACTUAL
@@ -128,10 +127,12 @@ client   n1     10.0.0.3
 other    n1     10.0.0.4
 web      n1     10.0.0.2" "$out"
 out=$("$CTL" get netpol -A -o wide)
-check "get netpol -A -o wide" \
-"NAMESPACE   NAME        POD-SELECTOR   POLICY-TYPES   ID   INGRESS-RULES   EGRESS-RULES
-x           allow-web   app=web        Ingress        1    1               0" \
-    "$out"
+h="NAMESPACE   NAME        POD-SELECTOR   POLICY-TYPES   ID"
+h="$h   INGRESS-RULES   EGRESS-RULES"
+r="x           allow-web   app=web        Ingress        1    1"
+r="$r               0"
+check "get netpol -A -o wide" "$h
+$r" "$out"
 out=$("$CTL" get pods 2>&1)
 check "get pods in an empty default namespace" \
     "No resources found in default namespace." "$out"
@@ -178,9 +179,8 @@ kind: Pod
 metadata: {name: b, namespace: missing}
 EOF
 "$CTL" apply -f nons.yaml 2>err.txt && fail "pod in a missing namespace"
-check "missing namespace message" \
-    'conjflowctl: pod missing/b: metadata.namespace: namespace "missing" not found' \
-    "$(cat err.txt)"
+check "missing namespace message" "conjflowctl: pod missing/b: \
+metadata.namespace: namespace \"missing\" not found" "$(cat err.txt)"
 check "missing namespace: store unchanged" "$before" "$(dump)"
 
 "$CTL" apply -f nonexistent.yaml 2>err.txt && fail "missing file"

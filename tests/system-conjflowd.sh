@@ -19,7 +19,10 @@
 #      counter, identical flows, and OVS's flow durations that keep running);
 #   6. a pod sending with another pod's IP, or MAC, is dropped;
 #   7. a restarted ovs-vswitchd is reprogrammed;
-#   8. deleting the policy opens the pods again.
+#   8. deleting the policy opens the pods again;
+#   9. kill -9 of conjflowd during a large update leaves each switch with
+#      entirely old or entirely new flows, and the restarted daemon
+#      converges.
 #
 # Helpers kept here rather than in the harness: cfd_* (start and stop
 # conjflowd), a long-lived TCP client (python3) for item 3, and
@@ -57,7 +60,7 @@ cfd_start() {
     "$CONJFLOWD" --db="$DB" --unixctl="$CTL" \
         --pidfile="$CF_TMPDIR/conjflowd.pid" \
         --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        -vconsole:off -vfile:cf_switch:dbg || return 1
+        --check-incremental -vconsole:off -vfile:cf_switch:dbg || return 1
     CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
 }
 
@@ -69,6 +72,17 @@ cfd_stop() {
     CFD_PID=
 }
 cf_on_exit cfd_stop
+
+# On failure: conjflowd's view and log (before cfd_stop runs).
+PASSED=
+cfd_diagnose() {
+    [ -z "$PASSED" ] || return 0
+    echo "=== conjflowd status ===" >&2
+    [ -z "$CFD_PID" ] || appctl status >&2
+    echo "=== conjflowd.log (last lines) ===" >&2
+    tail -40 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
+}
+cf_on_exit cfd_diagnose
 
 # appctl CMD...: ovs-appctl to conjflowd.
 appctl() {
@@ -90,10 +104,48 @@ wait_synced() {
     cf_wait_until 10 synced || { appctl status >&2; return 1; }
 }
 
-# no_stats NODE: NODE's flows without statistics, sorted.
+# no_stats NODE: NODE's flows without statistics, sorted, without the SCTP
+# reply flows the switch learns by itself (they have an idle timeout).
 no_stats() {
-    cf_ofctl "$1" dump-flows --no-stats | grep -v '^OFPST' | sort
+    cf_ofctl "$1" dump-flows --no-stats | grep -v '^OFPST\|idle_timeout=' \
+        | sort
 }
+
+# evaluator_probes PORT/PROTO DST...: prints "SRC PROTO:DST:PORT VERDICT"
+# lines (for cf_check_probes) for every pod SRC of the store and every DST
+# given (the pods that serve PORT/PROTO), SRC != DST, VERDICT being what the
+# reference evaluator ("conjflowctl matrix") says.
+evaluator_probes() {
+    local pp=$1; shift
+    "$CONJFLOWCTL" --db "$DB" matrix --port "$pp" | awk \
+        -v port="${pp%/*}" -v proto="$(echo "${pp#*/}" | tr A-Z a-z)" \
+        -v dsts="$*" '
+        BEGIN { n = split(dsts, d, " "); for (i = 1; i <= n; i++) want[d[i]] = 1 }
+        /^#   [0-9]+ / { pod[$2 + 1] = $3; next }
+        /^#/ { next }
+        NF == 2 {
+            for (j = 1; j <= length($2); j++) {
+                dst = pod[j]
+                if (dst == $1 || !(dst in want)) continue
+                v = substr($2, j, 1) == "." ? "connected" : "blocked"
+                print $1, proto ":" dst ":" port, v
+            }
+        }'
+}
+
+# check_evaluator: probes every served port between every pair of pods and
+# compares with the reference evaluator's verdicts.
+check_evaluator() {
+    local lines
+    lines=$({ evaluator_probes 80/TCP x/a z/c $EXTRA_TCP80
+              evaluator_probes 80/UDP x/a z/c
+              evaluator_probes 80/SCTP x/a z/c
+              evaluator_probes 53/UDP x/a; }) || return 1
+    [ -n "$lines" ] || { echo "no evaluator verdicts" >&2; return 1; }
+    cf_log "checking $(echo "$lines" | wc -l) probes against the evaluator"
+    echo "$lines" | cf_check_probes
+}
+EXTRA_TCP80=
 
 # min_duration NODE: the smallest "duration" (seconds) of NODE's flows.
 min_duration() {
@@ -307,9 +359,16 @@ x/a tcp:x/e:80 connected
 EOF
 
 # ---------------------------------------------------------------------
-cf_log "2. policy: expected matrix"
+cf_log "2. policy: the evaluator's matrix, and a few verdicts by hand"
+EXTRA_TCP80=x/e
+check_evaluator || cf_fail "probes differ from the evaluator without policies"
 apply "$M/policy.yaml" || cf_fail
 wait_synced || cf_fail
+# x/web selects pods of n1 only: n2 is not recompiled (--check-incremental
+# makes conjflowd verify that n2's flows indeed stay the same).
+appctl status | grep -q 'the last change recompiled 1 nodes' \
+    || cf_fail "a policy of n1's pods recompiled other nodes"
+check_evaluator || cf_fail "probes differ from the evaluator with policy x/web"
 cf_check_probes <<'EOF' || cf_fail "matrix with policy x/web"
 x/b tcp:x/a:80 connected
 x/b udp:x/a:53 connected
@@ -344,6 +403,7 @@ nb=$(live_count "$CF_TMPDIR/live-b")
 cf_wait_until 5 live_is alive "$CF_TMPDIR/live-b" $((nb + 5)) \
     || cf_fail "unaffected connection x/b -> x/a:80 died"
 wait_synced || cf_fail
+check_evaluator || cf_fail "probes differ from the evaluator (narrowed x/web)"
 cf_check_probes <<'EOF' || cf_fail "matrix with narrowed policy x/web"
 x/b tcp:x/a:80 connected
 z/c tcp:x/a:80 blocked
@@ -432,14 +492,65 @@ EOF
 cf_log "8. deleting the policy opens the pods"
 delete "$M/policy-narrow.yaml" || cf_fail
 wait_synced || cf_fail
+check_evaluator || cf_fail "probes differ from the evaluator (policy deleted)"
 cf_check_probes <<'EOF' || cf_fail "matrix after deleting the policy"
 z/c tcp:x/a:80 connected
 z/d tcp:x/a:80 connected
 z/d sctp:x/a:80 connected
 EOF
 
+# ---------------------------------------------------------------------
+cf_log "9. kill -9 during a large update: each switch has old or new flows"
+python3 - "$M/big.yaml" <<'EOF'
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1500):
+        f.write("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\n"
+                "metadata: {namespace: x, name: big%d}\nspec:\n"
+                "  podSelector: {matchLabels: {app: web}}\n  ingress:\n"
+                "  - from: [{podSelector: {matchLabels: {app: client}}}]\n"
+                "    ports: [{protocol: TCP, port: %d}]\n" % (i, 10000 + i))
+EOF
+for n in n1 n2; do no_stats $n >"$CF_TMPDIR/old-$n"; done
+apply "$M/big.yaml" || cf_fail
+killed=
+for ((i = 0; i < 2000; i++)); do
+    if appctl status 2>/dev/null \
+           | grep -q '(connected, \(bundling\|committing\))'; then
+        kill -KILL "$CFD_PID"
+        killed=yes
+        break
+    fi
+done
+if [ -z "$killed" ]; then
+    kill -KILL "$CFD_PID"
+    cf_log "note: the update finished before conjflowd could be killed in it"
+fi
+cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || cf_fail
+CFD_PID=
+for n in n1 n2; do no_stats $n >"$CF_TMPDIR/mid-$n"; done
+cfd_start || cf_fail "conjflowd did not restart after kill -9"
+wait_synced || cf_fail "conjflowd did not converge after kill -9"
+for n in n1 n2; do
+    no_stats $n >"$CF_TMPDIR/new-$n"
+    if cmp -s "$CF_TMPDIR/mid-$n" "$CF_TMPDIR/old-$n"; then
+        cf_log "$n: old flows after kill -9 ($(wc -l <"$CF_TMPDIR/old-$n"))"
+    elif cmp -s "$CF_TMPDIR/mid-$n" "$CF_TMPDIR/new-$n"; then
+        cf_log "$n: new flows after kill -9 ($(wc -l <"$CF_TMPDIR/new-$n"))"
+    else
+        cf_fail "$n: a mix of old and new flows after kill -9"
+    fi
+    appctl flows/installed $n | cmp -s - <(appctl flows/desired $n) \
+        || cf_fail "$n: not converged after the restart"
+done
+[ "$(wc -l <"$CF_TMPDIR/new-n1")" -gt 1000 ] || cf_fail "big update too small"
+delete "$M/big.yaml" || cf_fail
+wait_synced || cf_fail
+check_evaluator || cf_fail "probes differ from the evaluator (after kill -9)"
+
 if grep -E '\|(WARN|ERR|EMER)\|' "$CF_TMPDIR/conjflowd.log" \
        | grep -v 'connection failed\|Connection refused\|connection dropped\|No such file\|terminating with signal 15'; then
     cf_fail "unexpected warnings in conjflowd's log"
 fi
+PASSED=1
 cf_log "PASS"

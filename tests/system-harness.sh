@@ -47,9 +47,10 @@ all_protos() {
     echo "tcp:$1:$2 udp:$1:$2 sctp:$1:$2"
 }
 
-# set_flow NODE FLOW: replaces every flow of NODE with FLOW.
+# set_flow NODE FLOW: replaces every flow of NODE with FLOW and makes the
+# pods forget ARP failures from before.
 set_flow() {
-    cf_ofctl "$1" del-flows && cf_ofctl "$1" add-flow "$2"
+    cf_ofctl "$1" del-flows && cf_ofctl "$1" add-flow "$2" && cf_neigh_flush
 }
 
 # ---------------------------------------------------------------------
@@ -159,7 +160,7 @@ dt=$(( $(cf__now_ms) - t0 ))
 f=$CF_TMPDIR/later
 ( : >"$f.tmp" && mv "$f.tmp" "$f" ) &
 cf_wait_until 5 test -e "$f" || cf_fail "cf_wait_until missed a file"
-wait
+wait $!
 ok "cf_wait_until: polls, times out after ${dt} ms for 0.3 s"
 
 # ---------------------------------------------------------------------
@@ -230,5 +231,5 @@ for mode in ok fail term; do
     ok "cleanup after a run that ended with '$mode' (exit $status): nothing left"
 done
 
-echo "$n_ok passed, 0 failed"
+echo "# $n_ok steps passed"
 exit 0

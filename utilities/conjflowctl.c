@@ -101,6 +101,7 @@ check(char *error)
     }
 }
 
+/* Prints the help text on stdout. */
 static void
 usage(void)
 {
@@ -335,6 +336,8 @@ print_result(const struct cf_object *obj, enum cf_store_result result,
     cf_ds_destroy(&ds);
 }
 
+/* apply -f ...: creates or updates the files' objects in one transaction.
+ * Returns the exit status. */
 static int
 cmd_apply(struct ctx *c)
 {
@@ -416,6 +419,8 @@ delete_refs(const struct ctx *c, const struct cf_objref *refs, size_t n)
     return status;
 }
 
+/* delete -f ... | delete KIND NAME...: deletes objects in one transaction.
+ * Returns the exit status. */
 static int
 cmd_delete(struct ctx *c)
 {
@@ -468,6 +473,8 @@ cmd_delete(struct ctx *c)
 
 /* ---- get ---------------------------------------------------------------- */
 
+/* get KIND [NAME]: prints objects as a table, JSON or YAML.  Returns the
+ * exit status. */
 static int
 cmd_get(struct ctx *c)
 {
@@ -572,6 +579,8 @@ read_file(const char *path)
     return cf_ds_steal(&ds);
 }
 
+/* compile --node NODE: prints the node's flows in ovs-ofctl syntax.
+ * Returns the exit status. */
 static int
 cmd_compile(struct ctx *c)
 {
@@ -670,6 +679,8 @@ find_pod(const struct cf_cluster *cluster, const char *ref)
     return pod;
 }
 
+/* explain FROM TO PORT[/PROTO]: prints the evaluator's verdict and its
+ * reasons.  Returns 0 if allowed, 1 if denied (errors exit with 2). */
 static int
 cmd_explain(struct ctx *c)
 {
@@ -704,6 +715,8 @@ cmd_explain(struct ctx *c)
     return allowed ? 0 : 1;
 }
 
+/* matrix --port PORT[/PROTO]: prints the allowed/blocked table of every
+ * pair of pods.  Returns the exit status. */
 static int
 cmd_matrix(struct ctx *c)
 {
@@ -783,6 +796,8 @@ cmd_matrix(struct ctx *c)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* Parses the command line and runs the command; returns its exit
+ * status. */
 int
 main(int argc, char *argv[])
 {

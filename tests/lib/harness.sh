@@ -55,7 +55,8 @@
 #               cf_node_ovs NODE, cf_ofctl NODE CMD ARGS..., cf_link A B
 #   pods        cf_pod_add NODE POD IP[/PREFIX] [MAC], cf_pod_del POD,
 #               cf_pod_exec POD CMD..., cf_pod_ip POD, cf_pod_mac POD,
-#               cf_pod_netns POD, cf_pod_port POD, cf_pods
+#               cf_pod_netns POD, cf_pod_port POD, cf_pod_node POD,
+#               cf_pods, cf_neigh_flush [POD...]
 #   traffic     cf_serve POD SPEC..., cf_probe [-t MS] SRC TARGET...,
 #               cf_probe_parallel [-t MS] < "SRC TARGET" lines,
 #               cf_matrix [-t MS] "PROTO:PORT..." POD...,
@@ -118,12 +119,10 @@ cf_skip() {
 # ---------------------------------------------------------------------
 # Waiting
 
-# cf__nap: waits 50 ms (a builtin read on a pipe nobody writes).
+# cf__nap: the poll interval of cf_wait_until, 50 ms.  (An external sleep:
+# bash's "read -t" aborts when a trap interrupts it and reads again.)
 cf__nap() {
-    if [ -z "${CF__NAP_FD:-}" ]; then
-        exec {CF__NAP_FD}<> <(:)
-    fi
-    read -r -t 0.05 -u "$CF__NAP_FD" _ 2>/dev/null || :
+    sleep 0.05
 }
 
 # cf__now_ms: prints the time in milliseconds.
@@ -606,6 +605,17 @@ cf_pod_mac() { cf__pod_get CF_POD_MAC "$1"; }
 cf_pod_netns() { cf__pod_get CF_POD_NETNS "$1"; }
 cf_pod_port() { cf__pod_get CF_POD_PORT "$1"; }
 cf_pod_node() { cf__pod_get CF_POD_NODE "$1"; }
+
+# cf_neigh_flush [POD...]: forgets the ARP entries of each POD (every pod
+# if none is named).  After a change that lets ARP through again, a pod
+# would otherwise wait for its failed ARP resolution to time out.
+cf_neigh_flush() {
+    local pod
+    [ $# != 0 ] || set -- "${!CF_POD_NETNS[@]}"
+    for pod in "$@"; do
+        ip -n "$(cf_pod_netns "$pod")" neigh flush all 2>/dev/null || return 1
+    done
+}
 
 # cf_pod_exec POD CMD...: runs CMD in POD's namespace.
 cf_pod_exec() {
