@@ -61,6 +61,10 @@ static const char *db_path;             /* --db. */
 static char *unixctl_path;              /* --unixctl. */
 static int poll_interval = 10;          /* --poll-interval, ms. */
 static bool check_incremental;          /* --check-incremental. */
+static char **config_argv;              /* The command line with the
+                                         * configuration file's settings
+                                         * (option values point into it). */
+static int config_argc;                 /* Number of 'config_argv'. */
 
 /* One node conjflowd manages. */
 struct node_ctx {
@@ -433,6 +437,7 @@ store_run(struct daemon_state *d, bool force)
     return true;
 }
 
+/* Frees 'n' and its switch (the switch's flows stay).  Accepts NULL. */
 static void
 node_ctx_destroy(struct node_ctx *n)
 {
@@ -559,6 +564,8 @@ all_synced(const struct daemon_state *d)
     return true;
 }
 
+/* Arranges for poll_block() to wake up when a switch needs attention or a
+ * node is waiting to be compiled. */
 static void
 nodes_wait(struct daemon_state *d)
 {
@@ -572,6 +579,8 @@ nodes_wait(struct daemon_state *d)
     }
 }
 
+/* Starts the daemon (see the file comment) and runs its main loop until
+ * "exit". */
 int
 main(int argc, char *argv[])
 {
@@ -666,11 +675,13 @@ main(int argc, char *argv[])
     cf_store_close(d.store);
     free(d.store_error);
     unixctl_server_destroy(unixctl);
+    cf_config_free_argv(config_argc, config_argv);
     return 0;
 }
 
 /* ---- unixctl ------------------------------------------------------------ */
 
+/* "exit": leaves the main loop; the flows stay on the switches. */
 static void
 conjflowd_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
                const char *argv[] OVS_UNUSED, void *d_)
@@ -680,6 +691,7 @@ conjflowd_exit(struct unixctl_conn *conn, int argc OVS_UNUSED,
     unixctl_command_reply(conn, NULL);
 }
 
+/* "status": the store and every node's state (see conjflowd(8)). */
 static void
 conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
                  const char *argv[] OVS_UNUSED, void *d_)
@@ -759,6 +771,7 @@ find_node(struct daemon_state *d, struct unixctl_conn *conn,
     return n;
 }
 
+/* "flows/desired NODE": NODE's desired flows, sorted. */
 static void
 conjflowd_flows_desired(struct unixctl_conn *conn, int argc OVS_UNUSED,
                         const char *argv[], void *d_)
@@ -772,6 +785,7 @@ conjflowd_flows_desired(struct unixctl_conn *conn, int argc OVS_UNUSED,
     }
 }
 
+/* "flows/installed NODE": the flows conjflowd believes NODE has. */
 static void
 conjflowd_flows_installed(struct unixctl_conn *conn, int argc OVS_UNUSED,
                           const char *argv[], void *d_)
@@ -807,6 +821,8 @@ conjflowd_recompute(struct unixctl_conn *conn, int argc OVS_UNUSED,
 
 /* ---- Options ------------------------------------------------------------ */
 
+/* Parses the command line (after the configuration file's settings, see
+ * conjflow/cfconfig.h) and sets the globals above. */
 static void
 parse_options(int argc, char *argv[])
 {
@@ -837,10 +853,14 @@ parse_options(int argc, char *argv[])
         {NULL, 0, NULL, 0},
     };
 
+    /* The vector with the configuration file's settings lives as long as
+     * the program: the option values point into it. */
     char *error = cf_config_apply("conjflowd", long_options, &argc, &argv);
     if (error) {
         ovs_fatal(0, "%s", error);
     }
+    config_argv = argv;
+    config_argc = argc;
 
     char *short_options = ovs_cmdl_long_options_to_short_options(long_options);
     for (;;) {
@@ -898,6 +918,7 @@ parse_options(int argc, char *argv[])
     db_path = cf_store_path(db_path);
 }
 
+/* Prints --help and exits. */
 static void
 usage(void)
 {

@@ -37,3 +37,22 @@ tests_check_k8s_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(CURL_CFLAGS) \
 tests_check_k8s_LDADD = $(CF_K8S_LIBS) $(CHECK_LIBS)
 TESTS += tests/check-k8s
 EXTRA_DIST += tests/k8s-apiserver.py
+# kubectl against the test API server (skips without kubectl).
+TESTS += tests/system-k8s-kubectl.sh
+EXTRA_DIST += tests/system-k8s-kubectl.sh
+
+# make bench: initial sync rate, relist, event-to-store latency.
+check_PROGRAMS += tests/bench-k8s
+tests_bench_k8s_SOURCES = tests/bench-k8s.c tests/k8s-harness.c \
+	tests/k8s-harness.h
+tests_bench_k8s_CPPFLAGS = $(AM_CPPFLAGS) -DCF_TEST_SRCDIR='"$(srcdir)"'
+tests_bench_k8s_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(JANSSON_CFLAGS)
+tests_bench_k8s_LDADD = $(CF_K8S_LIBS)
+BENCHES += tests/bench-k8s
+
+man_MANS += k8s/conjflow-k8s.8
+EXTRA_DIST += k8s/conjflow-k8s.8
+
+# End to end (root, real OVS): test API server -> conjflow-k8s -> store ->
+# conjflowd -> traffic ("make check-system").
+SYSTEM_TESTS += tests/system-k8s.sh

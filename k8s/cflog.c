@@ -105,11 +105,22 @@ cf_log_set_file(const char *file_name)
         }
         file_name = log_file_name;
     }
+    char *abs_name = NULL;
+    if (file_name[0] != '/') {
+        /* Absolute, so that "vlog/reopen" works after chdir("/"). */
+        char cwd[4096];
+        if (getcwd(cwd, sizeof cwd)) {
+            abs_name = cf_xasprintf("%s/%s", cwd, file_name);
+            file_name = abs_name;
+        }
+    }
     int fd = open(file_name, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
                   0660);
     if (fd < 0) {
-        return cf_xasprintf("%s: could not open log file (%s)", file_name,
-                            strerror(errno));
+        char *error = cf_xasprintf("%s: could not open log file (%s)",
+                                   file_name, strerror(errno));
+        free(abs_name);
+        return error;
     }
     if (log_fd >= 0) {
         close(log_fd);
@@ -119,6 +130,7 @@ cf_log_set_file(const char *file_name)
         free(log_file_name);
         log_file_name = cf_xstrdup(file_name);
     }
+    free(abs_name);
     return NULL;
 }
 

@@ -23,8 +23,9 @@
  * through a cf_json_splitter as it arrives (libcurl's write callback), one
  * event per JSON value.  Events become operations in a batch (create or
  * replace an object, delete one, or, for a completed LIST, replace a whole
- * kind); the batch is written to the store when it is 'batch_ms' old or
- * holds 'batch_max' operations: consecutive object operations are merged
+ * kind); the batch is written to the store when it is 'batch_ms' old, when
+ * no event came for BATCH_QUIET_MS (the burst is over), or when it holds
+ * 'batch_max' operations: consecutive object operations are merged
  * per object and written in one cf_store_apply() and one
  * cf_store_delete(), a LIST through cf_store_replace_kind() (which writes
  * nothing if nothing changed).  After the batch, each resource's last
@@ -53,6 +54,14 @@
 #include "k8s/cflog.h"
 
 CF_LOG_DEFINE_THIS_MODULE(k8s_watch);
+
+/* A batch is written once no event came for this long (or when it is
+ * 'batch_ms' old, whichever is first). */
+#define BATCH_QUIET_MS 3
+
+/* Resource versions are written to the store at most this often (and
+ * after every LIST, and at exit). */
+#define RV_PERSIST_MS 1000
 
 static struct cf_log_rl invalid_rl = CF_LOG_RL_INIT(20);
 static struct cf_log_rl error_rl = CF_LOG_RL_INIT(20);
@@ -151,12 +160,14 @@ struct cf_k8s {
     struct op *ops;                 /* The batch, in arrival order. */
     size_t n_ops, allocated_ops;
     long long batch_deadline;       /* Flush by then (0: empty batch). */
+    long long batch_start;          /* First event of the batch (or 0). */
     struct op *deferred;            /* Upserts refused because their
                                      * namespace is not in the store yet
                                      * (its event is still on its way):
                                      * retried at each flush. */
     size_t n_deferred, allocated_deferred;
     bool rv_dirty;                  /* A resourceVersion is not stored. */
+    long long rv_persist_time;      /* Store RVs again no sooner. */
     char *fatal;                    /* A store write failed: stop. */
     uint64_t flushes;               /* Batches written. */
 };
@@ -411,6 +422,21 @@ start_request(struct resource *r)
 
 /* ---- The batch ---------------------------------------------------------- */
 
+/* Arms the flush deadline for something new in the batch: the batch is
+ * written 'batch_ms' after its first event, or sooner, once the events
+ * stop coming for BATCH_QUIET_MS (a burst is over: no need to wait). */
+static void
+batch_arm(struct cf_k8s *k8s)
+{
+    long long now = cf_time_msec();
+    if (!k8s->batch_start) {
+        k8s->batch_start = now;
+    }
+    k8s->batch_deadline = CF_MIN(k8s->batch_start + k8s->opts.batch_ms,
+                                 now + CF_MIN(BATCH_QUIET_MS,
+                                              k8s->opts.batch_ms));
+}
+
 /* Appends 'op' to the batch and arms the flush deadline. */
 static void
 batch_push(struct cf_k8s *k8s, const struct op *op)
@@ -420,9 +446,7 @@ batch_push(struct cf_k8s *k8s, const struct op *op)
                                  sizeof *k8s->ops);
     }
     k8s->ops[k8s->n_ops++] = *op;
-    if (!k8s->batch_deadline) {
-        k8s->batch_deadline = cf_time_msec() + k8s->opts.batch_ms;
-    }
+    batch_arm(k8s);
 }
 
 /* Fills 'ref' from the metadata of API object 'obj' of resource 'def'.
@@ -473,9 +497,7 @@ note_rv(struct resource *r, const json_t *obj)
         free(r->rv);
         r->rv = cf_xstrdup(rv);
         r->k8s->rv_dirty = true;
-        if (!r->k8s->batch_deadline) {
-            r->k8s->batch_deadline = cf_time_msec() + r->k8s->opts.batch_ms;
-        }
+        batch_arm(r->k8s);
     }
 }
 
@@ -597,13 +619,8 @@ list_page_done(struct resource *r, CURLcode result, const char *errbuf)
                                   gone ? " (restarting the list)" : ""));
         free(msg);
         end_request(r);
-        clear_list(r);
-        if (gone) {
-            r->state = RS_IDLE;
-            r->next_attempt = cf_time_msec();
-        } else {
-            retry_later(r);
-        }
+        clear_list(r);          /* After 410, from the first page. */
+        retry_later(r);
         return;
     }
 
@@ -746,7 +763,7 @@ watch_done(struct resource *r, CURLcode result, const char *errbuf)
     }
 }
 
-/* ---- Writing the batch --------------------------------------------------- */
+/* ---- Writing the batch -------------------------------------------------- */
 
 /* Order in which kinds are applied: namespaces before what lives in
  * them. */
@@ -860,6 +877,23 @@ apply_one_by_one(struct cf_k8s *k8s, struct op **ops, size_t n)
     }
 }
 
+/* Forgets deferred upserts of 'kind' (a LIST replaced them) or, if 'ns' is
+ * nonnull, those in namespace 'ns' (it was deleted). */
+static void
+drop_deferred(struct cf_k8s *k8s, enum cf_kind kind, const char *ns)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < k8s->n_deferred; i++) {
+        struct op *d = &k8s->deferred[i];
+        if (ns ? !compare_str(d->ref.ns, ns) : d->ref.kind == kind) {
+            op_destroy(d);
+        } else {
+            k8s->deferred[n++] = *d;
+        }
+    }
+    k8s->n_deferred = n;
+}
+
 /* Writes operations ops[start..end) (upserts and deletes only), merged
  * per object: the last operation on an object wins. */
 static void
@@ -887,6 +921,9 @@ flush_objects(struct cf_k8s *k8s, size_t start, size_t end)
             objs[n_objs++] = sorted[i]->obj;
         } else {
             refs[n_refs++] = sorted[i]->ref;
+            if (sorted[i]->ref.kind == CF_KIND_NAMESPACE) {
+                drop_deferred(k8s, CF_KIND_NAMESPACE, sorted[i]->ref.name);
+            }
         }
     }
 
@@ -978,9 +1015,36 @@ flush_replace(struct cf_k8s *k8s, struct op *op)
     return NULL;
 }
 
-/* Writes the batch and then the resourceVersions. */
+/* Writes each resource's last resourceVersion to the store's meta table,
+ * once the store holds the state it stands for. */
 static void
-flush(struct cf_k8s *k8s)
+persist_rvs(struct cf_k8s *k8s)
+{
+    k8s->rv_dirty = false;
+    for (int r_id = 0; r_id < CF_K8S_N_RESOURCES; r_id++) {
+        struct resource *r = &k8s->res[r_id];
+        if (!r->synced || !r->rv
+            || (r->stored_rv && !strcmp(r->rv, r->stored_rv))) {
+            continue;
+        }
+        char *key = cf_k8s_meta_key(r_id);
+        char *error = cf_store_meta_set(k8s->store, key, r->rv);
+        free(key);
+        if (error) {
+            k8s->fatal = error;
+            break;
+        }
+        free(r->stored_rv);
+        r->stored_rv = cf_xstrdup(r->rv);
+    }
+}
+
+/* Writes the batch and then, if 'force_rv' or RV_PERSIST_MS have passed
+ * since the last time, the resourceVersions.  (Storing a resourceVersion
+ * costs a commit, an fsync; one that lags behind the objects is safe: a
+ * restart replays a few events.) */
+static void
+flush(struct cf_k8s *k8s, bool force_rv)
 {
     if (k8s->n_deferred) {
         /* Retry deferred upserts first: later operations win over them. */
@@ -997,7 +1061,9 @@ flush(struct cf_k8s *k8s)
     size_t i = 0;
     while (i < k8s->n_ops && !k8s->fatal) {
         if (k8s->ops[i].type == OP_REPLACE) {
+            drop_deferred(k8s, k8s->res[k8s->ops[i].res].def->kind, NULL);
             k8s->fatal = flush_replace(k8s, &k8s->ops[i]);
+            force_rv = true;
             i++;
         } else {
             size_t j = i;
@@ -1013,27 +1079,14 @@ flush(struct cf_k8s *k8s)
     }
     k8s->n_ops = 0;
     k8s->batch_deadline = 0;
+    k8s->batch_start = 0;
     k8s->flushes++;
 
-    if (k8s->rv_dirty && !k8s->fatal) {
-        k8s->rv_dirty = false;
-        for (int r_id = 0; r_id < CF_K8S_N_RESOURCES; r_id++) {
-            struct resource *r = &k8s->res[r_id];
-            /* An RV is stored only once the store holds that state. */
-            if (!r->synced || !r->rv
-                || (r->stored_rv && !strcmp(r->rv, r->stored_rv))) {
-                continue;
-            }
-            char *key = cf_k8s_meta_key(r_id);
-            char *error = cf_store_meta_set(k8s->store, key, r->rv);
-            free(key);
-            if (error) {
-                k8s->fatal = error;
-                break;
-            }
-            free(r->stored_rv);
-            r->stored_rv = cf_xstrdup(r->rv);
-        }
+    long long now = cf_time_msec();
+    if (k8s->rv_dirty && !k8s->fatal
+        && (force_rv || now >= k8s->rv_persist_time)) {
+        persist_rvs(k8s);
+        k8s->rv_persist_time = now + RV_PERSIST_MS;
     }
 }
 
@@ -1074,6 +1127,9 @@ cf_k8s_destroy(struct cf_k8s *k8s)
 {
     if (!k8s) {
         return;
+    }
+    if (!k8s->fatal && (k8s->n_ops || k8s->n_deferred || k8s->rv_dirty)) {
+        flush(k8s, true);       /* What was received is not lost. */
     }
     for (int i = 0; i < CF_K8S_N_RESOURCES; i++) {
         struct resource *r = &k8s->res[i];
@@ -1216,6 +1272,9 @@ run_timers(struct cf_k8s *k8s, long long now)
     if (k8s->batch_deadline) {
         next = CF_MIN(next, k8s->batch_deadline);
     }
+    if (k8s->rv_dirty) {
+        next = CF_MIN(next, k8s->rv_persist_time);
+    }
     return next;
 }
 
@@ -1271,7 +1330,11 @@ cf_k8s_run(struct cf_k8s *k8s, struct cf_k8s_waitfd *fds, size_t n_fds,
     now = cf_time_msec();
     if (k8s->n_ops >= (size_t) k8s->opts.batch_max
         || (k8s->batch_deadline && now >= k8s->batch_deadline)) {
-        flush(k8s);
+        flush(k8s, false);
+    }
+    if (k8s->rv_dirty && !k8s->fatal && now >= k8s->rv_persist_time) {
+        persist_rvs(k8s);
+        k8s->rv_persist_time = now + RV_PERSIST_MS;
     }
     run_timers(k8s, now);
     return k8s->fatal ? cf_xstrdup(k8s->fatal) : NULL;

@@ -30,8 +30,24 @@ man_MANS += controller/conjflowd.8
 EXTRA_DIST += controller/conjflowd.8
 
 # System test of conjflowd on real OVS (root; "make check-system").
-SYSTEM_TESTS += tests/system-conjflowd.sh
+SYSTEM_TESTS += tests/system-conjflowd.sh tests/system-conjflowd-ssl.sh
 
 # Benchmark of conjflowd on real OVS (root; "make bench").
 BENCHES += tests/bench-conjflowd.sh
 EXTRA_DIST += tests/bench-conjflowd.sh
+
+# Unit tests of the conversion of compiled flows to OpenFlow (no switch).
+check_PROGRAMS += tests/check-ofconv
+tests_check_ofconv_SOURCES = \
+	tests/check-ofconv.c \
+	tests/cluster-builder.c \
+	tests/cluster-builder.h
+tests_check_ofconv_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	-I$(top_srcdir)/tests $(OVS_CPPFLAGS)
+tests_check_ofconv_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11 $(CHECK_CFLAGS)
+tests_check_ofconv_LDADD = \
+	ofproto/libcfofproto.la \
+	controller/libcfcompiler.la \
+	controller/libcfmodel.la \
+	$(CHECK_LIBS) $(OVS_LIBS)
+TESTS += tests/check-ofconv

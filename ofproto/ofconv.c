@@ -93,6 +93,9 @@ cflow_match_to_match(const struct cflow_match *m, struct match *match)
     if (m->fields & CFLOW_F_CONJ_ID) {
         match_set_conj_id(match, m->conj_id);
     }
+    /* As OXM decoding does: a match on Ethernet fields is for Ethernet
+     * packets. */
+    match_set_default_packet_type(match);
 }
 
 /* Appends the learn() action of cflow.h's CFLOW_A_LEARN_SCTP_REPLY to
@@ -248,26 +251,38 @@ cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
         goto out;
     }
 
-    /* Encode as the switch will receive it, then decode it back. */
-    struct ofputil_flow_mod fm;
-    flow_mod_init(&fm, flow->table, flow->priority, OFPFC_ADD);
-    minimatch_init(&fm.match, &match);
-    fm.new_cookie = htonll(flow->cookie);
-    fm.ofpacts = ofpacts.data;
-    fm.ofpacts_len = ofpacts.size;
-    struct ofpbuf *msg = ofputil_encode_flow_mod(&fm, CF_OFP_PROTOCOL);
-    minimatch_destroy(&fm.match);
-
-    struct ofputil_flow_mod back;
+    /* The actions as the switch receives them (OpenFlow 1.5 instructions),
+     * decoded again: this validates them the way the switch will (e.g. a
+     * conjunction() with another action is rejected), and the decoded
+     * form, like 'wire', is what a flow dump gives back.  The match needs
+     * no round trip: match_set_*() produce what OXM decoding produces
+     * (tests/check-ofconv.c checks this for every compiled flow). */
+    struct ofpbuf wire;
+    ofpbuf_init(&wire, ofpacts.size + 64);
+    ofpacts_put_openflow_instructions(ofpacts.data, ofpacts.size, &wire,
+                                      CF_OFP_VERSION);
+    size_t wire_len = wire.size;
+    struct ofpbuf pull = ofpbuf_const_initializer(wire.data, wire.size);
     uint64_t stub2[1024 / 8];
-    struct ofpbuf ofpacts2 = OFPBUF_STUB_INITIALIZER(stub2);
-    enum ofperr err = ofputil_decode_flow_mod(&back, msg->data,
-                                              CF_OFP_PROTOCOL, NULL, NULL,
-                                              &ofpacts2, OFPP_MAX, 255);
-    ofpbuf_delete(msg);
+    struct ofpbuf decoded = OFPBUF_STUB_INITIALIZER(stub2);
+    enum ofperr err = ofpacts_pull_openflow_instructions(&pull, wire_len,
+                                                         CF_OFP_VERSION,
+                                                         NULL, NULL,
+                                                         &decoded);
+    if (!err) {
+        struct ofpact_check_params cp = {
+            .match = &match,
+            .max_ports = OFPP_MAX,
+            .table_id = flow->table,
+            .n_tables = 255,
+        };
+        err = ofpacts_check_consistency(decoded.data, decoded.size,
+                                        CF_OFP_PROTOCOL, &cp);
+    }
     if (err) {
         error = xasprintf("%s", ofperr_to_string(err));
-        ofpbuf_uninit(&ofpacts2);
+        ofpbuf_uninit(&decoded);
+        ofpbuf_uninit(&wire);
         goto out;
     }
 
@@ -275,12 +290,13 @@ cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
     ofl->table_id = flow->table;
     ofl->priority = flow->priority;
     ofl->cookie = htonll(flow->cookie);
-    ofl->match = back.match;   /* Takes ownership. */
-    ofl->ofpacts = xmemdup(back.ofpacts, back.ofpacts_len);
-    ofl->ofpacts_len = back.ofpacts_len;
-    ofl_set_wire(ofl);
+    minimatch_init(&ofl->match, &match);
+    ofl->ofpacts = xmemdup(decoded.data, decoded.size);
+    ofl->ofpacts_len = decoded.size;
+    ofl->wire_len = wire_len;
+    ofl->wire = ofpbuf_steal_data(&wire);
     ofl->key_hash = ofl_compute_key_hash(ofl);
-    ofpbuf_uninit(&ofpacts2);
+    ofpbuf_uninit(&decoded);
     *oflp = ofl;
 
 out:

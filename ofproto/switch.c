@@ -209,6 +209,7 @@ struct cf_switch {
     ovs_be32 barrier_xid;       /* xid of the bundle's barrier. */
     ovs_be32 commit_xid;        /* xid of the commit request. */
     bool bundle_failed;         /* An error arrived for the bundle. */
+    char *bundle_error;         /* The first such error, or NULL. */
     struct bundle_op *ops;      /* The bundle's changes. */
     size_t n_ops, allocated_ops;
     long long int retry_at;     /* Don't dump again before this (ms). */
@@ -358,6 +359,7 @@ cf_switch_destroy(struct cf_switch *sw)
     hmap_destroy(&sw->desired_cache);
     cf_node_ports_destroy(&sw->ports);
     free(sw->last_error);
+    free(sw->bundle_error);
     free(sw->compile_error);
     free(sw->of_listen);
     free(sw->of_connect);
@@ -402,6 +404,7 @@ switch_set_error(struct cf_switch *sw, const char *format, ...)
 
 /* ---- OVSDB: configuration and ports ------------------------------------ */
 
+/* Returns the row of the switch's bridge, or NULL if there is none. */
 static const struct ovsrec_bridge *
 find_bridge(const struct cf_switch *sw)
 {
@@ -970,6 +973,8 @@ of_maybe_send_bundle(struct cf_switch *sw)
     };
     sw->xid_lo = sw->xid_hi = 0;
     sw->bundle_failed = false;
+    free(sw->bundle_error);
+    sw->bundle_error = NULL;
     sw->bundle_start = time_msec();
     struct ofpbuf *open = ofputil_encode_bundle_ctrl_request(CF_OFP_VERSION,
                                                              &bc);
@@ -1118,16 +1123,23 @@ of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
             switch_set_error(sw, "flow dump failed: %s",
                              ofperr_to_string(error));
             of_backoff(sw);
-        } else if (sw->of_state == OFS_BUNDLING
+        } else if ((sw->of_state == OFS_BUNDLING
+                    || sw->of_state == OFS_COMMITTING)
                    && xid >= sw->xid_lo && xid <= sw->xid_hi) {
-            if (!sw->bundle_failed) {
-                free(sw->last_error);
-                sw->last_error = xstrdup(ofperr_to_string(error));
+            /* One of the bundle's flow_mods: rejected when added
+             * (BUNDLING) or when the bundle was applied (COMMITTING). */
+            if (!sw->bundle_error) {
+                sw->bundle_error = xstrdup(ofperr_to_string(error));
             }
             sw->bundle_failed = true;
         } else if (sw->of_state == OFS_COMMITTING
                    && oh->xid == sw->commit_xid) {
-            bundle_failed(sw, ofperr_to_string(error));
+            char *why = xasprintf("%s%s%s%s", ofperr_to_string(error),
+                                  sw->bundle_error ? " (" : "",
+                                  sw->bundle_error ? sw->bundle_error : "",
+                                  sw->bundle_error ? ")" : "");
+            bundle_failed(sw, why);
+            free(why);
         } else {
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
             VLOG_WARN_RL(&rl, "%s: OpenFlow error: %s", sw->name,
@@ -1140,9 +1152,8 @@ of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
         if (sw->of_state == OFS_BUNDLING && oh->xid == sw->barrier_xid) {
             if (sw->bundle_failed) {
                 send_bundle_ctrl(sw, OFPBCT_DISCARD_REQUEST);
-                char *why = xstrdup(sw->last_error ? sw->last_error : "?");
-                bundle_failed(sw, why);
-                free(why);
+                bundle_failed(sw, sw->bundle_error ? sw->bundle_error
+                              : "a flow_mod was rejected");
             } else {
                 sw->commit_xid = send_bundle_ctrl(sw, OFPBCT_COMMIT_REQUEST);
                 sw->of_state = OFS_COMMITTING;
@@ -1398,6 +1409,7 @@ cf_switch_n_installed(const struct cf_switch *sw)
     return cf_ofl_table_count(&sw->installed);
 }
 
+/* The name of configuration state 's', for the status. */
 static const char *
 cfg_state_name(enum cfg_state s)
 {
@@ -1411,6 +1423,7 @@ cfg_state_name(enum cfg_state s)
     return "?";
 }
 
+/* The name of OpenFlow state 's', for the status. */
 static const char *
 of_state_name(enum of_state s)
 {
@@ -1459,9 +1472,14 @@ cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
                   cf_switch_is_synced(sw) ? "in sync"
                   : !of_up || !ovsdb_idl_is_connected(sw->idl)
                   ? "disconnected" : "pending");
-    ds_put_format(s, "  ovsdb: %s (%s), bridge %s: %s\n", sw->ovsdb,
+    int idl_error = ovsdb_idl_get_last_error(sw->idl);
+    ds_put_format(s, "  ovsdb: %s (%s%s%s), bridge %s: %s\n", sw->ovsdb,
                   ovsdb_idl_is_connected(sw->idl) ? "connected"
-                  : "not connected", sw->bridge,
+                  : "not connected",
+                  !ovsdb_idl_is_connected(sw->idl) && idl_error ? ": " : "",
+                  !ovsdb_idl_is_connected(sw->idl) && idl_error
+                  ? ovs_retval_to_string(idl_error) : "",
+                  sw->bridge,
                   !sw->bridge_found ? "not found"
                   : cfg_state_name(sw->cfg_state));
     ds_put_format(s, "  openflow: %s (%s, %s)\n",

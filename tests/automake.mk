@@ -16,9 +16,12 @@
 noinst_PROGRAMS += tests/cf-netprobe
 tests_cf_netprobe_SOURCES = tests/cf-netprobe.c
 
-# Shell tests run under bash; programs (check suites) run as they are.
+# Shell tests run under bash, each limited to CF_TEST_TIMEOUT seconds
+# (then SIGTERM: the harness cleans up); programs (check suites) run as
+# they are.
 TEST_EXTENSIONS = .sh
-SH_LOG_COMPILER = bash
+SH_LOG_COMPILER = timeout --foreground -k 10 $(CF_TEST_TIMEOUT) bash
+CF_TEST_TIMEOUT = 900
 
 # What every test (unit or system) finds in its environment.
 #   CF_BUILDDIR, CF_SRCDIR   absolute build and source directories
@@ -50,7 +53,7 @@ CLEANFILES += tests/system-suite.log
 # Each test runs its own OVS in its own namespaces, so "make -j2
 # check-system" runs them side by side safely.
 .PHONY: check-system
-check-system: all
+check-system: all $(check_PROGRAMS)
 	@if test "`id -u`" != 0; then \
 	  echo "make check-system: the system tests need root" \
 	       "(network namespaces, OVS); run it as root" >&2; \
@@ -59,15 +62,18 @@ check-system: all
 	@$(MAKE) $(AM_MAKEFLAGS) check-TESTS TESTS='$(SYSTEM_TESTS)' \
 	  TEST_SUITE_LOG=tests/system-suite.log
 
-# make bench: every benchmark program in $(BENCHES), one after the other
-# (they measure time: never in parallel).  Each prints its own numbers.
+# make bench: every benchmark in $(BENCHES) (programs, or .sh scripts run
+# with bash), one after the other (they measure time: never in parallel),
+# with CF_BUILDDIR and CF_SRCDIR set.  Each prints its own numbers.
 .PHONY: bench
 bench: all $(BENCHES)
 	@failed=; \
 	for b in $(BENCHES); do \
 	  if test -f "./$$b"; then p="./$$b"; else p="$(srcdir)/$$b"; fi; \
 	  echo "== $$b"; \
-	  $$p || failed="$$failed $$b"; \
+	  case $$b in *.sh) p="bash $$p" ;; esac; \
+	  CF_BUILDDIR='$(abs_top_builddir)' CF_SRCDIR='$(abs_top_srcdir)' \
+	    $$p || failed="$$failed $$b"; \
 	done; \
 	if test -n "$$failed"; then \
 	  echo "bench: failed:$$failed" >&2; exit 1; \

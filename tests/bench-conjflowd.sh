@@ -12,9 +12,11 @@
 #       (internal ports with external_ids:iface-id): time from the start of
 #       "conjflowctl apply" of the policies to every flow installed, and
 #       the number of flows;
-#   (b) one pod added to, then removed from, a namespace whose pods ~1,000
-#       rules select as peers (its IP enters and leaves the rules' address
-#       sets): time from the start of the apply to flows installed;
+#   (b) one pod added to, then removed from, namespace ns0, whose pods
+#       ~1,500 rules select as peers (3 rules of each policy also allow
+#       every pod of ns0, a "monitoring" namespace): its IP enters and leaves
+#       the rules' address sets; time from the start of the apply to flows
+#       installed;
 #   (c) 100 nodes (100 bridges on one vswitchd): one policy change that
 #       reaches all of them: p50 and p99 of the time to all in sync, over
 #       20 changes;
@@ -90,6 +92,18 @@ timed() {
     echo $((t1 - t0))
 }
 
+# breakdown: where conjflowd spent the last change on node n1.
+breakdown() {
+    appctl status | awk '
+        /^store:/ { for (i = 1; i <= NF; i++) if ($i == "in") load = $(i + 1) }
+        /^node n1:/ { n1 = 1; next }
+        /^node / { n1 = 0 }
+        n1 && /compiled:/ { c = $5; v = $9 }
+        n1 && /bundles:/ { b = $(NF - 1) }
+        END { printf "    conjflowd on n1: store load %s ms, compile %s ms, " \
+                     "conversion %s ms, last bundle %s ms\n", load, c, v, b }'
+}
+
 # The workload generator (see the file comment).
 python3 - "$M" "$NS" "$PODS" "$POLS" "$RULES" <<'EOF'
 import sys
@@ -118,15 +132,19 @@ with open(out + "/policies.yaml", "w") as f:
                 f.write("  - from:\n"
                         "    - podSelector: {matchLabels: {app: a%d}}\n"
                         "      namespaceSelector: {matchLabels: {team: t%d}}\n"
-                        "    ports:\n    - {protocol: TCP, port: %d}\n"
-                        % ((j + r) % 10, (k + r) % nns,
-                           8000 + (j * rpp + r) % 1000))
+                        % ((j + r) % 10, (k + r) % nns))
+                if r < 3:
+                    # Also every pod of ns0 (a "monitoring" namespace).
+                    f.write("    - namespaceSelector: "
+                            "{matchLabels: {team: t0}}\n")
+                f.write("    ports:\n    - {protocol: TCP, port: %d}\n"
+                        % (8000 + (j * rpp + r) % 1000))
 # (b): one more pod in ns0 with label a0 (a peer of every rule that
 # selects app=a0 pods of namespace t0).
 with open(out + "/extra-pod.yaml", "w") as f:
     pod(f, 0, ppn + 100)
 n = sum(1 for k in range(nns) for j in range(polpn) for r in range(rpp)
-        if (j + r) % 10 == 0 and (k + r) % nns == 0)
+        if r < 3 or ((j + r) % 10 == 0 and (k + r) % nns == 0))
 with open(out + "/extra-pod.rules", "w") as f:
     f.write("%d\n" % n)
 EOF
@@ -161,6 +179,7 @@ ms=$(timed apply "$M/policies.yaml") || cf_fail
 flows=$(cf_ofctl n1 dump-flows --no-stats | grep -c cookie=)
 echo "(a) $n_rules allow rules, $n_pods pods in $NS namespaces, $n_pods bound ports:"
 echo "    apply to flows installed: $ms ms (conjflowd: $(sync_field ms) ms after seeing the change), $flows flows"
+breakdown
 echo "    OVN on this machine: 6,000-10,600 ms, 69,026 flows"
 
 ms_add=$(timed apply "$M/extra-pod.yaml") || cf_fail
@@ -169,6 +188,7 @@ ms_del=$(timed delete "$M/extra-pod.yaml") || cf_fail
 in_del=$(sync_field ms)
 echo "(b) one pod IP added to / removed from the peers of $(cat "$M/extra-pod.rules") rules:"
 echo "    add: $ms_add ms (conjflowd: $in_add ms), remove: $ms_del ms (conjflowd: $in_del ms)"
+breakdown
 echo "    OVN on this machine: 180-350 ms / 900-11,000 ms"
 echo "(d) conjflowd RSS with $flows flows: $(( $(rss_kb) / 1024 )) MB"
 

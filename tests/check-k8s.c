@@ -30,7 +30,7 @@
 #include "conjflow/store.h"
 #include "k8s-harness.h"
 
-/* ---- Splitter ------------------------------------------------------------ */
+/* ---- Splitter ----------------------------------------------------------- */
 
 static const char stream[] =
     "{\"type\":\"ADDED\",\"object\":{\"a\":\"} { [ \\\" \\\\\"}}\n"
@@ -315,7 +315,7 @@ START_TEST(test_in_cluster)
 }
 END_TEST
 
-/* ---- Nodes ---------------------------------------------------------------- */
+/* ---- Nodes -------------------------------------------------------------- */
 
 static char *
 node_from_text(const char *text, const struct cf_k8s_node_options *opts,
@@ -495,6 +495,27 @@ cond_status_has(struct k8s_env *env, const void *aux)
     return found;
 }
 
+/* A server counter and a threshold, for cond_stat_gt(). */
+struct stat_cond {
+    const char *path;
+    long long value;
+};
+
+static bool
+cond_stat_gt(struct k8s_env *env, const void *aux)
+{
+    const struct stat_cond *c = aux;
+    return k8s_server_stat(env, c->path) > c->value;
+}
+
+/* Waits until the server counter 'path' exceeds 'value'. */
+static bool
+wait_stat_gt(struct k8s_env *env, const char *path, long long value)
+{
+    struct stat_cond c = { path, value };
+    return k8s_wait(cond_stat_gt, env, &c, 20000);
+}
+
 static const char *
 pod_label(const struct cf_object *o, const char *key)
 {
@@ -669,7 +690,7 @@ START_TEST(test_dropped_connection)
         snprintf(name, sizeof name, "after%d", round);
         apply_pod(&env, "a", name, "x", "10.1.0.2");
         ck_assert(wait_ref(&env, CF_KIND_POD, "a", name, true));
-        ck_assert_int_gt(k8s_server_stat(&env, "watches.pods"), watches);
+        ck_assert(wait_stat_gt(&env, "watches.pods", watches));
     }
     delete(&env, "pods", "a", "before");
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "before", false));
@@ -695,7 +716,7 @@ START_TEST(test_stalled_stream)
     long long watches = k8s_server_stat(&env, "watches.pods");
     free(k8s_ctl(&env, "/test/stall", "{\"stall\":true}"));
     ck_assert(k8s_wait(cond_status_has, &env, "watch stalled", 10000));
-    ck_assert_int_gt(k8s_server_stat(&env, "watches.pods"), watches);
+    ck_assert(wait_stat_gt(&env, "watches.pods", watches));
     free(k8s_ctl(&env, "/test/stall", "{\"stall\":false}"));
     apply_pod(&env, "a", "late", "x", "10.1.0.3");
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "late", true));
@@ -709,7 +730,8 @@ END_TEST
 /* Makes every watch miss changes that the server then forgets: the next
  * WATCH gets 410 Gone. */
 static void
-stall_change_compact_drop(struct k8s_env *env, void (*change)(struct k8s_env *))
+stall_change_compact_drop(struct k8s_env *env,
+                          void (*change)(struct k8s_env *))
 {
     free(k8s_ctl(env, "/test/stall", "{\"stall\":true}"));
     change(env);
@@ -723,6 +745,13 @@ change_pods(struct k8s_env *env)
 {
     apply_pod(env, "a", "new", "x", "10.1.0.9");
     delete(env, "pods", "a", "old");
+}
+
+static void
+change_pods2(struct k8s_env *env)
+{
+    apply_pod(env, "a", "new2", "x", "10.1.0.10");
+    delete(env, "pods", "a", "keep");
 }
 
 static void
@@ -768,6 +797,40 @@ START_TEST(test_gone_relist)
     ck_assert_uint_eq(k8s_store_seq(&env), seq);
     ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_POD), 2);
 
+    /* 410 as the HTTP status of the WATCH (not an ERROR event). */
+    free(k8s_ctl(&env, "/test/mode", "{\"gone_http\":true}"));
+    long long gone = k8s_server_stat(&env, "gone");
+    stall_change_compact_drop(&env, change_pods2);
+    ck_assert(wait_ref(&env, CF_KIND_POD, "a", "new2", true));
+    ck_assert(wait_ref(&env, CF_KIND_POD, "a", "keep", false));
+    ck_assert_int_gt(k8s_server_stat(&env, "gone"), gone);
+    ck_assert(k8s_wait(cond_status_has, &env, "410 relists 3", 5000));
+
+    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
+    k8s_env_destroy(&env);
+}
+END_TEST
+
+START_TEST(test_list_continue_expired)
+{
+    /* The server forgets the snapshot in the middle of a paginated LIST:
+     * the continue token gets 410 and the LIST starts over. */
+    struct k8s_env env;
+    k8s_env_init(&env, NULL);
+    apply_namespace(&env, "a");
+    free(k8s_ctl(&env, "/test/generate",
+                 "{\"namespace\":\"a\",\"count\":1200}"));
+    free(k8s_ctl(&env, "/test/mode", "{\"compact_after_page\":true}"));
+    k8s_daemon_start(&env, NULL);
+    wait_synced(&env);
+    ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_POD), 1200);
+    /* Namespaces: one page.  Pods: page 1 (then compaction), the
+     * continue request (410), then 3 pages. */
+    ck_assert_int_eq(k8s_server_stat(&env, "lists.pods"), 5);
+    ck_assert_int_ge(k8s_server_stat(&env, "gone"), 1);
+    ck_assert(k8s_wait(cond_status_has, &env, "pods: synced", 5000));
+    ck_assert(k8s_wait(cond_status_has, &env, "continue parameter is too "
+                       "old", 5000));
     ck_assert_int_eq(k8s_daemon_stop(&env), 0);
     k8s_env_destroy(&env);
 }
@@ -988,7 +1051,6 @@ START_TEST(test_appctl_detach_monitor)
     struct k8s_env env;
     k8s_env_init(&env, NULL);
     apply_namespace(&env, "a");
-    setenv("OVS_RUNDIR", env.dir, 1);
     char *kc_arg = cf_xasprintf("--kubeconfig=%s/kubeconfig", env.dir);
     char *db_arg = cf_xasprintf("--db=%s", env.db);
     char *log_arg = cf_xasprintf("--log-file=%s", env.log);
@@ -1047,7 +1109,6 @@ START_TEST(test_appctl_detach_monitor)
         usleep(10000);
     }
     ck_assert(access(pidfile, F_OK) != 0);
-    unsetenv("OVS_RUNDIR");
 
     free(exit_cmd);
     free(cmd);
@@ -1081,6 +1142,7 @@ k8s_suite(void)
     tcase_add_test(tc, test_dropped_connection);
     tcase_add_test(tc, test_stalled_stream);
     tcase_add_test(tc, test_gone_relist);
+    tcase_add_test(tc, test_list_continue_expired);
     tcase_add_test(tc, test_bad_objects);
     tcase_add_test(tc, test_auth_failure);
     tcase_add_test(tc, test_resume_after_restart);

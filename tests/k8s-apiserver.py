@@ -27,6 +27,10 @@ authentication):
   POST /test/compact    forget the history up to now (410 for older RVs)
   POST /test/stall      body: {"stall": true|false}: watches send nothing
   POST /test/split      body: {"split": true|false}: send events in pieces
+  POST /test/mode       body: {"gone_http": bool}: an expired watch RV is
+                        an HTTP 410 (else a 200 stream with an ERROR
+                        event); {"compact_after_page": true}: compact once
+                        the next LIST page with a continue token is sent
   GET  /test/stats      counters (lists, watches, connections) as JSON
 
 Python 3 standard library only.  Usage:
@@ -83,11 +87,17 @@ class State:
         self.rv = 100                 # Last resourceVersion handed out.
         self.objects = {r: {} for r in RESOURCES}   # (ns, name) -> obj
         self.history = []             # (rv, resource, type, obj)
-        self.compacted = 0            # RVs below this are gone (410).
+        self.compacted = 0            # A watch or continue token must be
+                                      # at compacted - 1 or later (410).
         self.window = window          # Max history length (auto-compact).
         self.drop_gen = 0             # Bumped by /test/drop.
         self.stall = False            # Watches send nothing while set.
         self.split = False            # Send each event in small pieces.
+        self.gone_http = False        # Expired watch RV: HTTP 410, not an
+                                      # ERROR event in a 200 stream.
+        self.compact_after_page = False  # Compact after the next page of
+                                         # a paginated LIST.
+        self.expire_continue = False  # The next continue token is expired.
         self.stats = {"lists": {r: 0 for r in RESOURCES},
                       "watches": {r: 0 for r in RESOURCES},
                       "gone": 0, "unauthorized": 0, "requests": 0}
@@ -371,7 +381,8 @@ class Handler(BaseHTTPRequestHandler):
                 except (ValueError, KeyError, TypeError):
                     return self.send_status(400, "BadRequest",
                                             "invalid continue token")
-                if list_rv < state.compacted:
+                if list_rv < state.compacted - 1 or state.expire_continue:
+                    state.expire_continue = False
                     state.stats["gone"] += 1
                     return self.send_status(
                         410, "Expired",
@@ -394,6 +405,12 @@ class Handler(BaseHTTPRequestHandler):
         prefix, kind, namespaced, api_version, _ = RESOURCES[resource]
         md = {"resourceVersion": str(list_rv)}
         if more:
+            with state.cond:
+                if state.compact_after_page:
+                    # As if the snapshot of this LIST were compacted away:
+                    # its next continue request gets 410.
+                    state.compact_after_page = False
+                    state.expire_continue = True
             md["continue"] = base64.urlsafe_b64encode(json.dumps(
                 {"rv": list_rv, "start": list(page[-1])}).encode()).decode()
             md["remainingItemCount"] = len(keys) - len(page)
@@ -436,6 +453,18 @@ class Handler(BaseHTTPRequestHandler):
         with state.cond:
             state.stats["watches"][resource] += 1
             drop_gen = state.drop_gen
+            expired = False
+            if state.gone_http and rv_param not in ("", "0"):
+                try:
+                    expired = int(rv_param) < state.compacted - 1
+                except ValueError:
+                    expired = True
+                if expired:
+                    state.stats["gone"] += 1
+        if expired:
+            return self.send_status(
+                410, "Expired", "too old resource version: %s (%d)" % (
+                    rv_param, state.compacted))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -613,6 +642,14 @@ class Handler(BaseHTTPRequestHandler):
                     state.stall = bool(arg.get("stall", True))
                     state.cond.notify_all()
                 return self.send_json(200, {})
+            if path == "/test/mode":
+                with state.cond:
+                    if "gone_http" in arg:
+                        state.gone_http = bool(arg["gone_http"])
+                    if "compact_after_page" in arg:
+                        state.compact_after_page = bool(
+                            arg["compact_after_page"])
+                return self.send_json(200, {})
             if path == "/test/split":
                 with state.cond:
                     state.split = bool(arg.get("split", True))
@@ -639,6 +676,9 @@ class Server(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
+        # Headers and body are separate writes: without this, Nagle's
+        # algorithm and the client's delayed ACK add 40 ms to responses.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.ssl_ctx:
             # The handshake runs in the handler's thread (first read).
             sock = self.ssl_ctx.wrap_socket(sock, server_side=True,

@@ -157,6 +157,8 @@ k8s_env_init(struct k8s_env *env, const char *const *server_args)
     env->db = cf_xasprintf("%s/conjflow.db", env->dir);
     env->ctl = cf_xasprintf("%s/conjflow-k8s.ctl", env->dir);
     env->log = cf_xasprintf("%s/conjflow-k8s.log", env->dir);
+    /* Default pidfiles and control sockets go into the directory too. */
+    setenv("OVS_RUNDIR", env->dir, 1);
 
     const char *srcdir = getenv("CF_TEST_SRCDIR");
     char *script = cf_xasprintf("%s/tests/k8s-apiserver.py",

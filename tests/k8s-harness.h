@@ -6,8 +6,9 @@
  * starts the test API server (tests/k8s-apiserver.py, TLS + token) in a
  * private directory, drives it through its /test/ control interface,
  * starts and stops conjflow-k8s against it, and reads the store the way
- * conjflowd would.  Every process started is ended by PID at exit, even
- * when a check assertion fails (atexit).
+ * conjflowd would.  $OVS_RUNDIR is set to the directory (default pidfiles
+ * and control sockets go there).  Every process started is ended by PID
+ * at exit, even when a check assertion fails (atexit).
  *
  * Paths: the server script is found under $CF_TEST_SRCDIR (or the
  * compiled-in srcdir), conjflow-k8s as $CONJFLOW_K8S or k8s/conjflow-k8s

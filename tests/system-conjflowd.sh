@@ -22,7 +22,11 @@
 #   8. deleting the policy opens the pods again;
 #   9. kill -9 of conjflowd during a large update leaves each switch with
 #      entirely old or entirely new flows, and the restarted daemon
-#      converges.
+#      converges;
+#  10. a node whose OVSDB cannot be reached holds up no other node and is
+#      shown as disconnected;
+#  11. a bundle that the switch rejects (a full table) changes nothing, is
+#      reported in the status, and is retried until it succeeds.
 #
 # Helpers kept here rather than in the harness: cfd_* (start and stop
 # conjflowd), a long-lived TCP client (python3) for item 3, and
@@ -548,8 +552,55 @@ delete "$M/big.yaml" || cf_fail
 wait_synced || cf_fail
 check_evaluator || cf_fail "probes differ from the evaluator (after kill -9)"
 
+# ---------------------------------------------------------------------
+cf_log "10. an unreachable node holds up no other node"
+cat >"$M/node-n3.yaml" <<EOF
+apiVersion: conjflow.io/v1alpha1
+kind: Node
+metadata: {name: n3}
+spec: {ovsdb: "unix:$CF_TMPDIR/nowhere/db.sock", bridge: br-int}
+EOF
+apply "$M/node-n3.yaml" || cf_fail
+apply "$M/policy.yaml" || cf_fail
+node_state() { appctl status | sed -n "s/^node $1: //p"; }
+cf_wait_until 10 eval '[ "$(node_state n1)" = "in sync" ] &&
+                       [ "$(node_state n2)" = "in sync" ]' \
+    || cf_fail "n1 and n2 not in sync while n3 is unreachable"
+[ "$(node_state n3)" = disconnected ] || cf_fail "n3: $(node_state n3)"
+appctl status | grep -A1 '^node n3' | grep -q 'not connected' \
+    || cf_fail "status does not say n3 is not connected"
+synced && cf_fail "\"sync\" says synced with n3 unreachable"
+check_evaluator || cf_fail "probes differ from the evaluator (n3 unreachable)"
+delete "$M/node-n3.yaml" || cf_fail
+delete "$M/policy.yaml" || cf_fail
+wait_synced || cf_fail "not in sync once n3 is gone"
+
+# ---------------------------------------------------------------------
+cf_log "11. a bundle the switch rejects changes nothing and is retried"
+# Table 5 (ingress_rules) of n1 may hold only a few more flows than now.
+ft=$(cf_vsctl ovs1 get Bridge br-int flow_tables:5) || cf_fail
+n5=$(cf_ofctl n1 dump-flows table=5 | grep -c cookie=)
+cf_vsctl ovs1 set Flow_Table "$ft" flow_limit=$((n5 + 2)) \
+    overflow_policy=refuse || cf_fail
+no_stats n1 >"$CF_TMPDIR/before-n1"
+failed_before=$(appctl status | sed -n '/^node n1:/,/^node /s/.* \([0-9]*\) failed.*/\1/p')
+apply "$M/big.yaml" || cf_fail
+cf_wait_until 10 eval '[ "$(appctl status | sed -n "/^node n1:/,/^node /s/.* \([0-9]*\) failed.*/\1/p")" -gt "$failed_before" ]' \
+    || { appctl status >&2; cf_fail "no failed bundle reported on n1"; }
+appctl status | sed -n '/^node n1:/,/^node /p' | grep -q 'last error: .*failed, nothing changed' \
+    || { appctl status >&2; cf_fail "the failure is not shown in the status"; }
+no_stats n1 | cmp -s - "$CF_TMPDIR/before-n1" \
+    || cf_fail "a rejected bundle changed n1's flows"
+synced && cf_fail "\"sync\" says synced although n1 rejected the update"
+cf_vsctl ovs1 clear Flow_Table "$ft" flow_limit overflow_policy || cf_fail
+cf_wait_until 40 synced || { appctl status >&2; cf_fail "no retry after the limit went away"; }
+appctl flows/installed n1 | cmp -s - <(appctl flows/desired n1) \
+    || cf_fail "n1: not converged after the retry"
+delete "$M/big.yaml" || cf_fail
+wait_synced || cf_fail
+
 if grep -E '\|(WARN|ERR|EMER)\|' "$CF_TMPDIR/conjflowd.log" \
-       | grep -v 'connection failed\|Connection refused\|connection dropped\|No such file\|terminating with signal 15'; then
+       | grep -v 'connection failed\|Connection refused\|connection dropped\|No such file\|terminating with signal 15\|failed, nothing changed, will retry'; then
     cf_fail "unexpected warnings in conjflowd's log"
 fi
 PASSED=1

@@ -20,6 +20,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -125,6 +126,8 @@ Policy inspection (on the store, or on the files given with -f):\n\
                                    exit 0 allowed, 1 denied, 2 error\n\
   matrix [-f FILE...] --port PORT[/PROTO] [-o json]\n\
                                    allowed ('.') and blocked ('X') pairs\n\
+  seq                              the store's last sequence number (0 if\n\
+                                   there is no store yet)\n\
 \n\
 Other options:\n\
   -h, --help                       this help\n\
@@ -794,6 +797,28 @@ cmd_matrix(struct ctx *c)
     return 0;
 }
 
+/* ---- seq ---------------------------------------------------------------- */
+
+/* seq: prints the sequence number of the store's last commit (0 when there
+ * is no store file yet), e.g. for a script that waits until conjflowd has
+ * caught up with what it applied.  Returns the exit status. */
+static int
+cmd_seq(struct ctx *c)
+{
+    allow_options(c, 0);
+    if (c->n_args) {
+        fatal("seq: unexpected argument \"%s\"", c->args[0]);
+    }
+    uint64_t seq = 0;
+    struct cf_store *store = open_store_read(c);
+    if (store) {
+        check(cf_store_seq(store, &seq));
+        cf_store_close(store);
+    }
+    printf("%"PRIu64"\n", seq);
+    return 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 /* Parses the command line and runs the command; returns its exit
@@ -808,13 +833,14 @@ main(int argc, char *argv[])
         { "apply", cmd_apply }, { "delete", cmd_delete },
         { "get", cmd_get }, { "compile", cmd_compile },
         { "explain", cmd_explain }, { "matrix", cmd_matrix },
+        { "seq", cmd_seq },
     };
 
     struct ctx c;
     parse_options(argc, argv, &c);
     if (!c.command) {
         fatal("no command given (apply, delete, get, compile, explain, "
-              "matrix; see conjflowctl --help)");
+              "matrix, seq; see conjflowctl --help)");
     }
     for (size_t i = 0; i < CF_ARRAY_SIZE(commands); i++) {
         if (!strcmp(c.command, commands[i].name)) {

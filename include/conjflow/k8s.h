@@ -89,7 +89,7 @@ char *cf_k8s_config_token(const struct cf_k8s_config *, char **tokenp);
 bool cf_base64_decode(const char *in, size_t len, char **outp,
                       size_t *out_lenp);
 
-/* ---- Splitting a stream into JSON values --------------------------------- */
+/* ---- Splitting a stream into JSON values -------------------------------- */
 
 /* Cuts a byte stream into top-level JSON objects (or arrays), however the
  * bytes arrive: a value may span many pieces, a piece may hold many values.
@@ -156,8 +156,9 @@ struct cf_k8s_options {
                                  * long: the watch is reconnected (60000). */
     int watch_timeout_s;        /* timeoutSeconds asked of the server
                                  * (randomized up to 2x; 300). */
-    int batch_ms;               /* Events are collected this long before
-                                 * one store transaction (50). */
+    int batch_ms;               /* Events are collected at most this long
+                                 * before one store transaction, less if
+                                 * they stop coming for 3 ms (50). */
     int batch_max;              /* ...or until this many (1000). */
     int backoff_min_ms;         /* First retry delay after an error (500). */
     int backoff_max_ms;         /* Largest retry delay (30000). */

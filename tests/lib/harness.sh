@@ -161,6 +161,7 @@ cf_wait_until() {
 # installs the exit trap that calls cf_cleanup.
 cf_init() {
     local tool
+    PATH=$PATH:/usr/sbin:/sbin
     if [ "$(id -u)" != 0 ]; then
         cf_skip "system tests need root (network namespaces, OVS)"
     fi
@@ -168,7 +169,6 @@ cf_init() {
         command -v "$tool" >/dev/null \
             || cf_skip "$tool is not installed"
     done
-    PATH=$PATH:/usr/sbin:/sbin
     for tool in ovsdb-server ovs-vswitchd; do
         command -v "$tool" >/dev/null \
             || cf_skip "$tool is not installed (openvswitch-switch)"
@@ -220,6 +220,7 @@ cf_on_exit() {
 # cleans up, keeping the exit status.
 cf__exit_trap() {
     local status=$?
+    set +eu
     trap - EXIT
     if [ "$status" != 0 ] && [ "$status" != 77 ] && [ -z "$CF_CLEANED" ]
     then
@@ -542,8 +543,7 @@ cf_pod_add() {
         mac=$(printf '0a:58:%02x:%02x:%02x:%02x' "$1" "$2" "$3" "$4")
         unset IFS
     fi
-    ns=cf$CF_RUN_ID-$(echo "$pod" | tr -c 'A-Za-z0-9.\n-' '_' | tr / -)
-    ns=${ns//_/-}
+    ns=cf$CF_RUN_ID-$(echo "$pod" | tr -c 'A-Za-z0-9.\n-' '-')
     CF_SEQ=$((CF_SEQ + 1))
     port=cf${CF_RUN_ID}p$CF_SEQ
     ovsns=${CF_OVS_NETNS[$ovs]}
