@@ -982,6 +982,10 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
         f = cflow_set_add(set, CFLOW_T_CLASSIFY, 80, infra);
         f->match.fields = CFLOW_F_IN_PORT;
         f->match.in_port = port;
+        if (port == CFLOW_PORT_LOCAL) {
+            /* Only the node itself may claim the node's addresses. */
+            ACTION(CFLOW_A_LOAD_REG, a.reg = 0; a.value = 4; a.mask = 4);
+        }
         GOTO(CFLOW_T_CONNTRACK);
     }
     f = cflow_set_add(set, CFLOW_T_CLASSIFY, 0, infra);
@@ -1051,6 +1055,9 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
         f = cflow_set_add(set, CFLOW_T_INGRESS_RULES, PRIO_NODE,
                           node_cookie);
         match_ip(&f->match, true, ip, 32);
+        f->match.fields |= CFLOW_F_REG0;
+        f->match.reg0 = 4;
+        f->match.reg0_mask = 4;
         GOTO(CFLOW_T_COMMIT);
     }
     f = cflow_set_add(set, CFLOW_T_EGRESS_RULES, 0, infra);

@@ -71,12 +71,60 @@ cf_log_set_levels(enum cf_log_level console, enum cf_log_level file)
     file_level = file;
 }
 
+/* Applies an OVS-style verbosity spec: "LEVEL", "DEST:LEVEL" or
+ * "MODULE:DEST:LEVEL" ("console:off", "file:dbg", "any:any:info", or
+ * "" for dbg everywhere).  DEST is console, file, syslog or any; modules
+ * are accepted but the level applies to all.  Returns NULL or a malloc'd
+ * error. */
+char *
+cf_log_set_spec(const char *spec)
+{
+    bool console = true, file = true;
+    bool have_level = false;
+    enum cf_log_level level = CF_LOG_DBG;
+    char *copy = cf_xstrdup(spec);
+    char *save = NULL;
+    for (char *w = strtok_r(copy, ":", &save); w;
+         w = strtok_r(NULL, ":", &save)) {
+        if (!strcmp(w, "console")) {
+            file = false;
+        } else if (!strcmp(w, "file")) {
+            console = false;
+        } else if (!strcmp(w, "syslog")) {
+            console = file = false;
+        } else if (cf_log_level_parse(w, &level)) {
+            have_level = true;
+        } else if (strcmp(w, "any")) {
+            /* A module name: one level for all modules here. */
+        }
+    }
+    free(copy);
+    if (*spec && !have_level && (console && file)) {
+        return cf_xasprintf("\"%s\": no log level (dbg, info, warn, err, "
+                            "off)", spec);
+    }
+    if (console) {
+        console_level = level;
+    }
+    if (file) {
+        file_level = level;
+    }
+    return NULL;
+}
+
 /* True if a message at 'level' would be written somewhere. */
 bool
 cf_log_enabled(enum cf_log_level level)
 {
     return (console_enabled && level <= console_level)
            || (log_fd >= 0 && level <= file_level);
+}
+
+/* True if a message at 'level' would be written to stderr. */
+bool
+cf_log_console_enabled(enum cf_log_level level)
+{
+    return console_enabled && level <= console_level;
 }
 
 /* Stops logging to stderr (a detached daemon's stderr is /dev/null). */

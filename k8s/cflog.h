@@ -60,8 +60,13 @@ bool cf_log_enabled(enum cf_log_level level);
 #define CF_INFO_RL(RL, ...) \
     cf_log_rl(RL, cf_log_this_module, CF_LOG_INFO, __VA_ARGS__)
 
+/* True if messages at 'level' go to stderr. */
+bool cf_log_console_enabled(enum cf_log_level level);
 /* Sets the most verbose level written to stderr and to the log file. */
 void cf_log_set_levels(enum cf_log_level console, enum cf_log_level file);
+/* Applies an OVS-style spec ("dbg", "console:off", "file:dbg",
+ * "module:console:warn").  Returns NULL or a malloc'd error. */
+char *cf_log_set_spec(const char *spec);
 /* Parses "dbg", "info", "warn", "err", "off" (also "emer"). */
 bool cf_log_level_parse(const char *, enum cf_log_level *);
 const char *cf_log_level_name(enum cf_log_level);

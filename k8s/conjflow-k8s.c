@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@ struct settings {
     const char *context;        /* --context. */
     const char *db;             /* --db. */
     const char *unixctl;        /* --unixctl. */
-    const char *log_file;       /* --log-file. */
+    char *log_file;             /* --log-file (owned). */
     bool exit_after_sync;       /* --exit-after-sync. */
 };
 
@@ -90,7 +91,9 @@ usage(void)
            "<logdir>/%s.log)\n"
            "  --unixctl=SOCKET        control socket (default "
            "<rundir>/%s.<pid>.ctl)\n"
-           "  -v, --verbose[=LEVEL]   log level (dbg without LEVEL)\n"
+           "  -v, --verbose[=SPEC]    log level, OVS style: dbg (without "
+           "SPEC),\n"
+           "                          info, console:off, file:dbg...\n"
            "  -h, --help              show this help and exit\n"
            "  -V, --version           show the version and exit\n"
            "<rundir> is $OVS_RUNDIR or /var/run/openvswitch; <logdir> is "
@@ -233,8 +236,9 @@ parse_options(int argc, char *argv[], struct settings *set,
             cf_daemon.monitor = true;
             break;
         case OPT_LOG_FILE:
+            free(set->log_file);
             if (optarg) {
-                set->log_file = optarg;
+                set->log_file = cf_xstrdup(optarg);
             } else {
                 const char *dir = getenv("OVS_LOGDIR");
                 set->log_file = cf_xasprintf("%s/%s.log",
@@ -247,13 +251,11 @@ parse_options(int argc, char *argv[], struct settings *set,
             set->unixctl = optarg;
             break;
         case 'v': {
-            enum cf_log_level level = CF_LOG_DBG;
-            if (optarg && !cf_log_level_parse(optarg, &level)) {
-                fprintf(stderr, "%s: unknown log level \"%s\"\n", PROGRAM,
-                        optarg);
+            char *error = cf_log_set_spec(optarg ? optarg : "");
+            if (error) {
+                fprintf(stderr, "%s: -v: %s\n", PROGRAM, error);
                 exit(1);
             }
-            cf_log_set_levels(level, level);
             break;
         }
         case 'h':
@@ -326,26 +328,44 @@ cmd_vlog_reopen(int argc, const char *argv[], void *aux, bool *is_error)
     return cf_xstrdup("");
 }
 
-/* "vlog/set LEVEL" or "vlog/set MODULE:LEVEL" or "...:DEST:LEVEL": one
- * level for every module and destination. */
+/* "vlog/set SPEC...": OVS-style specs ("dbg", "console:off",
+ * "file:dbg"); one level for every module. */
 static char *
 cmd_vlog_set(int argc, const char *argv[], void *aux, bool *is_error)
 {
     (void) aux;
     for (int i = 0; i < argc; i++) {
-        const char *level_name = strrchr(argv[i], ':');
-        level_name = level_name ? level_name + 1 : argv[i];
-        enum cf_log_level level;
-        if (!cf_log_level_parse(level_name, &level)) {
+        char *error = cf_log_set_spec(argv[i]);
+        if (error) {
             *is_error = true;
-            return cf_xasprintf("unknown log level \"%s\"", level_name);
+            return error;
         }
-        cf_log_set_levels(level, level);
     }
     return cf_xstrdup("");
 }
 
 /* ---- Main -------------------------------------------------------------- */
+
+/* Logs why start-up failed, also on stderr even if the console log is off
+ * (the command that starts the daemon must say why it failed), and
+ * exits 1. */
+static void CF_NORETURN
+startup_failure(const char *format, ...) CF_PRINTF(1, 2);
+
+static void
+startup_failure(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    char *msg = cf_xvasprintf(format, args);
+    va_end(args);
+    CF_ERR("%s", msg);
+    if (!cf_log_console_enabled(CF_LOG_ERR)) {
+        fprintf(stderr, "%s: %s\n", PROGRAM, msg);
+    }
+    free(msg);
+    exit(1);
+}
 
 static void
 signal_handler(int sig)
@@ -387,8 +407,7 @@ main(int argc, char *argv[])
     struct cf_k8s_config *config;
     char *error = cf_k8s_config_load(set.kubeconfig, set.context, &config);
     if (error) {
-        CF_ERR("%s", error);
-        exit(1);
+        startup_failure("%s", error);
     }
 
     cf_daemon_start();
@@ -396,14 +415,12 @@ main(int argc, char *argv[])
     struct cf_store *store;
     error = cf_store_open(cf_store_path(set.db), CF_STORE_READ_WRITE, &store);
     if (error) {
-        CF_ERR("%s", error);
-        exit(1);
+        startup_failure("%s", error);
     }
     struct cf_k8s *k8s = cf_k8s_create(config, store, &opts);
     error = cf_k8s_probe(k8s);
     if (error) {
-        CF_ERR("cannot start: %s", error);
-        exit(1);
+        startup_failure("cannot start: %s", error);
     }
 
     if (pipe(signal_pipe)) {
@@ -423,8 +440,7 @@ main(int argc, char *argv[])
     struct cf_unixctl_server *unixctl;
     error = cf_unixctl_server_create(set.unixctl, PROGRAM, &unixctl);
     if (error) {
-        CF_ERR("%s", error);
-        exit(1);
+        startup_failure("%s", error);
     }
 
     cf_daemon_ready();
@@ -465,5 +481,7 @@ main(int argc, char *argv[])
     cf_k8s_destroy(k8s);
     cf_store_close(store);
     cf_daemon_cleanup();
+    cf_config_free_argv(argc, argv);
+    free(set.log_file);
     return status;
 }

@@ -243,6 +243,8 @@ setup_easy(const struct cf_k8s_config *config,
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "conjflow-k8s/" PACKAGE_VERSION);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* With HTTP/2 the four watches share one connection. */
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
     if (config->ca.file) {
         curl_easy_setopt(easy, CURLOPT_CAINFO, config->ca.file);
     } else if (config->ca.data) {

@@ -6,12 +6,13 @@
  * representation (struct cf_ofl), and flow tables indexed by OpenFlow
  * identity, for conjflowd's diff between desired and installed flows.
  *
- * A cflow becomes a struct match (match_set_*) and ofpacts; both are then
- * encoded into an OpenFlow 1.5 flow_mod and decoded again, so that the
- * result is exactly what the switch reports in a flow dump (OXM decoding
- * normalizes masks and prerequisites, and decoded actions remember their
- * wire encoding).  The round trip also validates the flow the way the
- * switch will.
+ * A cflow becomes a struct match (match_set_*, with the prerequisites and
+ * packet type that OXM decoding would add) and ofpacts.  The actions are
+ * encoded as OpenFlow 1.5 instructions and decoded again, which validates
+ * them the way the switch will; flows are compared by their match and by
+ * those instruction bytes, so a flow built here and the same flow read back
+ * from the switch compare equal (tests/check-ofconv.c checks it for every
+ * flow the compiler emits).
  */
 #include <config.h>
 

@@ -7,11 +7,10 @@
  * The compiler describes desired flows with conjflow's own struct cflow
  * (conjflow/cflow.h).  conjflowd compares them with what a switch reports
  * in a flow dump, so both sides must be in one representation: a struct
- * cf_ofl holds one flow as the switch would report it (the match and the
- * actions went through OpenFlow 1.5 encoding and decoding once, so a flow
- * built from a cflow and the same flow read back from the switch compare
- * equal).  A struct cf_ofl_table indexes flows by their OpenFlow identity
- * (table, priority, match).
+ * cf_ofl holds one flow as the switch would report it (a flow built from a
+ * cflow and the same flow read back from the switch compare equal).  A
+ * struct cf_ofl_table indexes flows by their OpenFlow identity (table,
+ * priority, match).
  *
  * Everything here speaks OpenFlow 1.5 (CF_OFP_PROTOCOL): conjflowd accepts
  * no other version, because it needs bundles and OXM for everything.

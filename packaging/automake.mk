@@ -48,6 +48,10 @@ packaging/systemd/%.service: packaging/systemd/%.service.in Makefile
 	    < $(srcdir)/packaging/systemd/$*.service.in > $@.tmp && \
 	mv $@.tmp $@
 
+# /run/conjflow at boot (systemd-tmpfiles), for daemons started by hand.
+tmpfilesdir = $(prefix)/lib/tmpfiles.d
+dist_tmpfiles_DATA = packaging/tmpfiles/conjflow.conf
+
 # Package definitions, shipped in the dist tarball so that the packages
 # build from it.
 EXTRA_DIST += \

@@ -85,3 +85,9 @@ cf-list-tests:
 	@for t in $(TESTS); do echo "$$t"; done
 cf-list-system-tests:
 	@for t in $(SYSTEM_TESTS); do echo "$$t"; done
+
+# --- system-trace (added by the "trace" task; tell the lead before moving):
+# compiled flows under ovs-appctl ofproto/trace agree with conjflowctl
+# explain (needs utilities/conjflowctl and python3).
+SYSTEM_TESTS += tests/system-trace.sh
+EXTRA_DIST += tests/trace/trace.py

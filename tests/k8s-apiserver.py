@@ -42,6 +42,7 @@ DIR/kubeconfig (token auth) for clients.
 
 import argparse
 import base64
+import bisect
 import datetime
 import json
 import os
@@ -98,6 +99,7 @@ class State:
         self.compact_after_page = False  # Compact after the next page of
                                          # a paginated LIST.
         self.expire_continue = False  # The next continue token is expired.
+        self.sorted_cache = {}        # Sorted keys of the last LIST.
         self.stats = {"lists": {r: 0 for r in RESOURCES},
                       "watches": {r: 0 for r in RESOURCES},
                       "gone": 0, "unauthorized": 0, "requests": 0}
@@ -391,11 +393,18 @@ class Handler(BaseHTTPRequestHandler):
                         "a new list without the continue parameter.")
             else:
                 list_rv = state.rv
-            keys = sorted(((k[0] or ""), k[1])
-                          for k in state.objects[resource]
-                          if ns is None or k[0] == ns)
+            # Sorted keys, cached per (resource, namespace, RV): sorting
+            # every object again for each page would make the server,
+            # not the client, the bottleneck of a paginated LIST.
+            cache_key = (resource, ns, state.rv)
+            keys = state.sorted_cache.get(cache_key)
+            if keys is None:
+                keys = sorted(((k[0] or ""), k[1])
+                              for k in state.objects[resource]
+                              if ns is None or k[0] == ns)
+                state.sorted_cache = {cache_key: keys}
             if start_key is not None:
-                keys = [k for k in keys if k > start_key]
+                keys = keys[bisect.bisect_right(keys, start_key):]
             more = limit and len(keys) > limit
             page = keys[:limit] if limit else keys
             namespaced = RESOURCES[resource][2]

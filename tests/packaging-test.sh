@@ -37,8 +37,8 @@ if dpkg-query -W -f='${Status}' conjflow 2>/dev/null \
     skip "a conjflow package is already installed here; not touching it"
 fi
 if getent passwd conjflow >/dev/null || [ -e /var/lib/conjflow ] \
-        || [ -e /etc/conjflow ]; then
-    skip "user conjflow, /var/lib/conjflow or /etc/conjflow exists already"
+        || [ -e /etc/conjflow ] || [ -e /run/conjflow ]; then
+    skip "user conjflow, /var/lib/conjflow, /etc/conjflow or /run/conjflow exists already"
 fi
 
 tarball=${1:-}
@@ -95,7 +95,8 @@ changes=$(ls "$work"/deb/conjflow_"$version"-*_*.changes 2>/dev/null | head -1)
 for f in usr/sbin/conjflowd usr/sbin/conjflow-k8s usr/bin/conjflowctl \
          etc/conjflow/conjflowd.conf etc/conjflow/conjflow-k8s.conf \
          lib/systemd/system/conjflowd.service \
-         lib/systemd/system/conjflow-k8s.service var/lib/conjflow/; do
+         lib/systemd/system/conjflow-k8s.service var/lib/conjflow/ \
+         usr/lib/tmpfiles.d/conjflow.conf; do
     if dpkg-deb -c "$deb" | awk '{print $6}' | grep -qx "\./$f"; then
         :
     else
@@ -157,6 +158,11 @@ owner=$(stat -c %U:%G:%a /var/lib/conjflow 2>/dev/null)
 [ "$owner" = conjflow:conjflow:750 ] \
     || fail "/var/lib/conjflow is '$owner', not conjflow:conjflow:750"
 man -w conjflowd >/dev/null 2>&1 || fail "man -w conjflowd finds no page"
+if command -v systemd-tmpfiles >/dev/null; then
+    owner=$(stat -c %U:%G:%a /run/conjflow 2>/dev/null)
+    [ "$owner" = conjflow:conjflow:750 ] \
+        || fail "/run/conjflow (tmpfiles.d) is '$owner', not conjflow:conjflow:750"
+fi
 
 # --- systemd units ----------------------------------------------------------
 units="/lib/systemd/system/conjflowd.service /lib/systemd/system/conjflow-k8s.service"
@@ -189,7 +195,7 @@ if dpkg -P conjflow >"$work/dpkg-p.log" 2>&1; then
     installed=false
     left=
     for p in /var/lib/conjflow /var/log/conjflow /etc/conjflow \
-             /lib/systemd/system/conjflowd.service; do
+             /run/conjflow /lib/systemd/system/conjflowd.service; do
         [ -e "$p" ] && left="$left $p"
     done
     getent passwd conjflow >/dev/null && left="$left user:conjflow"

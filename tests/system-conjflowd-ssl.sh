@@ -16,8 +16,10 @@
 # harness's cf_ovs_start, whose ovsdb-server listens only on a unix socket.
 # The harness still provides the set-up, the waiting and the cleanup.
 
-. "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh"
+. "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
+[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
+    || { echo "harness: no temporary directory" >&2; exit 99; }
 
 CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
 CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}

@@ -33,8 +33,10 @@
 # restart_vswitchd for item 7 (it restarts only the vswitchd of a harness
 # OVS instance and updates the harness's PID record).
 
-. "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh"
+. "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
+[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
+    || { echo "harness: no temporary directory" >&2; exit 99; }
 
 CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
 CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}

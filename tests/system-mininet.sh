@@ -63,9 +63,9 @@ snapshot() {
       pgrep -f 'conjflow-mininet\.' ; } | sort
 }
 check_clean() {
-    local now
-    now=$(snapshot)
-    [ "$now" = "$1" ] || fail "$2 left: $(comm -13 <(echo "$1") <(echo "$now"))"
+    local new
+    new=$(comm -13 <(echo "$1") <(snapshot))
+    [ -z "$new" ] || fail "$2 left: $new"
 }
 
 # 1. No policies.
@@ -106,7 +106,7 @@ hosts=$(for w in $CF_MN_HOSTS; do IFS=: read -r h p k i <<<"$w"; echo "$k $p $i"
 pid_of() { echo "$hosts" | awk -v k="$1" '$1 == k { print $2 }'; }
 ip_of() { echo "$hosts" | awk -v k="$1" '$1 == k { print $3 }'; }
 in_pod() { local p; p=$(pid_of "$1"); shift; nsenter -t "$p" -n "$@"; }
-probe() { in_pod "$1" cf-netprobe probe --timeout-ms 1000 "tcp:$(ip_of "$2"):80" | awk '{ print $2 }'; }
+probe() { in_pod "$1" cf-netprobe probe --timeout-ms 2000 "tcp:$(ip_of "$2"):80" | awk '{ print $2 }'; }
 
 for br in br-node-1 br-node-2; do
     [ "$(ovs-vsctl get Bridge $br datapath_type fail_mode | tr '\n' ' ')" = "netdev secure " ] \
@@ -166,7 +166,7 @@ ok "CLI: pingall 12/12 over conjflowd's flows"
 
 # 5. Killed in the middle of a command: SIGTERM tears everything down too.
 timeout 120 "$MN" -f "$EX/cluster.yaml" \
-    --run "echo \$CF_MN_DIR >$T/ready.tmp; mv $T/ready.tmp $T/ready; sleep 100" \
+    --run "echo \$CF_MN_DIR >$T/ready.tmp; mv $T/ready.tmp $T/ready; sleep 100.$$" \
     >"$T/out" 2>&1 &
 mnpid=$!
 for i in $(seq 600); do
@@ -181,6 +181,7 @@ status=$?
 [ "$status" = 143 ] || { cat "$T/out"; fail "killed run exited $status, expected 143"; }
 [ ! -e "$(cat "$T/ready")" ] || fail "killed run left $(cat "$T/ready")"
 check_clean "$before" "a killed run"
+! pgrep -fx "sleep 100.$$" >/dev/null || fail "the killed run's command left its sleep"
 ok "SIGTERM during --run: exit 143, nothing left"
 
 echo "# $n_ok steps passed"

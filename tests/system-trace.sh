@@ -19,13 +19,20 @@
 #     (in_port, dl_src, nw_src, ...) with conntrack saying trk,new, and
 #     checks that the packet reaches the destination pod's port exactly
 #     when "conjflowctl explain" allows it (cross-node pairs: the trace
-#     follows the patch port into the destination node's bridge);
+#     follows the patch port into the destination node's bridge; the
+#     destination node alone, the packet arriving on its uplink, must
+#     give explain's ingress verdict);
 #   - traces established packets (revalidated against policy), replies
 #     and related packets (always pass), invalid ones (dropped), SCTP
 #     replies before and after the allowed packet's learned reply flow,
 #     spoofed IP, MAC and ARP, IPv6, a port no pod is bound to (all
 #     dropped), and the node's own address reaching its pods;
-#   - checks explain against the corpus's expected matrices.
+#   - sends real UDP packets between pods on different nodes: a packet the
+#     destination's node drops must not let the destination answer (nor
+#     open the way for the sender's next packets), as on one node;
+#   - checks explain against the corpus's expected matrices, that both
+#     verdicts are well represented, and (self-check) that removing the
+#     isolation drop flows makes denied traces disagree.
 # It prints each disagreement with the trace command that shows it, and a
 # final "N passed, N failed".  TRACE_SEED, TRACE_SAMPLE, TRACE_CASES,
 # TRACE_VERBOSE: see tests/trace/trace.py.
@@ -73,12 +80,19 @@ while read -r pod node ip mac; do
     cf_pod_add "$node" "$pod" "$ip/24" "$mac" || cf_fail "cf_pod_add $pod"
 done <"$dir/pods"
 
+# What trace.py needs (see its top): sockets, bridges, uplinks (the patch
+# ports cf_link made), and each pod's port and namespace.
+ovsdir=$(cf_ovs_dir o1)
 {
-    echo "appctl $(cf_ovs_dir o1)/ovs-vswitchd.ctl"
-    echo "node $1 $(cf_node_bridge "$1") $(cf_ovs_dir o1)/$(cf_node_bridge "$1").mgmt patch-$1-to-$2"
-    echo "node $2 $(cf_node_bridge "$2") $(cf_ovs_dir o1)/$(cf_node_bridge "$2").mgmt patch-$2-to-$1"
+    echo "appctl $ovsdir/ovs-vswitchd.ctl"
+    for pair in "$1 $2" "$2 $1"; do
+        set -- $pair
+        br=$(cf_node_bridge "$1")
+        echo "node $1 $br $ovsdir/$br.mgmt patch-$1-to-$2"
+    done
     while read -r pod node ip mac; do
-        echo "pod $pod $node $(cf_pod_port "$pod") $mac $ip"
+        echo "pod $pod $node $(cf_pod_port "$pod") $mac $ip" \
+             "$(cf_pod_netns "$pod")"
     done <"$dir/pods"
 } >"$dir/topology"
 cf_log "topology ready in $(( $(cf__now_ms) - start )) ms"

@@ -48,7 +48,9 @@
  * original direction is checked against policy, and replies are recognized
  * by flows learned from allowed packets.
  *
- * Registers: reg0 bit 0 = from a local pod, bit 1 = SCTP reply; reg1 = the
+ * Registers: reg0 bit 0 = from a local pod, bit 1 = SCTP reply, bit 2 = from
+ * the node itself (LOCAL: only then do the node's addresses get the node
+ * allowance in ingress_rules); reg1 = the
  * conjunction id (or 0) that allowed egress, reg2 = the one that allowed
  * ingress (for observability).
  *

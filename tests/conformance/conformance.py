@@ -533,10 +533,18 @@ class Cluster:
             last = self.sync_state()
             if (last and int(last.get("seq", -1)) >= seq
                     and last.get("synced") == "yes"):
+                if os.environ.get("CF_CONF_EXPERIMENT") == "revalidator2":
+                    for _ in range(2):
+                        subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/wait"], check=True, stdout=subprocess.DEVNULL)
+                if os.environ.get("CF_CONF_EXPERIMENT") == "purge":
+                    subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/purge"], check=True, stdout=subprocess.DEVNULL)
+                if os.environ.get("CF_CONF_EXPERIMENT") == "dpflows":
+                    r = subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "dpctl/dump-flows"], stdout=subprocess.PIPE, universal_newlines=True)
+                    open(os.path.join(self.tmp, "dp-%04d.txt" % self.n_files), "w").write(r.stdout)
                 if os.environ.get("CF_CONF_EXPERIMENT") == "revalidator":
                     subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/wait"], check=True, stdout=subprocess.DEVNULL)
                 if os.environ.get("CF_CONF_EXPERIMENT") == "sleep":
-                    time.sleep(1)
+                    time.sleep(float(os.environ.get("CF_CONF_SLEEP", "1")))
                 return time.monotonic() - start
             if time.monotonic() > deadline:
                 raise RunError("conjflowd not in sync with store seq %d "
@@ -715,6 +723,20 @@ def run_case(cluster, case, state_base, opts, out):
         probes = step.get("probes", [])
         if not probes:
             continue
+        if os.environ.get("CF_CONF_EXPERIMENT") == "measure":
+            global PROBE_TIMEOUT_MS
+            PROBE_TIMEOUT_MS = 150
+            t0 = time.monotonic()
+            k = 0
+            while True:
+                k += 1
+                res = cluster.probe(probes, True)
+                badl = ["%s->%s:%d/%s=%s" % (order[i], order[j], p["port"], p["protocol"], glyph(got[i][j])) for p, got in zip(probes, res) for i in range(len(order)) for j in range(len(order)) if got[i][j] is not None and glyph(got[i][j]) != p["expected"]["matrix"][i][j]]
+                bad = len(badl)
+                out("  measure: round %d at %.3f s: %d bad %s" % (k, time.monotonic() - t0, bad, " ".join(badl[:12])))
+                if not bad or k > 30:
+                    break
+            PROBE_TIMEOUT_MS = 1000
         t0 = time.monotonic()
         results = cluster.probe(probes, ignore_diag)
         if opts["verbose"]:

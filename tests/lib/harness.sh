@@ -45,10 +45,11 @@
 #   CF_VERBOSE=1   log every step to stderr
 #
 # Functions (details above each one):
-#   set-up      cf_init, cf_on_exit, cf_cleanup
+#   set-up      cf_init, cf_on_exit, cf_track_pid PID WHAT, cf_cleanup
 #   messages    cf_log, cf_fail, cf_skip
 #   waiting     cf_wait_until TIMEOUT CMD...
-#   OVS         cf_ovs_start NAME, cf_ovs_stop NAME, cf_ovs_db NAME,
+#   OVS         cf_ovs_start NAME [OVSDB_OPTION...], cf_ovs_stop NAME,
+#               cf_ovs_db NAME,
 #               cf_ovs_dir NAME, cf_ovs_netns NAME, cf_vsctl NAME ARGS...,
 #               cf_appctl NAME ARGS...
 #   nodes       cf_node_add OVS NODE [BRIDGE], cf_node_bridge NODE,
@@ -251,11 +252,13 @@ cf__alive() {
     ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null
 }
 
-# cf__track_pid PID WHAT: records process PID (described as WHAT) to be
-# stopped by cf_cleanup.
-cf__track_pid() {
+# cf_track_pid PID WHAT: records process PID (described as WHAT, e.g. a
+# daemon a test started itself) to be stopped by cf_cleanup (SIGTERM, then
+# SIGKILL after 5 s).  Processes are stopped last recorded first.
+cf_track_pid() {
     CF_PIDS+=("$1 $(cf__starttime "$1") $2")
 }
+cf__track_pid() { cf_track_pid "$@"; }
 
 # cf__stop_pid PID STARTTIME WHAT: stops that process: SIGTERM, then
 # SIGKILL if it is still there after 5 s; reaps it if it is our child.
@@ -321,13 +324,17 @@ cf__netns_add() {
 # ---------------------------------------------------------------------
 # OVS instances
 
-# cf_ovs_start NAME: starts a private OVS named NAME: a database in
-# $CF_TMPDIR/ovs-NAME, ovsdb-server listening on its unix socket there, and
-# ovs-vswitchd in a network namespace of its own ("cf<run id>-NAME"), with
-# OVS_RUNDIR, OVS_LOGDIR, OVS_DBDIR and OVS_SYSCONFDIR all pointing into
-# that directory.  Both daemons are stopped by PID at cleanup.
+# cf_ovs_start NAME [OVSDB_SERVER_OPTION...]: starts a private OVS named
+# NAME: a database in $CF_TMPDIR/ovs-NAME, and ovsdb-server (listening on
+# the unix socket db.sock there) and ovs-vswitchd in a network namespace of
+# their own ("cf<run id>-NAME"), with OVS_RUNDIR, OVS_LOGDIR, OVS_DBDIR and
+# OVS_SYSCONFDIR all pointing into that directory.  Extra options go to
+# ovsdb-server, e.g. "--remote=pssl:6640:127.0.0.1 --private-key=...
+# --certificate=... --ca-cert=..." (a TCP/SSL remote is then on that
+# namespace's loopback).  Both daemons are stopped by PID at cleanup.
 cf_ovs_start() {
     local name=$1 dir ns pid_v pid_db
+    shift
     if [ -n "${CF_OVS_DIR[$name]:-}" ]; then
         cf_log "cf_ovs_start: $name already exists"; return 1
     fi
@@ -339,11 +346,11 @@ cf_ovs_start() {
     CF_OVS_NETNS[$name]=$ns
     CF_OVS_PIDS[$name]=
     ovsdb-tool create "$dir/conf.db" "$CF_OVS_SCHEMA" || return 1
-    cf__ovs_env "$name" ovsdb-server "$dir/conf.db" \
+    cf__ovs_env "$name" ip netns exec "$ns" ovsdb-server "$dir/conf.db" \
         --remote="punix:$dir/db.sock" --pidfile="$dir/ovsdb-server.pid" \
         --unixctl="$dir/ovsdb-server.ctl" \
         --log-file="$dir/ovsdb-server.log" --no-chdir --detach \
-        -vconsole:off >>"$dir/ovsdb-server.out" 2>&1 </dev/null || {
+        -vconsole:off "$@" >>"$dir/ovsdb-server.out" 2>&1 </dev/null || {
         cf_log "ovsdb-server $name did not start: $(cat "$dir/ovsdb-server.out")"
         return 1
     }

@@ -12,6 +12,12 @@ with "conjflowctl explain".  Cross-node pairs are traced in one go: the
 nodes' bridges are linked by patch ports, which ofproto/trace follows into
 the destination node's bridge (and its conntrack zone).
 
+ofproto/trace takes the conntrack state as given (--ct-next), so a few
+checks use real state instead: SCTP reply flows learned by a traced packet
+with side effects (--generate), and real UDP packets between the pods'
+network namespaces (the harness's veths), which go through the
+datapath's conntrack.
+
 Two steps, called by system-trace.sh:
 
   trace.py plan --dir DIR --conjflowctl PATH --srcdir SRCDIR
@@ -29,7 +35,7 @@ Two steps, called by system-trace.sh:
 The topology FILE (written by system-trace.sh) has lines
   appctl CTL-SOCKET
   node NODE BRIDGE MGMT-SOCKET UPLINK-PORT-NAME
-  pod POD NODE PORT-NAME MAC IP
+  pod POD NODE PORT-NAME MAC IP NETNS
 
 Environment: TRACE_SEED (default 1) picks the sample; TRACE_SAMPLE (default
 60) is the number of (from, to, port/proto) per scenario; TRACE_CASES
@@ -179,7 +185,12 @@ def policy(ns, name, spec):
 
 
 def hand_written():
-    """The hand-written scenarios: (id, policies, ports to probe)."""
+    """The hand-written scenarios: (id, policies, ports to probe, extras).
+    extras may hold "always": (from, to, port, proto) tuples always traced
+    (with every kind of trace), and "real": real UDP packets sent between
+    pods in order, (from, from-port, to, to-port, expect), expect being
+    "explain" (a new packet: as explain says) or "allow" (a reply to an
+    allowed packet)."""
     pp = lambda *l: [tuple(x) for x in l]
     return [
         ("ipblock-except", [
@@ -195,7 +206,7 @@ def hand_written():
                     "cidr": "10.244.0.0/27", "except": ["10.244.0.8/29"]}}],
                     "ports": [{"protocol": "TCP", "port": 80},
                               {"protocol": "SCTP", "port": 81}]}]}),
-        ], pp((80, "TCP"), (81, "TCP"), (80, "UDP"), (81, "SCTP"))),
+        ], pp((80, "TCP"), (81, "TCP"), (80, "UDP"), (81, "SCTP")), {}),
         ("endport", [
             policy("z", "range-in", {
                 "podSelector": {},
@@ -217,7 +228,7 @@ def hand_written():
         ], pp((78, "TCP"), (79, "TCP"), (81, "TCP"), (82, "TCP"),
               (8080, "TCP"), (8101, "TCP"), (999, "UDP"), (1000, "UDP"),
               (1501, "UDP"), (2047, "UDP"), (2048, "UDP"), (80, "SCTP"),
-              (81, "SCTP"))),
+              (81, "SCTP")), {}),
         ("named-ports", [
             policy("w", "named-in", {
                 "podSelector": {},
@@ -232,7 +243,8 @@ def hand_written():
                                         "port": "serve-81-udp"},
                                        {"port": "serve-80-tcp"}]}]}),
         ], pp((80, "TCP"), (8080, "TCP"), (8081, "TCP"), (53, "UDP"),
-              (5353, "UDP"), (81, "UDP"), (9000, "SCTP"), (9001, "SCTP"))),
+              (5353, "UDP"), (81, "UDP"), (9000, "SCTP"), (9001, "SCTP")),
+         {}),
         ("sctp", [
             policy("x", "sctp-out", {
                 "podSelector": {"matchLabels": {"pod": "b"}},
@@ -251,7 +263,25 @@ def hand_written():
                 "policyTypes": ["Ingress", "Egress"],
                 "ingress": [{"ports": [{"protocol": "SCTP"}]}],
                 "egress": [{"ports": [{"protocol": "SCTP"}]}]}),
-        ], pp((80, "SCTP"), (81, "SCTP"), (9000, "SCTP"), (80, "TCP"))),
+            # x/a (node-1) and y/c (node-2) may not receive from each
+            # other; both may send.
+            policy("y", "c-deny-in", {
+                "podSelector": {"matchLabels": {"pod": "c"}},
+                "policyTypes": ["Ingress"]}),
+            policy("x", "a-in-from-x", {
+                "podSelector": {"matchLabels": {"pod": "a"}},
+                "ingress": [{"from": [{"podSelector": {}}]}]}),
+        ], pp((80, "SCTP"), (81, "SCTP"), (9000, "SCTP"), (80, "TCP")), {
+            # A packet the destination's node drops must not open the way
+            # back: neither for SCTP (learned reply flows) ...
+            "always": [("x/a", "y/c", 80, "SCTP"),
+                       ("y/c", "x/a", 81, "SCTP")],
+            # ... nor for UDP (conntrack), with real packets.
+            "real": [("x/a", 46002, "x/b", 80, "explain"),
+                     ("x/b", 80, "x/a", 46002, "allow"),
+                     ("y/c", 80, "x/a", 46001, "explain"),
+                     ("x/a", 46001, "y/c", 80, "explain"),
+                     ("y/c", 80, "x/a", 46001, "explain")]}),
         ("egress-ingress", [
             policy("x", "both", {
                 "podSelector": {"matchExpressions": [
@@ -279,7 +309,7 @@ def hand_written():
                 "podSelector": {"matchLabels": {"pod": "b"}},
                 "ingress": [{"from": [{"namespaceSelector": {
                     "matchLabels": {"team": "blue"}}}]}]}),
-        ], pp((80, "TCP"), (81, "TCP"), (81, "UDP"), (80, "SCTP"))),
+        ], pp((80, "TCP"), (81, "TCP"), (81, "UDP"), (80, "SCTP")), {}),
     ]
 
 
@@ -334,8 +364,9 @@ def corpus_final_state(case, model, ips):
 def scenarios(a, rng):
     """The scenarios: dicts with id, files (manifests, written into
     a.dir), pods ({pod: (node, ip)} of the cluster), ports ([(port,
-    proto)]) and expect ({(from, to, port, proto): bool} from the corpus,
-    or {})."""
+    proto)]), expect ({(from, to, port, proto): bool} from the corpus,
+    or {}) and, for hand-written ones, always and real (see
+    hand_written())."""
     model = json.load(open(os.path.join(a.dir, "model.json")))["items"]
     extra = json.load(open(os.path.join(a.dir, "extra.json")))["items"]
     corpus = json.load(open(os.path.join(a.srcdir, CORPUS)))
@@ -379,7 +410,7 @@ def scenarios(a, rng):
                     "pods": pods_of(items), "ports": ports,
                     "expect": expect})
 
-    for sid, pols, ports in hand_written():
+    for sid, pols, ports, extras in hand_written():
         d = os.path.join(a.dir, "s-" + sid)
         os.makedirs(d, exist_ok=True)
         pf = os.path.join(d, "policies.json")
@@ -388,7 +419,8 @@ def scenarios(a, rng):
                     "files": [os.path.join(a.srcdir, MODEL_YAML),
                               os.path.join(a.dir, "extra.json"), pf],
                     "pods": pods_of(model + extra), "ports": ports,
-                    "expect": {}})
+                    "expect": {}, "always": extras.get("always", []),
+                    "real": extras.get("real", [])})
 
     # The repository's sample policies (every field of the API).
     out.append({"id": "policies.yaml",
@@ -424,7 +456,7 @@ class Topo:
                                     "uplink": f[4]}
             elif f[0] == "pod":
                 self.pods[f[1]] = {"node": f[2], "port": f[3], "mac": f[4],
-                                   "ip": f[5]}
+                                   "ip": f[5], "netns": f[6]}
         # port name -> (ofport, dpport), per bridge.
         self.ports = {}
         br = None
@@ -530,7 +562,10 @@ class Check:
     def describe(self):
         """A one-line description for messages."""
         k = ""
-        if self.key:
+        if self.key2:
+            k = " %s -> %s %d/%s, after %s -> %s %d/%s" % (self.key2
+                                                          + self.key)
+        elif self.key:
             k = " %s -> %s %d/%s" % self.key
         return "%s: %s%s (ct %s%s)" % (self.sid, self.kind, k,
                                        " ".join(self.ct),
@@ -546,8 +581,9 @@ def flow_text(topo, src, dst_ip, port, proto, sport, src_ip=None,
     pr = proto.lower()
     return ("%s,in_port=%d,dl_src=%s,dl_dst=%s,nw_src=%s,nw_dst=%s,"
             "nw_ttl=64,%s_src=%d,%s_dst=%d"
-            % (pr, in_port or p["ofport"], src_mac or p["mac"], pod_mac(dst_ip),
-               src_ip or p["ip"], dst_ip, pr, sport, pr, port))
+            % (pr, in_port or p["ofport"], src_mac or p["mac"],
+               pod_mac(dst_ip), src_ip or p["ip"], dst_ip, pr, sport, pr,
+               port))
 
 
 def make_checks(topo, sc, rng, sample, node_addr):
@@ -561,6 +597,8 @@ def make_checks(topo, sc, rng, sample, node_addr):
     tuples = [(s, d, port, proto) for s in pods for d in pods if s != d
               for port, proto in sc["ports"]]
     tuples = rng.sample(tuples, min(sample, len(tuples)))
+    always = [t for t in sc.get("always", []) if t not in tuples]
+    tuples = always + tuples
     checks = []
 
     def br(pod):
@@ -583,7 +621,7 @@ def make_checks(topo, sc, rng, sample, node_addr):
                                           in_port=topo.nodes[dnode]
                                           ["uplink_ofport"]),
                                 ddp, "ingress", key))
-        if i % 4:
+        if i % 4 and i >= len(always):
             continue
         # Every fourth tuple: the other states of the pipeline.
         sip, sdp = topo.pods[s]["ip"], topo.pods[s]["dp"]
@@ -659,7 +697,6 @@ def make_checks(topo, sc, rng, sample, node_addr):
         if pod in sc["pods"]:
             continue
         # Bound to a port but unknown to the cluster (or not a pod at all).
-        u = topo.pods[pod]
         d = rng.choice(pods)
         q = topo.pods[d]
         checks.append(Check(sid, "unknown-port", br(pod),
@@ -723,6 +760,48 @@ def run_trace(topo, c):
         c.got = c.dst_dp in outs
 
 
+# Real packets: a UDP receiver and sender run in the pods' namespaces.
+UDP_RECV = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+try:
+    data, addr = s.recvfrom(100)
+    print("received %s:%d" % addr)
+except socket.timeout:
+    print("timeout")
+"""
+UDP_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.sendto(b"conjflow", (sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def run_real(topo, r):
+    """Sends one real UDP packet (from, from-port, to, to-port) between
+    pods and returns True if the destination received it (within 2 s)."""
+    src, sport, dst, dport = r[:4]
+    p, q = topo.pods[src], topo.pods[dst]
+    rx = subprocess.Popen(["ip", "netns", "exec", q["netns"], "python3",
+                           "-c", UDP_RECV, str(dport), "2.0"],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        if rx.stdout.readline().strip() != "ready":
+            raise Error("UDP receiver in %s did not start" % dst)
+        run(["ip", "netns", "exec", p["netns"], "python3", "-c", UDP_SEND,
+             str(sport), q["ip"], str(dport)])
+        out = rx.communicate(timeout=10)[0].strip()
+    finally:
+        if rx.poll() is None:
+            rx.kill()
+            rx.wait()
+    return out == "received %s:%d" % (p["ip"], sport)
+
+
 def cmd_run(a):
     """The "run" step.  Returns the exit status."""
     seed = int(os.environ.get("TRACE_SEED", "1"))
@@ -749,8 +828,10 @@ def cmd_run(a):
     for sc in scs:
         n_flows = load_flows(a, topo, sc)
         checks = make_checks(topo, sc, rng, sample, node_addr)
+        reals = sc.get("real", [])
         keys = sorted({c.key for c in checks
                        if c.expect in ("explain", "ingress")}
+                      | {(r[0], r[2], r[3], "UDP") for r in reals}
                       | {k for c in checks if c.expect == "learned"
                          for k in (c.key, c.key2)})
         verdicts = dict(zip(keys, pool.map(lambda k: explain(a, sc, k),
@@ -775,8 +856,8 @@ def cmd_run(a):
                 corpus_checked += 1
                 if sc["expect"][k] != verdicts[k][0]:
                     corpus_wrong += 1
-                    print("DISAGREE %s: explain says %s for %s -> %s %d/%s,"
-                          " the corpus says %s"
+                    print("FAIL corpus %s: explain says %s for %s -> %s "
+                          "%d/%s, the corpus says %s"
                           % (sc["id"], verdicts[k][0], *k,
                              sc["expect"][k]))
         for phase in (1, 2):
@@ -803,8 +884,25 @@ def cmd_run(a):
                          " --generate" if c.generate else ""))
                 if verbose:
                     print(c.trace)
-        print("scenario %s: %d flows, %d traces, %d failed"
-              % (sc["id"], n_flows, len(checks), sc_fail))
+        # Real packets, in order (each may leave conntrack state).
+        for r in reals:
+            want = (r[4] == "allow"
+                    or verdicts[(r[0], r[2], r[3], "UDP")][0])
+            got = run_real(topo, r)
+            ok = got == want
+            kinds.setdefault("real-udp", [0, 0])[0 if ok else 1] += 1
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+                sc_fail += 1
+                print("FAIL %s: real UDP %s:%d -> %s:%d (%s): expected %s,"
+                      " %s" % (sc["id"], r[0], r[1], r[2], r[3],
+                               "new" if r[4] == "explain" else "reply",
+                               "received" if want else "not received",
+                               "received" if got else "not received"))
+        print("scenario %s: %d flows, %d traces, %d real packets, %d failed"
+              % (sc["id"], n_flows, len(checks), len(reals), sc_fail))
         last[sc["id"]] = checks
 
     # Sanity: both verdicts are well represented, and learned SCTP reply
