@@ -51,7 +51,12 @@ fail(const char *format, ...)
     exit(1);
 }
 
-/* Ends every child still running (at exit). */
+/* The directory of the environment not yet destroyed, if any. */
+static char *live_dir;
+
+/* At exit (after a failed assertion, too): ends every child still running
+ * and removes the directory of an environment that was not destroyed,
+ * after showing the end of conjflow-k8s's log. */
 static void
 kill_children(void)
 {
@@ -61,6 +66,20 @@ kill_children(void)
             waitpid(children[i], NULL, 0);
             children[i] = 0;
         }
+    }
+    if (live_dir) {
+        char *cmd = cf_xasprintf("tail -20 '%s/conjflow-k8s.log' >&2 "
+                                 "2>/dev/null", live_dir);
+        fprintf(stderr, "k8s-harness: end of %s/conjflow-k8s.log:\n",
+                live_dir);
+        int retval = system(cmd);
+        free(cmd);
+        if (!getenv("CF_TEST_KEEP")) {
+            cmd = cf_xasprintf("rm -rf '%s'", live_dir);
+            retval = system(cmd);
+            free(cmd);
+        }
+        (void) retval;
     }
 }
 
@@ -154,6 +173,11 @@ k8s_env_init(struct k8s_env *env, const char *const *server_args)
         fail("mkdtemp: %s", strerror(errno));
     }
     env->dir = template;
+    live_dir = env->dir;
+    if (!atexit_done) {
+        atexit(kill_children);
+        atexit_done = true;
+    }
     env->db = cf_xasprintf("%s/conjflow.db", env->dir);
     env->ctl = cf_xasprintf("%s/conjflow-k8s.ctl", env->dir);
     env->log = cf_xasprintf("%s/conjflow-k8s.log", env->dir);
@@ -204,6 +228,9 @@ k8s_env_destroy(struct k8s_env *env)
         kill(env->server_pid, SIGTERM);
         waitpid(env->server_pid, NULL, 0);
         untrack(env->server_pid);
+    }
+    if (live_dir == env->dir) {
+        live_dir = NULL;
     }
     if (!getenv("CF_TEST_KEEP")) {
         char *cmd = cf_xasprintf("rm -rf '%s'", env->dir);

@@ -370,8 +370,9 @@ class Cluster:
 
     def __init__(self, corpus, env, verbose):
         """'corpus' is the checked corpus; 'env' the runner's environment
-        (dict: CONJFLOWCTL, CF_CONF_DB, CF_CONF_CTL, CF_NETPROBE,
-        CF_CONF_PODS, CF_CONF_TMP); 'verbose' prints each step's work."""
+        (dict: CONJFLOWCTL, CF_CONF_DB, CF_CONF_CTL (conjflowd's unixctl
+        socket), CF_CONF_VSWITCHD (vswitchd's), CF_NETPROBE, CF_CONF_PODS,
+        CF_CONF_TMP); 'verbose' prints each step's work."""
         self.model = corpus["model"]
         self.corpus = corpus
         self.ctl = env["CONJFLOWCTL"]
@@ -379,6 +380,7 @@ class Cluster:
         self.unixctl = env["CF_CONF_CTL"]
         self.netprobe = env["CF_NETPROBE"]
         self.tmp = env["CF_CONF_TMP"]
+        self.vswitchd = env["CF_CONF_VSWITCHD"]
         self.verbose = verbose
         self.applied = {}       # key -> manifest in the store
         self.n_files = 0        # manifests written so far (file names)
@@ -520,10 +522,32 @@ class Cluster:
             return None
         return dict(w.split("=", 1) for w in r.stdout.split() if "=" in w)
 
+    def wait_datapath(self):
+        """Waits until vswitchd's datapath flow cache reflects the OpenFlow
+        tables.  conjflowd is in sync once each bridge acknowledged its
+        bundle, but the userspace datapath keeps forwarding with the
+        megaflows it cached until its revalidator threads have translated
+        them again (tens of milliseconds here): a probe sent at once can
+        still take an old path.  "revalidator/wait" returns after the end
+        of the next revalidation dump; that dump may have started before
+        the change, so the second one is the first that surely started
+        after it.  (Open vSwitch's own tests wait the same way.)  Raises
+        RunError if vswitchd does not answer."""
+        for _ in range(2):
+            r = subprocess.run(["ovs-appctl", "--timeout=30", "-t",
+                                self.vswitchd, "revalidator/wait"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               universal_newlines=True)
+            if r.returncode != 0:
+                raise RunError("ovs-appctl revalidator/wait failed: %s"
+                               % r.stderr.strip())
+
     def wait_enforced(self):
         """Waits until conjflowd reports every node in sync at the store's
         sequence number or later (polling every 10 ms, at most
-        SYNC_TIMEOUT s).  Returns the seconds waited; raises RunError on
+        SYNC_TIMEOUT s), then until the datapath has revalidated its flows
+        (wait_datapath()).  Returns the seconds waited; raises RunError on
         timeout."""
         seq = int(self.conjflowctl("seq").strip())
         start = time.monotonic()
@@ -533,18 +557,7 @@ class Cluster:
             last = self.sync_state()
             if (last and int(last.get("seq", -1)) >= seq
                     and last.get("synced") == "yes"):
-                if os.environ.get("CF_CONF_EXPERIMENT") == "revalidator2":
-                    for _ in range(2):
-                        subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/wait"], check=True, stdout=subprocess.DEVNULL)
-                if os.environ.get("CF_CONF_EXPERIMENT") == "purge":
-                    subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/purge"], check=True, stdout=subprocess.DEVNULL)
-                if os.environ.get("CF_CONF_EXPERIMENT") == "dpflows":
-                    r = subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "dpctl/dump-flows"], stdout=subprocess.PIPE, universal_newlines=True)
-                    open(os.path.join(self.tmp, "dp-%04d.txt" % self.n_files), "w").write(r.stdout)
-                if os.environ.get("CF_CONF_EXPERIMENT") == "revalidator":
-                    subprocess.run(["ovs-appctl", "-t", os.environ["CF_CONF_VSCTL"], "revalidator/wait"], check=True, stdout=subprocess.DEVNULL)
-                if os.environ.get("CF_CONF_EXPERIMENT") == "sleep":
-                    time.sleep(float(os.environ.get("CF_CONF_SLEEP", "1")))
+                self.wait_datapath()
                 return time.monotonic() - start
             if time.monotonic() > deadline:
                 raise RunError("conjflowd not in sync with store seq %d "
@@ -723,20 +736,6 @@ def run_case(cluster, case, state_base, opts, out):
         probes = step.get("probes", [])
         if not probes:
             continue
-        if os.environ.get("CF_CONF_EXPERIMENT") == "measure":
-            global PROBE_TIMEOUT_MS
-            PROBE_TIMEOUT_MS = 150
-            t0 = time.monotonic()
-            k = 0
-            while True:
-                k += 1
-                res = cluster.probe(probes, True)
-                badl = ["%s->%s:%d/%s=%s" % (order[i], order[j], p["port"], p["protocol"], glyph(got[i][j])) for p, got in zip(probes, res) for i in range(len(order)) for j in range(len(order)) if got[i][j] is not None and glyph(got[i][j]) != p["expected"]["matrix"][i][j]]
-                bad = len(badl)
-                out("  measure: round %d at %.3f s: %d bad %s" % (k, time.monotonic() - t0, bad, " ".join(badl[:12])))
-                if not bad or k > 30:
-                    break
-            PROBE_TIMEOUT_MS = 1000
         t0 = time.monotonic()
         results = cluster.probe(probes, ignore_diag)
         if opts["verbose"]:
