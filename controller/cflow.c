@@ -203,8 +203,11 @@ action_equal(const struct cflow_action *a, const struct cflow_action *b)
                 && a->mask == b->mask);
     case CFLOW_A_LEARN_SCTP_REPLY:
         return a->table == b->table && a->value == b->value;
+    case CFLOW_A_CONTROLLER:
+        return a->id == b->id && a->value == b->value;
     case CFLOW_A_NORMAL:
     case CFLOW_A_DROP:
+    case CFLOW_A_IN_PORT:
         return true;
     }
     return false;
@@ -481,6 +484,9 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
         case CFLOW_A_NORMAL:
             cf_ds_put_cstr(ds, "NORMAL");
             break;
+        case CFLOW_A_IN_PORT:
+            cf_ds_put_cstr(ds, "in_port");
+            break;
         case CFLOW_A_RESUBMIT:
             cf_ds_put_format(ds, "resubmit(,%u)", a->table);
             break;
@@ -497,6 +503,11 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
             break;
         case CFLOW_A_DROP:
             cf_ds_put_cstr(ds, "drop");
+            break;
+        case CFLOW_A_CONTROLLER:
+            cf_ds_put_format(ds, "controller(userdata=cf.00.00.%02"PRIx32
+                             ",meter_id=%"PRIu32")", a->value & 0xff,
+                             a->id);
             break;
         }
     }

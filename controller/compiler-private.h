@@ -172,6 +172,8 @@ struct cf_compiler {
     struct u32_vec *pod_policies;   /* Per pod: indices of the policies
                                      * selecting it, ascending. */
     struct cf_ds scratch;       /* Scratch string for memo keys. */
+    bool log_denies;            /* Isolation drops go to conjflowd's audit
+                                 * log (cf_compiler_set_log_denies()). */
 };
 
 /* Returns the sorted indices of the non-host-network pods in namespace

@@ -86,6 +86,7 @@ struct pf_conj {
     uint8_t reg;                /* Register that records 'id'. */
     uint8_t n_clauses;          /* Number of clauses (2 or 3). */
     uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
+    bool log;                   /* The policy has audit logging on. */
     struct cflow_match *matches;  /* Clause entries (owned). */
     uint8_t *clauses;           /* Per entry: its 1-based clause. */
     size_t n;                   /* Number of entries. */
@@ -391,16 +392,49 @@ dim_add_port_range(struct dim *d, enum cf_proto proto, uint32_t lo,
     }
 }
 
-/* qsort() comparison of matches (through a flow key compare). */
+/* Three-way comparison of unsigned values. */
+#define CMP3(A, B) ((A) < (B) ? -1 : (A) > (B))
+
+/* qsort() comparison of matches: the order of cflow_key_compare() on
+ * flows that differ only in their matches (fields present, then each
+ * present field in cflow.c's order), without building flows. */
 static int
 match_qsort_compare(const void *a_, const void *b_)
 {
-    struct cflow a, b;
-    memset(&a, 0, sizeof a);
-    memset(&b, 0, sizeof b);
-    a.match = *(const struct cflow_match *) a_;
-    b.match = *(const struct cflow_match *) b_;
-    return cflow_key_compare(&a, &b);
+    const struct cflow_match *a = a_;
+    const struct cflow_match *b = b_;
+    int c;
+
+    if (a->fields != b->fields) {
+        return CMP3(a->fields, b->fields);
+    }
+    uint32_t f = a->fields;
+#define CMP_FIELD(FIELD, MEMBER)                                            if ((f & (FIELD)) && (c = CMP3(a->MEMBER, b->MEMBER))) {                    return c;                                                           }
+    CMP_FIELD(CFLOW_F_CONJ_ID, conj_id);
+    CMP_FIELD(CFLOW_F_IN_PORT, in_port);
+    CMP_FIELD(CFLOW_F_DL_TYPE, dl_type);
+    CMP_FIELD(CFLOW_F_NW_PROTO, nw_proto);
+    CMP_FIELD(CFLOW_F_NW_SRC, nw_src);
+    CMP_FIELD(CFLOW_F_NW_SRC, nw_src_mask);
+    CMP_FIELD(CFLOW_F_NW_DST, nw_dst);
+    CMP_FIELD(CFLOW_F_NW_DST, nw_dst_mask);
+    CMP_FIELD(CFLOW_F_TP_DST, tp_dst);
+    CMP_FIELD(CFLOW_F_TP_DST, tp_dst_mask);
+    CMP_FIELD(CFLOW_F_ARP_SPA, arp_spa);
+    CMP_FIELD(CFLOW_F_REG0, reg0);
+    CMP_FIELD(CFLOW_F_REG0, reg0_mask);
+    CMP_FIELD(CFLOW_F_CT_STATE, ct_state);
+    CMP_FIELD(CFLOW_F_CT_STATE, ct_state_mask);
+#undef CMP_FIELD
+    if ((f & CFLOW_F_DL_SRC)
+        && (c = memcmp(a->dl_src, b->dl_src, sizeof a->dl_src))) {
+        return c;
+    }
+    if ((f & CFLOW_F_ARP_SHA)
+        && (c = memcmp(a->arp_sha, b->arp_sha, sizeof a->arp_sha))) {
+        return c;
+    }
+    return 0;
 }
 
 /* Sorts 'd' and removes duplicate matches. */
@@ -408,6 +442,15 @@ static void
 dim_sort_unique(struct dim *d)
 {
     if (d->n < 2) {
+        return;
+    }
+    /* Often already sorted and unique (addresses come normalized). */
+    size_t sorted = 1;
+    while (sorted < d->n
+           && match_qsort_compare(&d->m[sorted - 1], &d->m[sorted]) < 0) {
+        sorted++;
+    }
+    if (sorted == d->n) {
         return;
     }
     qsort(d->m, d->n, sizeof *d->m, match_qsort_compare);
@@ -490,6 +533,28 @@ add_allow_actions(struct cflow *flow, uint8_t reg, uint32_t id,
     cflow_add_action(flow, &a);
 }
 
+/* Adds to 'flow' (an allow flow of a policy with audit logging on) the
+ * mark that makes commit send new connections to conjflowd: reg0 bit 3
+ * (see cflow.h).  Must come before the allow actions (goto is last). */
+static void
+add_log_mark(struct cflow *flow)
+{
+    struct cflow_action a;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_LOAD_REG;
+    a.reg = 0;
+    a.value = 8;
+    a.mask = 8;
+    cflow_add_action(flow, &a);
+}
+
+/* See compiler.h. */
+void
+cf_compiler_set_log_denies(struct cf_compiler *c, bool log_denies)
+{
+    c->log_denies = log_denies;
+}
+
 /* Emits the flows of one rule part with conjunction id 'id' whose
  * non-omitted dimensions are the 'n_dims' in 'dims' (in clause order):
  * nothing if a dimension is empty, plain flows for one dimension, a
@@ -516,6 +581,9 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
         for (size_t i = 0; i < dims[0].n; i++) {
             struct cflow *f = pf_add_flow(pf, table, PRIO_PLAIN, cookie, id);
             f->match = dims[0].m[i];
+            if (p->log) {
+                add_log_mark(f);
+            }
             add_allow_actions(f, reg, id, next);
         }
         return;
@@ -533,6 +601,7 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
     conj->reg = reg;
     conj->n_clauses = n_dims;
     conj->cookie = cookie;
+    conj->log = p->log;
     for (size_t i = 0; i < n_dims; i++) {
         conj->n += dims[i].n;
     }
@@ -687,6 +756,13 @@ compile_policy(struct cf_compiler *c, size_t pi,
     const struct cf_policy *p = c->cluster->policies[pi];
     struct cf_policy_flows *pf = policy_flows_create(p);
     static const struct cflow_action drop = { .type = CFLOW_A_DROP };
+    /* With every deny logged, the drop is a metered copy to conjflowd
+     * (a flow whose only action is controller() drops the packet). */
+    static const struct cflow_action log_drop = {
+        .type = CFLOW_A_CONTROLLER,
+        .value = CFLOW_AUDIT_DENY,
+        .id = CFLOW_AUDIT_METER_ID,
+    };
 
     for (int d = 0; d < 2; d++) {
         enum cflow_dir dir = d ? CFLOW_DIR_EGRESS : CFLOW_DIR_INGRESS;
@@ -701,7 +777,7 @@ compile_policy(struct cf_compiler *c, size_t pi,
                      : CFLOW_T_EGRESS_ISOLATION),
                 PRIO_ISOLATION, cflow_cookie(0, dir, 0, CFLOW_KIND_POD), 0);
             match_ip(&f->match, dir == CFLOW_DIR_EGRESS, locals[i].ip, 32);
-            cflow_add_action(f, &drop);
+            cflow_add_action(f, c->log_denies ? &log_drop : &drop);
         }
         size_t n_rules = dir == CFLOW_DIR_INGRESS ? p->n_ingress
                                                    : p->n_egress;
@@ -804,23 +880,184 @@ cf_compiler_policy_flows(struct cf_compiler *c, const struct cf_policy *policy,
 
 /* ---- Merging ------------------------------------------------------------ */
 
-/* A flow to merge: a pointer and its merge rank. */
+/* A flow to merge, with its merge rank: a whole flow, or a clause entry
+ * of a conjunction (the clause flow it stands for is not built: merging
+ * only needs its key, cookie and conjunction() action). */
 struct pending {
-    const struct cflow *flow;   /* Not owned. */
+    uint8_t table;              /* Key: table, */
+    uint16_t priority;          /* priority */
+    const struct cflow_match *match;    /* and match (not owned). */
     uint32_t rank;              /* Lower ranks come first among equal keys. */
+    const struct cflow *flow;   /* The flow (not owned), or NULL: */
+    const struct pf_conj *conj; /* Clause entry 'entry' of 'conj'. */
+    size_t entry;
 };
 
-/* qsort() comparison of struct pending: key, then rank. */
+/* Sets 'p' to whole flow 'flow' with merge rank 'rank'. */
+static void
+pending_set_flow(struct pending *p, const struct cflow *flow, uint32_t rank)
+{
+    p->table = flow->table;
+    p->priority = flow->priority;
+    p->match = &flow->match;
+    p->rank = rank;
+    p->flow = flow;
+    p->conj = NULL;
+    p->entry = 0;
+}
+
+/* Sets 'p' to clause entry 'entry' of 'conj', at 'priority'. */
+static void
+pending_set_clause(struct pending *p, const struct pf_conj *conj,
+                   size_t entry, uint16_t priority)
+{
+    p->table = conj->table;
+    p->priority = priority;
+    p->match = &conj->matches[entry];
+    p->rank = conj->id;
+    p->flow = NULL;
+    p->conj = conj;
+    p->entry = entry;
+}
+
+/* Compares the keys of 'a' and 'b' as cflow_key_compare() does. */
 static int
-pending_compare(const void *a_, const void *b_)
+pending_key_compare(const struct pending *a, const struct pending *b)
+{
+    if (a->table != b->table) {
+        return a->table < b->table ? -1 : 1;
+    }
+    if (a->priority != b->priority) {
+        return a->priority > b->priority ? -1 : 1;
+    }
+    return match_qsort_compare(a->match, b->match);
+}
+
+/* qsort() comparison of struct pending with equal keys: by rank.  (Flows
+ * with equal keys and ranks are identical: their order does not
+ * matter.) */
+static int
+pending_rank_compare(const void *a_, const void *b_)
 {
     const struct pending *a = a_;
     const struct pending *b = b_;
-    int cmp = cflow_key_compare(a->flow, b->flow);
-    if (cmp) {
-        return cmp;
-    }
     return a->rank < b->rank ? -1 : a->rank > b->rank;
+}
+
+/* Returns a hash of match 'm' with 'basis': matches that
+ * match_qsort_compare() finds equal hash equally (only present fields
+ * count). */
+static uint32_t
+match_hash(const struct cflow_match *m, uint32_t basis)
+{
+    uint32_t f = m->fields;
+    uint32_t h = cf_hash_u32(f, basis);
+    if (f & CFLOW_F_CONJ_ID) {
+        h = cf_hash_u32(m->conj_id, h);
+    }
+    if (f & CFLOW_F_IN_PORT) {
+        h = cf_hash_u32(m->in_port, h);
+    }
+    if (f & (CFLOW_F_DL_TYPE | CFLOW_F_NW_PROTO)) {
+        h = cf_hash_u32((f & CFLOW_F_DL_TYPE ? m->dl_type : 0) << 8
+                        | (f & CFLOW_F_NW_PROTO ? m->nw_proto : 0), h);
+    }
+    if (f & CFLOW_F_NW_SRC) {
+        h = cf_hash_u32(m->nw_src, cf_hash_u32(m->nw_src_mask, h));
+    }
+    if (f & CFLOW_F_NW_DST) {
+        h = cf_hash_u32(m->nw_dst, cf_hash_u32(m->nw_dst_mask, h));
+    }
+    if (f & CFLOW_F_TP_DST) {
+        h = cf_hash_u32((uint32_t) m->tp_dst << 16 | m->tp_dst_mask, h);
+    }
+    if (f & CFLOW_F_ARP_SPA) {
+        h = cf_hash_u32(m->arp_spa, h);
+    }
+    if (f & CFLOW_F_REG0) {
+        h = cf_hash_u32(m->reg0, cf_hash_u32(m->reg0_mask, h));
+    }
+    if (f & CFLOW_F_CT_STATE) {
+        h = cf_hash_u32((uint32_t) m->ct_state << 8 | m->ct_state_mask, h);
+    }
+    if (f & CFLOW_F_DL_SRC) {
+        h = cf_hash_bytes(m->dl_src, sizeof m->dl_src, h);
+    }
+    if (f & CFLOW_F_ARP_SHA) {
+        h = cf_hash_bytes(m->arp_sha, sizeof m->arp_sha, h);
+    }
+    return h;
+}
+
+/* Items grouped by equality (see group_items()). */
+struct groups {
+    size_t n;                   /* Number of groups. */
+    size_t *start;              /* Owned, n + 1 offsets into 'members':
+                                 * group g is members[start[g]] up to
+                                 * members[start[g + 1]]. */
+    uint32_t *members;          /* Owned: item indices, grouped, each group
+                                 * in ascending item order. */
+};
+
+/* Groups 'n' items with hashes 'hashes' so that items 'i' and 'j' share a
+ * group exactly when 'equal(aux, i, j)' (which must imply equal hashes).
+ * Groups are numbered in the order of their first item.  This replaces
+ * sorting everything to find equal keys: only the groups need sorting
+ * afterwards.  The caller frees 'g' with groups_destroy(). */
+static void
+group_items(size_t n, const uint32_t *hashes,
+            bool (*equal)(const void *aux, size_t i, size_t j),
+            const void *aux, struct groups *g)
+{
+    size_t mask = 15;
+    while (mask < 2 * n) {
+        mask = mask * 2 + 1;
+    }
+    /* Open addressing: a slot holds 1 + the first item of a group. */
+    uint32_t *slots = cf_xcalloc(mask + 1, sizeof *slots);
+    uint32_t *group = cf_xcalloc(n ? n : 1, sizeof *group);
+    size_t n_groups = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t s = hashes[i] & mask; ; s = (s + 1) & mask) {
+            uint32_t k = slots[s];
+            if (!k) {
+                slots[s] = i + 1;
+                group[i] = n_groups++;
+                break;
+            }
+            if (hashes[k - 1] == hashes[i] && equal(aux, k - 1, i)) {
+                group[i] = group[k - 1];
+                break;
+            }
+        }
+    }
+    free(slots);
+
+    /* Counting sort of the items by group. */
+    g->n = n_groups;
+    g->start = cf_xcalloc(n_groups + 1, sizeof *g->start);
+    g->members = cf_xcalloc(n ? n : 1, sizeof *g->members);
+    for (size_t i = 0; i < n; i++) {
+        g->start[group[i] + 1]++;
+    }
+    for (size_t i = 0; i < n_groups; i++) {
+        g->start[i + 1] += g->start[i];
+    }
+    size_t *fill = cf_xmalloc((n_groups + 1) * sizeof *fill);
+    memcpy(fill, g->start, (n_groups + 1) * sizeof *fill);
+    for (size_t i = 0; i < n; i++) {
+        g->members[fill[group[i]]++] = i;
+    }
+    free(fill);
+    free(group);
+}
+
+/* Frees what group_items() stored in 'g'. */
+static void
+groups_destroy(struct groups *g)
+{
+    free(g->start);
+    free(g->members);
 }
 
 /* One clause entry of some conjunction, for choosing bands. */
@@ -830,20 +1067,14 @@ struct clause_ref {
     uint32_t id;                /* Conjunction id. */
 };
 
-/* qsort() comparison of struct clause_ref: table, match, id. */
-static int
-clause_ref_compare(const void *a_, const void *b_)
+/* group_items() equality of clause_refs 'i' and 'j' in array 'refs_':
+ * same table and match. */
+static bool
+clause_ref_equal(const void *refs_, size_t i, size_t j)
 {
-    const struct clause_ref *a = a_;
-    const struct clause_ref *b = b_;
-    if (a->table != b->table) {
-        return a->table < b->table ? -1 : 1;
-    }
-    int cmp = match_qsort_compare(a->match, b->match);
-    if (cmp) {
-        return cmp;
-    }
-    return a->id < b->id ? -1 : a->id > b->id;
+    const struct clause_ref *refs = refs_;
+    return (refs[i].table == refs[j].table
+            && !match_qsort_compare(refs[i].match, refs[j].match));
 }
 
 /* Returns the band of conjunction 'id' among 'n_bands'. */
@@ -884,24 +1115,29 @@ choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
         free(refs);
         return;
     }
-    qsort(refs, n, sizeof *refs, clause_ref_compare);
+    uint32_t *hashes = cf_xcalloc(n, sizeof *hashes);
+    for (size_t i = 0; i < n; i++) {
+        hashes[i] = match_hash(refs[i].match, refs[i].table);
+    }
+    struct groups g;
+    group_items(n, hashes, clause_ref_equal, refs, &g);
+    free(hashes);
 
+    /* Doubling the bands splits each band in two, so the number a group
+     * needs does not depend on the order of the groups. */
     unsigned *counts = NULL;
-    for (size_t start = 0; start < n; ) {
-        size_t end = start + 1;
-        while (end < n && refs[end].table == refs[start].table
-               && !match_qsort_compare(refs[end].match, refs[start].match)) {
-            end++;
-        }
+    for (size_t gi = 0; gi < g.n; gi++) {
+        size_t start = g.start[gi], end = g.start[gi + 1];
         if (end - start > CFLOW_MAX_CONJUNCTIONS) {
-            uint8_t t = refs[start].table;
+            uint8_t t = refs[g.members[start]].table;
             for (;;) {
                 unsigned nb = n_bands[t];
                 counts = cf_xrealloc(counts, nb * sizeof *counts);
                 memset(counts, 0, nb * sizeof *counts);
                 bool over = false;
                 for (size_t i = start; i < end; i++) {
-                    if (++counts[conj_band(refs[i].id, nb)]
+                    uint32_t id = refs[g.members[i]].id;
+                    if (++counts[conj_band(id, nb)]
                         > CFLOW_MAX_CONJUNCTIONS) {
                         over = true;
                         break;
@@ -913,8 +1149,8 @@ choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
                 n_bands[t] = nb * 2;
             }
         }
-        start = end;
     }
+    groups_destroy(&g);
     free(counts);
     free(refs);
 }
@@ -1075,6 +1311,19 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
     ACTION(CFLOW_A_LEARN_SCTP_REPLY, a.table = CFLOW_T_SCTP_REPLY;
            a.value = SCTP_REPLY_IDLE_TIMEOUT);
     GOTO(CFLOW_T_FORWARD);
+    /* Audit log: new connections that a logged policy allowed (reg0 bit
+     * 3) are committed as below and also sent, metered, to conjflowd. */
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 105, infra);
+    f->match.fields = CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE | CFLOW_F_REG0;
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    f->match.reg0 = 8;
+    f->match.reg0_mask = 8;
+    ACTION(CFLOW_A_CONTROLLER, a.value = CFLOW_AUDIT_ALLOW;
+           a.id = CFLOW_AUDIT_METER_ID);
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id);
+    GOTO(CFLOW_T_FORWARD);
     f = cflow_set_add(set, CFLOW_T_COMMIT, 100, infra);
     f->match.fields = CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE;
     f->match.dl_type = 0x0800;
@@ -1085,15 +1334,42 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
     f = cflow_set_add(set, CFLOW_T_COMMIT, 0, infra);
     GOTO(CFLOW_T_FORWARD);
 
-    /* forward. */
+    /* forward: a pod's traffic to its own IP goes back out of its port
+     * (hairpin: NORMAL never sends a frame back where it came from); the
+     * rest is switched normally. */
+    for (size_t i = 0; i < n_locals; i++) {
+        f = cflow_set_add(set, CFLOW_T_FORWARD, 100, pod_cookie);
+        f->match.fields = CFLOW_F_IN_PORT | CFLOW_F_DL_TYPE | CFLOW_F_NW_DST;
+        f->match.in_port = locals[i].binding->ofport;
+        f->match.dl_type = 0x0800;
+        f->match.nw_dst = locals[i].ip;
+        f->match.nw_dst_mask = UINT32_MAX;
+        ACTION(CFLOW_A_IN_PORT, (void) 0);
+    }
     f = cflow_set_add(set, CFLOW_T_FORWARD, 0, infra);
     ACTION(CFLOW_A_NORMAL, (void) 0);
 #undef GOTO
 #undef ACTION
 }
 
-/* Appends to 'set' the clause flows and conj_id flows of every conjunction
- * in 'pfs', at their bands' priorities. */
+/* Appends to 'set' the conj_id flow of 'conj' at 'prio' and returns it. */
+static struct cflow *
+add_conj_id_flow(const struct pf_conj *conj, uint16_t prio,
+                 struct cflow_set *set)
+{
+    struct cflow *f = cflow_set_add(set, conj->table, prio, conj->cookie);
+    f->match.fields = CFLOW_F_CONJ_ID;
+    f->match.conj_id = conj->id;
+    if (conj->log) {
+        add_log_mark(f);
+    }
+    add_allow_actions(f, conj->reg, conj->id, conj->next_table);
+    return f;
+}
+
+/* Appends to 'set' the conj_id flows of every conjunction in 'pfs', at
+ * their bands' priorities (the clause flows go to the merge directly as
+ * clause entries, see struct pending). */
 static void
 add_conjunctions(struct cf_policy_flows *const *pfs, size_t n_pfs,
                  const unsigned n_bands[CFLOW_N_TABLES],
@@ -1104,26 +1380,7 @@ add_conjunctions(struct cf_policy_flows *const *pfs, size_t n_pfs,
             const struct pf_conj *conj = &pfs[i]->conjs[j];
             uint16_t prio = PRIO_BAND + conj_band(conj->id,
                                                   n_bands[conj->table]);
-            uint64_t clause_cookie = ((conj->cookie & ~0xffffULL)
-                                      | CFLOW_KIND_CLAUSE);
-            for (size_t k = 0; k < conj->n; k++) {
-                struct cflow *f = cflow_set_add(set, conj->table, prio,
-                                                clause_cookie);
-                f->match = conj->matches[k];
-                struct cflow_action a;
-                memset(&a, 0, sizeof a);
-                a.type = CFLOW_A_CONJUNCTION;
-                a.id = conj->id;
-                a.clause = conj->clauses[k];
-                a.n_clauses = conj->n_clauses;
-                cflow_add_action(f, &a);
-                u32_vec_push(ranks, conj->id);
-            }
-            struct cflow *f = cflow_set_add(set, conj->table, prio,
-                                            conj->cookie);
-            f->match.fields = CFLOW_F_CONJ_ID;
-            f->match.conj_id = conj->id;
-            add_allow_actions(f, conj->reg, conj->id, conj->next_table);
+            add_conj_id_flow(conj, prio, set);
             u32_vec_push(ranks, conj->id);
         }
     }
@@ -1136,12 +1393,146 @@ is_clause_flow(const struct cflow *flow)
     return flow->n_actions && flow->actions[0].type == CFLOW_A_CONJUNCTION;
 }
 
-/* See compiler.h. */
-char *
-cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
-                  const struct cf_node_ports *ports,
-                  struct cf_policy_flows *const *pfs, size_t n_pfs,
-                  struct cflow_set *out)
+/* Returns the cookie of the flow that 'p' stands for. */
+static uint64_t
+pending_cookie(const struct pending *p)
+{
+    return (p->flow ? p->flow->cookie
+            : (p->conj->cookie & ~0xffffULL) | CFLOW_KIND_CLAUSE);
+}
+
+/* Appends to 'out' the one flow that the 'n' pending flows in 'grp' (same
+ * key, ascending rank) merge into: the first one's cookie and match, and
+ * for clause flows every distinct conjunction() action in rank order, else
+ * the first one's actions. */
+static void
+emit_merged(const struct pending *grp, size_t n, struct cflow_set *out)
+{
+    const struct pending *first = &grp[0];
+    struct cflow *f = cflow_set_add(out, first->table, first->priority,
+                                    pending_cookie(first));
+    f->match = *first->match;
+    if (!first->flow || is_clause_flow(first->flow)) {
+        bool have_last = false;
+        uint32_t last_id = 0;
+        uint8_t last_clause = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct pending *p = &grp[i];
+            struct cflow_action tmp;
+            const struct cflow_action *actions;
+            size_t n_actions;
+            if (p->flow) {
+                actions = p->flow->actions;
+                n_actions = p->flow->n_actions;
+            } else {
+                memset(&tmp, 0, sizeof tmp);
+                tmp.type = CFLOW_A_CONJUNCTION;
+                tmp.id = p->conj->id;
+                tmp.clause = p->conj->clauses[p->entry];
+                tmp.n_clauses = p->conj->n_clauses;
+                actions = &tmp;
+                n_actions = 1;
+            }
+            for (size_t j = 0; j < n_actions; j++) {
+                const struct cflow_action *a = &actions[j];
+                if (a->type != CFLOW_A_CONJUNCTION
+                    || (have_last && last_id == a->id
+                        && last_clause == a->clause)) {
+                    continue;
+                }
+                cflow_add_action(f, a);
+                have_last = true;
+                last_id = a->id;
+                last_clause = a->clause;
+            }
+        }
+    } else {
+        for (size_t j = 0; j < first->flow->n_actions; j++) {
+            cflow_add_action(f, &first->flow->actions[j]);
+        }
+    }
+}
+
+/* group_items() equality of pending flows 'i' and 'j' of array 'pend_':
+ * same key. */
+static bool
+pending_key_equal(const void *pend_, size_t i, size_t j)
+{
+    const struct pending *pend = pend_;
+    return !pending_key_compare(&pend[i], &pend[j]);
+}
+
+/* A group of pending flows with the same key, for sorting groups. */
+struct pending_group {
+    const struct pending *first;    /* Its first flow (not owned). */
+    uint32_t group;             /* Group number. */
+};
+
+/* qsort() comparison of struct pending_group: by key (unique). */
+static int
+pending_group_compare(const void *a_, const void *b_)
+{
+    const struct pending_group *a = a_;
+    const struct pending_group *b = b_;
+    return pending_key_compare(a->first, b->first);
+}
+
+/* Merges the 'n' flows in 'pend' into 'out' in key order: flows with
+ * equal keys become one (emit_merged()), taken in ascending rank.  The
+ * same result as sorting 'pend' by (key, rank), but only the distinct keys
+ * are sorted: the flows are grouped by key through a hash table first. */
+static void
+merge_pending(struct pending *pend, size_t n, struct cflow_set *out)
+{
+    uint32_t *hashes = cf_xcalloc(n ? n : 1, sizeof *hashes);
+    for (size_t i = 0; i < n; i++) {
+        hashes[i] = match_hash(pend[i].match, (pend[i].table
+                                               | (uint32_t) pend[i].priority
+                                                 << 8));
+    }
+    struct groups g;
+    group_items(n, hashes, pending_key_equal, pend, &g);
+    free(hashes);
+
+    struct pending_group *order = cf_xcalloc(g.n ? g.n : 1, sizeof *order);
+    for (size_t i = 0; i < g.n; i++) {
+        order[i].first = &pend[g.members[g.start[i]]];
+        order[i].group = i;
+    }
+    qsort(order, g.n, sizeof *order, pending_group_compare);
+
+    struct pending *grp = NULL;
+    size_t allocated = 0;
+    for (size_t i = 0; i < g.n; i++) {
+        uint32_t gi = order[i].group;
+        size_t m = g.start[gi + 1] - g.start[gi];
+        if (m > allocated) {
+            allocated = m;
+            free(grp);
+            grp = cf_xcalloc(allocated, sizeof *grp);
+        }
+        for (size_t j = 0; j < m; j++) {
+            grp[j] = pend[g.members[g.start[gi] + j]];
+        }
+        bool sorted = true;
+        for (size_t j = 1; sorted && j < m; j++) {
+            sorted = grp[j - 1].rank <= grp[j].rank;
+        }
+        if (!sorted) {
+            qsort(grp, m, sizeof *grp, pending_rank_compare);
+        }
+        emit_merged(grp, m, out);
+    }
+    free(grp);
+    free(order);
+    groups_destroy(&g);
+}
+
+/* Returns an error if 'node' or a policy of the 'n_pfs' contributions in
+ * 'pfs' has no valid id, else NULL. */
+static char *
+merge_check(const struct cf_node *node, struct cf_policy_flows *const *pfs,
+            size_t n_pfs)
 {
     if (!node->id || node->id > 65535) {
         return cf_xasprintf("node %s: no valid id (%"PRIu32"): conntrack "
@@ -1153,6 +1544,20 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
             return cf_xasprintf("networkpolicy %s/%s: no valid id "
                                 "(%"PRIu32")", p->ns, p->name, p->id);
         }
+    }
+    return NULL;
+}
+
+/* See compiler.h. */
+char *
+cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
+                  const struct cf_node_ports *ports,
+                  struct cf_policy_flows *const *pfs, size_t n_pfs,
+                  struct cflow_set *out)
+{
+    char *error = merge_check(node, pfs, n_pfs);
+    if (error) {
+        return error;
     }
 
     struct local_pod *locals;
@@ -1174,55 +1579,30 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
     size_t n = extra.n;
     for (size_t i = 0; i < n_pfs; i++) {
         n += pfs[i] ? pfs[i]->flows.n : 0;
+        for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
+            n += pfs[i]->conjs[j].n;
+        }
     }
     struct pending *pend = cf_xcalloc(n ? n : 1, sizeof *pend);
     size_t k = 0;
     for (size_t i = 0; i < extra.n; i++) {
-        pend[k].flow = &extra.flows[i];
-        pend[k].rank = extra_ranks.v[i];
-        k++;
+        pending_set_flow(&pend[k++], &extra.flows[i], extra_ranks.v[i]);
     }
     for (size_t i = 0; i < n_pfs; i++) {
         for (size_t j = 0; pfs[i] && j < pfs[i]->flows.n; j++) {
-            pend[k].flow = &pfs[i]->flows.flows[j];
-            pend[k].rank = pfs[i]->ranks.v[j];
-            k++;
+            pending_set_flow(&pend[k++], &pfs[i]->flows.flows[j],
+                             pfs[i]->ranks.v[j]);
         }
-    }
-    qsort(pend, n, sizeof *pend, pending_compare);
-
-    for (size_t start = 0; start < n; ) {
-        size_t end = start + 1;
-        while (end < n && !cflow_key_compare(pend[end].flow,
-                                             pend[start].flow)) {
-            end++;
-        }
-        const struct cflow *first = pend[start].flow;
-        struct cflow *f = cflow_set_add(out, first->table, first->priority,
-                                        first->cookie);
-        f->match = first->match;
-        if (is_clause_flow(first)) {
-            const struct cflow_action *last = NULL;
-            for (size_t i = start; i < end; i++) {
-                const struct cflow *g = pend[i].flow;
-                for (size_t j = 0; j < g->n_actions; j++) {
-                    const struct cflow_action *a = &g->actions[j];
-                    if (a->type != CFLOW_A_CONJUNCTION
-                        || (last && last->id == a->id
-                            && last->clause == a->clause)) {
-                        continue;
-                    }
-                    cflow_add_action(f, a);
-                    last = a;
-                }
-            }
-        } else {
-            for (size_t j = 0; j < first->n_actions; j++) {
-                cflow_add_action(f, &first->actions[j]);
+        for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
+            const struct pf_conj *conj = &pfs[i]->conjs[j];
+            uint16_t prio = PRIO_BAND + conj_band(conj->id,
+                                                  n_bands[conj->table]);
+            for (size_t e = 0; e < conj->n; e++) {
+                pending_set_clause(&pend[k++], conj, e, prio);
             }
         }
-        start = end;
     }
+    merge_pending(pend, n, out);
     free(pend);
     cflow_set_destroy(&extra);
     u32_vec_destroy(&extra_ranks);
@@ -1241,12 +1621,13 @@ pair_compare(const void *a_, const void *b_)
     return a[1] < b[1] ? -1 : a[1] > b[1];
 }
 
-/* See compiler.h.  Groups the node's local pods by the policies selecting
- * them, compiles each policy's contribution, and merges. */
-char *
-cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
-                       const struct cf_node_ports *ports,
-                       struct cflow_set *out)
+/* Groups the local pods of the node with 'ports' by the policies selecting
+ * them and compiles each policy's contribution: stores in '*pfsp' an array
+ * of '*n_pfsp' contributions (none NULL), in policy order.  The caller
+ * frees each one and the array. */
+static void
+node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
+                   struct cf_policy_flows ***pfsp, size_t *n_pfsp)
 {
     struct local_pod *locals;
     size_t n_locals;
@@ -1291,6 +1672,20 @@ cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
     free(sel);
     free(pairs);
     free(locals);
+    *pfsp = pfs;
+    *n_pfsp = n_pfs;
+}
+
+/* See compiler.h.  Groups the node's local pods by the policies selecting
+ * them, compiles each policy's contribution, and merges. */
+char *
+cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
+                       const struct cf_node_ports *ports,
+                       struct cflow_set *out)
+{
+    struct cf_policy_flows **pfs;
+    size_t n_pfs;
+    node_contributions(c, ports, &pfs, &n_pfs);
 
     size_t old_n = out->n;
     char *error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
@@ -1298,6 +1693,748 @@ cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
         while (out->n > old_n) {
             free(out->flows[--out->n].actions);
         }
+    }
+    for (size_t i = 0; i < n_pfs; i++) {
+        cf_policy_flows_destroy(pfs[i]);
+    }
+    free(pfs);
+    return error;
+}
+
+/* ---- Incremental merging ------------------------------------------------
+ *
+ * A struct cf_node_cache keeps one node's merged flow table as a hash map
+ * from flow key (table, priority, match) to what is merged into that key
+ * (whole flows and conjunction clause entries, each with its merge rank,
+ * kept in rank order), the merged flow of every key, the keys in output
+ * order, and each policy's last contribution.  The next compilation
+ * compares each policy's new contribution with its last one and updates
+ * only the keys where they differ: for a conjunction whose address set
+ * gained one address, one clause entry.  Only those keys' flows are made
+ * again and only new keys are sorted.
+ *
+ * Bands: the cache is used only while every rule table has N_BANDS_INITIAL
+ * bands, the minimum, so that a conjunction's priority never depends on the
+ * others; each update checks that every key it touched still carries at
+ * most CFLOW_MAX_CONJUNCTIONS conjunctions (then choose_bands() would also
+ * keep N_BANDS_INITIAL).  Anything else (more bands, an unexpected state)
+ * empties the cache and merges the node in full with cf_compiler_merge(),
+ * so the output is always exactly cf_compiler_node_flows()'s. */
+
+/* One flow merged into a key. */
+struct mmember {
+    uint32_t rank;              /* Merge rank. */
+    struct cflow *flow;         /* Owned copy of a whole flow, or NULL for
+                                 * a clause entry: */
+    uint64_t cookie;            /* The clause flow's cookie, */
+    uint32_t conj_id;           /* its conjunction id, */
+    uint8_t clause;             /* clause, */
+    uint8_t n_clauses;          /* and number of clauses. */
+};
+
+/* A key of the merged table and what is merged into it. */
+struct mgroup {
+    struct mgroup *next;        /* Next in the hash bucket. */
+    uint32_t hash;              /* Hash of the key. */
+    uint8_t table;              /* The key: table, */
+    uint16_t priority;          /* priority */
+    struct cflow_match match;   /* and match. */
+    struct mmember *members;    /* Owned, ascending rank. */
+    size_t n_members;
+    size_t allocated_members;
+    size_t n_entries;           /* Clause entries among 'members'. */
+    struct cflow flow;          /* The merged flow (owns its actions);
+                                 * valid unless 'dirty'. */
+    bool dirty;                 /* In the cache's 'touched' list. */
+    bool sorted;                /* In the cache's 'sorted' array. */
+};
+
+/* See compiler.h. */
+struct cf_node_cache {
+    bool valid;                 /* The state below is a node's table. */
+    struct mgroup **buckets;    /* Owned array of 'mask + 1' buckets. */
+    size_t mask;                /* Number of buckets minus one. */
+    size_t n_groups;            /* Number of keys. */
+    struct mgroup **sorted;     /* Every key in output order (owned array
+                                 * of pointers into the map). */
+    size_t n_sorted;
+    struct mgroup **touched;    /* Keys changed by the current update. */
+    size_t n_touched;
+    size_t allocated_touched;
+    struct cf_smap pfs;         /* "ns/name" -> struct cf_policy_flows *:
+                                 * each policy's last contribution (owned;
+                                 * its 'policy' pointer is stale). */
+    struct cflow_set pipeline;  /* The last pipeline flows. */
+    struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
+};
+
+/* See compiler.h. */
+struct cf_node_cache *
+cf_node_cache_create(void)
+{
+    struct cf_node_cache *cache = cf_xzalloc(sizeof *cache);
+    cf_smap_init(&cache->pfs);
+    cflow_set_init(&cache->pipeline);
+    return cache;
+}
+
+/* Frees 'g' and what it owns. */
+static void
+mgroup_destroy(struct mgroup *g)
+{
+    for (size_t i = 0; i < g->n_members; i++) {
+        if (g->members[i].flow) {
+            free(g->members[i].flow->actions);
+            free(g->members[i].flow);
+        }
+    }
+    free(g->members);
+    free(g->flow.actions);
+    free(g);
+}
+
+/* cf_smap_destroy() callback for the contributions. */
+static void
+pf_free(void *pf)
+{
+    cf_policy_flows_destroy(pf);
+}
+
+/* See compiler.h. */
+void
+cf_node_cache_clear(struct cf_node_cache *cache)
+{
+    if (!cache) {
+        return;
+    }
+    for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
+        for (struct mgroup *g = cache->buckets[i], *next; g; g = next) {
+            next = g->next;
+            mgroup_destroy(g);
+        }
+    }
+    free(cache->buckets);
+    free(cache->sorted);
+    free(cache->touched);
+    cf_smap_destroy(&cache->pfs, pf_free);
+    cflow_set_destroy(&cache->pipeline);
+    struct cf_node_cache_stats stats = cache->stats;
+    memset(cache, 0, sizeof *cache);
+    cf_smap_init(&cache->pfs);
+    cflow_set_init(&cache->pipeline);
+    cache->stats = stats;
+}
+
+/* See compiler.h. */
+void
+cf_node_cache_get_stats(const struct cf_node_cache *cache,
+                        struct cf_node_cache_stats *stats)
+{
+    *stats = cache->stats;
+}
+
+/* See compiler.h. */
+void
+cf_node_cache_destroy(struct cf_node_cache *cache)
+{
+    if (cache) {
+        cf_node_cache_clear(cache);
+        cf_smap_destroy(&cache->pfs, NULL);
+        free(cache);
+    }
+}
+
+/* Compares the keys of 'a' and 'b' as cflow_key_compare() does. */
+static int
+mgroup_key_compare(const struct mgroup *a, const struct mgroup *b)
+{
+    if (a->table != b->table) {
+        return a->table < b->table ? -1 : 1;
+    }
+    if (a->priority != b->priority) {
+        return a->priority > b->priority ? -1 : 1;
+    }
+    return match_qsort_compare(&a->match, &b->match);
+}
+
+/* qsort() comparison of struct mgroup pointers by key. */
+static int
+mgroup_ptr_compare(const void *a_, const void *b_)
+{
+    const struct mgroup *const *a = a_;
+    const struct mgroup *const *b = b_;
+    return mgroup_key_compare(*a, *b);
+}
+
+/* Returns the group of key ('table', 'priority', 'match') in 'cache',
+ * creating it (empty) if 'create', else NULL if there is none.  A group
+ * returned is in the touched list. */
+static struct mgroup *
+mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
+           const struct cflow_match *match, bool create)
+{
+    uint32_t hash = match_hash(match, table | (uint32_t) priority << 8);
+    struct mgroup *g = NULL;
+    if (cache->buckets) {
+        for (g = cache->buckets[hash & cache->mask]; g; g = g->next) {
+            if (g->hash == hash && g->table == table
+                && g->priority == priority
+                && !match_qsort_compare(&g->match, match)) {
+                break;
+            }
+        }
+    }
+    if (!g) {
+        if (!create) {
+            return NULL;
+        }
+        if (cache->n_groups >= (cache->buckets ? cache->mask + 1 : 0)) {
+            size_t mask = cache->buckets ? cache->mask * 2 + 1 : 1023;
+            struct mgroup **buckets = cf_xcalloc(mask + 1, sizeof *buckets);
+            for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
+                for (struct mgroup *h = cache->buckets[i], *next; h;
+                     h = next) {
+                    next = h->next;
+                    h->next = buckets[h->hash & mask];
+                    buckets[h->hash & mask] = h;
+                }
+            }
+            free(cache->buckets);
+            cache->buckets = buckets;
+            cache->mask = mask;
+        }
+        g = cf_xzalloc(sizeof *g);
+        g->hash = hash;
+        g->table = table;
+        g->priority = priority;
+        g->match = *match;
+        g->next = cache->buckets[hash & cache->mask];
+        cache->buckets[hash & cache->mask] = g;
+        cache->n_groups++;
+    }
+    if (!g->dirty) {
+        g->dirty = true;
+        if (cache->n_touched >= cache->allocated_touched) {
+            cache->touched = cf_x2nrealloc(cache->touched,
+                                           &cache->allocated_touched,
+                                           sizeof *cache->touched);
+        }
+        cache->touched[cache->n_touched++] = g;
+    }
+    return g;
+}
+
+/* Inserts 'm' into 'g' after the members of lower or equal rank. */
+static void
+mgroup_insert(struct mgroup *g, const struct mmember *m)
+{
+    size_t lo = 0, hi = g->n_members;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->members[mid].rank <= m->rank) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    if (g->n_members >= g->allocated_members) {
+        g->members = cf_x2nrealloc(g->members, &g->allocated_members,
+                                   sizeof *g->members);
+    }
+    memmove(&g->members[lo + 1], &g->members[lo],
+            (g->n_members - lo) * sizeof *g->members);
+    g->members[lo] = *m;
+    g->n_members++;
+    if (!m->flow) {
+        g->n_entries++;
+    }
+}
+
+/* Removes from 'g' a member of rank 'rank' that is whole flow 'flow' (if
+ * nonnull) or clause entry ('conj_id', 'clause').  Returns false if there
+ * is none. */
+static bool
+mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
+              uint32_t conj_id, uint8_t clause)
+{
+    size_t lo = 0, hi = g->n_members;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->members[mid].rank < rank) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (size_t i = lo; i < g->n_members && g->members[i].rank == rank;
+         i++) {
+        struct mmember *m = &g->members[i];
+        if (flow ? m->flow && cflow_equal(m->flow, flow)
+            : !m->flow && m->conj_id == conj_id && m->clause == clause) {
+            if (m->flow) {
+                free(m->flow->actions);
+                free(m->flow);
+            } else {
+                g->n_entries--;
+            }
+            memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
+            g->n_members--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Adds (if 'add') or removes whole flow 'flow' of merge rank 'rank'.
+ * Returns false if a flow to remove is not there. */
+static bool
+mc_flow(struct cf_node_cache *cache, const struct cflow *flow,
+        uint32_t rank, bool add)
+{
+    struct mgroup *g = mgroup_get(cache, flow->table, flow->priority,
+                                  &flow->match, add);
+    if (!add) {
+        return g && mgroup_remove(g, rank, flow, 0, 0);
+    }
+    struct mmember m;
+    memset(&m, 0, sizeof m);
+    m.rank = rank;
+    m.flow = cf_xmalloc(sizeof *m.flow);
+    *m.flow = *flow;
+    m.flow->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
+                                 * sizeof *flow->actions);
+    memcpy(m.flow->actions, flow->actions,
+           flow->n_actions * sizeof *flow->actions);
+    m.flow->allocated_actions = flow->n_actions;
+    mgroup_insert(g, &m);
+    return true;
+}
+
+/* Priority of the flows of conjunction 'conj' (the cache's bands). */
+static uint16_t
+mc_conj_priority(const struct pf_conj *conj)
+{
+    return PRIO_BAND + conj_band(conj->id, N_BANDS_INITIAL);
+}
+
+/* Adds (if 'add') or removes clause entry 'e' of 'conj'.  Returns false if
+ * an entry to remove is not there. */
+static bool
+mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
+         bool add)
+{
+    struct mgroup *g = mgroup_get(cache, conj->table, mc_conj_priority(conj),
+                                  &conj->matches[e], add);
+    if (!add) {
+        return g && mgroup_remove(g, conj->id, NULL, conj->id,
+                                  conj->clauses[e]);
+    }
+    struct mmember m;
+    memset(&m, 0, sizeof m);
+    m.rank = conj->id;
+    m.cookie = (conj->cookie & ~0xffffULL) | CFLOW_KIND_CLAUSE;
+    m.conj_id = conj->id;
+    m.clause = conj->clauses[e];
+    m.n_clauses = conj->n_clauses;
+    mgroup_insert(g, &m);
+    return true;
+}
+
+/* Adds or removes every flow of 'conj': its clause entries and its conj_id
+ * flow.  Returns false on an inconsistency. */
+static bool
+mc_conj(struct cf_node_cache *cache, const struct pf_conj *conj, bool add)
+{
+    bool ok = true;
+    for (size_t e = 0; e < conj->n && ok; e++) {
+        ok = mc_entry(cache, conj, e, add);
+    }
+    struct cflow_set set;
+    cflow_set_init(&set);
+    const struct cflow *f = add_conj_id_flow(conj, mc_conj_priority(conj),
+                                             &set);
+    ok = ok && mc_flow(cache, f, conj->id, add);
+    cflow_set_destroy(&set);
+    return ok;
+}
+
+/* Compares clause entry 'i' of 'a' with entry 'j' of 'b': by clause, then
+ * match (the order emit_rule_part() lays entries out in).  Identical bytes
+ * are equal matches (the converse need not hold: then the fields tell). */
+static int
+entry_compare(const struct pf_conj *a, size_t i, const struct pf_conj *b,
+              size_t j)
+{
+    if (a->clauses[i] != b->clauses[j]) {
+        return a->clauses[i] < b->clauses[j] ? -1 : 1;
+    }
+    if (!memcmp(&a->matches[i], &b->matches[j], sizeof a->matches[i])) {
+        return 0;
+    }
+    return match_qsort_compare(&a->matches[i], &b->matches[j]);
+}
+
+/* Updates 'cache' from conjunction 'old' to 'new' (same id).  When their
+ * clause flows and conj_id flows agree, only the clause entries that
+ * differ change.  Returns false on an inconsistency. */
+static bool
+mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
+               const struct pf_conj *new)
+{
+    struct cflow_set set;
+    cflow_set_init(&set);
+    uint16_t prio = mc_conj_priority(new);
+    add_conj_id_flow(old, prio, &set);
+    add_conj_id_flow(new, prio, &set);
+    bool same = (cflow_equal(&set.flows[0], &set.flows[1])
+                 && old->cookie == new->cookie
+                 && old->n_clauses == new->n_clauses
+                 && old->table == new->table);
+    cflow_set_destroy(&set);
+    if (!same) {
+        return mc_conj(cache, old, false) && mc_conj(cache, new, true);
+    }
+
+    if (old->n == new->n
+        && !memcmp(old->clauses, new->clauses, new->n * sizeof *new->clauses)
+        && !memcmp(old->matches, new->matches,
+                   new->n * sizeof *new->matches)) {
+        return true;            /* Unchanged (the usual case). */
+    }
+
+    /* A merge walk: entries are laid out in (clause, match) order, so this
+     * finds the few that differ.  (Were they not, the walk would still
+     * remove every old entry it does not pair with an equal new one and
+     * add every new one it does not pair: correct, only slower.) */
+    size_t i = 0, j = 0;
+    while (i < old->n || j < new->n) {
+        int cmp = (i >= old->n ? 1 : j >= new->n ? -1
+                   : entry_compare(old, i, new, j));
+        if (!cmp) {
+            i++;
+            j++;
+        } else if (cmp < 0) {
+            if (!mc_entry(cache, old, i++, false)) {
+                return false;
+            }
+        } else if (!mc_entry(cache, new, j++, true)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* True if the whole flows of 'a' and 'b' (and their ranks) are the
+ * same. */
+static bool
+pf_flows_equal(const struct cf_policy_flows *a,
+               const struct cf_policy_flows *b)
+{
+    if (a->flows.n != b->flows.n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->flows.n; i++) {
+        if (a->ranks.v[i] != b->ranks.v[i]
+            || !cflow_equal(&a->flows.flows[i], &b->flows.flows[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Updates 'cache' from a policy's contribution 'old' to 'new' (either may
+ * be NULL).  Returns false on an inconsistency. */
+static bool
+mc_policy_update(struct cf_node_cache *cache,
+                 const struct cf_policy_flows *old,
+                 const struct cf_policy_flows *new)
+{
+    if (!old || !new || !pf_flows_equal(old, new)) {
+        for (size_t i = 0; old && i < old->flows.n; i++) {
+            if (!mc_flow(cache, &old->flows.flows[i], old->ranks.v[i],
+                         false)) {
+                return false;
+            }
+        }
+        for (size_t i = 0; new && i < new->flows.n; i++) {
+            mc_flow(cache, &new->flows.flows[i], new->ranks.v[i], true);
+        }
+    }
+    bool paired = old && new && old->n_conjs == new->n_conjs;
+    for (size_t i = 0; paired && i < new->n_conjs; i++) {
+        paired = old->conjs[i].id == new->conjs[i].id;
+    }
+    if (paired) {
+        for (size_t i = 0; i < new->n_conjs; i++) {
+            if (!mc_conj_update(cache, &old->conjs[i], &new->conjs[i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+    for (size_t i = 0; old && i < old->n_conjs; i++) {
+        if (!mc_conj(cache, &old->conjs[i], false)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; new && i < new->n_conjs; i++) {
+        mc_conj(cache, &new->conjs[i], true);
+    }
+    return true;
+}
+
+/* Makes the merged flow of 'g' from its members (as emit_merged() does). */
+static void
+mgroup_emit(struct mgroup *g)
+{
+    const struct mmember *first = &g->members[0];
+    struct cflow *f = &g->flow;
+    free(f->actions);
+    memset(f, 0, sizeof *f);
+    f->table = g->table;
+    f->priority = g->priority;
+    f->cookie = first->flow ? first->flow->cookie : first->cookie;
+    f->match = g->match;
+    if (first->flow && !is_clause_flow(first->flow)) {
+        for (size_t j = 0; j < first->flow->n_actions; j++) {
+            cflow_add_action(f, &first->flow->actions[j]);
+        }
+        return;
+    }
+    bool have_last = false;
+    uint32_t last_id = 0;
+    uint8_t last_clause = 0;
+    for (size_t i = 0; i < g->n_members; i++) {
+        const struct mmember *m = &g->members[i];
+        struct cflow_action tmp;
+        const struct cflow_action *actions;
+        size_t n_actions;
+        if (m->flow) {
+            actions = m->flow->actions;
+            n_actions = m->flow->n_actions;
+        } else {
+            memset(&tmp, 0, sizeof tmp);
+            tmp.type = CFLOW_A_CONJUNCTION;
+            tmp.id = m->conj_id;
+            tmp.clause = m->clause;
+            tmp.n_clauses = m->n_clauses;
+            actions = &tmp;
+            n_actions = 1;
+        }
+        for (size_t j = 0; j < n_actions; j++) {
+            const struct cflow_action *a = &actions[j];
+            if (a->type != CFLOW_A_CONJUNCTION
+                || (have_last && last_id == a->id
+                    && last_clause == a->clause)) {
+                continue;
+            }
+            cflow_add_action(f, a);
+            have_last = true;
+            last_id = a->id;
+            last_clause = a->clause;
+        }
+    }
+}
+
+/* Unlinks 'g' from the hash map of 'cache' (it is still allocated). */
+static void
+mgroup_unlink(struct cf_node_cache *cache, struct mgroup *g)
+{
+    struct mgroup **p = &cache->buckets[g->hash & cache->mask];
+    while (*p != g) {
+        p = &(*p)->next;
+    }
+    *p = g->next;
+    cache->n_groups--;
+}
+
+/* Finishes an update: drops empty keys, makes the touched keys' flows
+ * again and puts new keys in order.  Returns false if a key carries more
+ * than CFLOW_MAX_CONJUNCTIONS conjunctions (the node needs more bands). */
+static bool
+mc_finish(struct cf_node_cache *cache)
+{
+    bool ok = true;
+    struct mgroup **added = cf_xcalloc(cache->n_touched + 1, sizeof *added);
+    size_t n_added = 0, n_removed = 0;
+    for (size_t i = 0; i < cache->n_touched; i++) {
+        struct mgroup *g = cache->touched[i];
+        g->dirty = false;
+        if (!g->n_members) {
+            mgroup_unlink(cache, g);
+            if (g->sorted) {
+                n_removed++;
+            } else {
+                mgroup_destroy(g);
+                cache->touched[i] = NULL;
+            }
+            continue;
+        }
+        if (g->n_entries > CFLOW_MAX_CONJUNCTIONS) {
+            ok = false;
+        }
+        mgroup_emit(g);
+        if (!g->sorted) {
+            added[n_added++] = g;
+        }
+    }
+    if (n_added > 1) {
+        qsort(added, n_added, sizeof *added, mgroup_ptr_compare);
+    }
+
+    /* Merge the old order (without the empty keys) with the new keys. */
+    size_t n = cache->n_sorted - n_removed + n_added;
+    struct mgroup **sorted = cf_xcalloc(n + 1, sizeof *sorted);
+    size_t i = 0, j = 0, k = 0;
+    while (i < cache->n_sorted || j < n_added) {
+        if (i < cache->n_sorted && !cache->sorted[i]->n_members) {
+            i++;                /* Emptied: freed below. */
+        } else if (j >= n_added
+                   || (i < cache->n_sorted
+                       && mgroup_key_compare(cache->sorted[i],
+                                             added[j]) < 0)) {
+            sorted[k++] = cache->sorted[i++];
+        } else {
+            added[j]->sorted = true;
+            sorted[k++] = added[j++];
+        }
+    }
+    free(cache->sorted);
+    cache->sorted = sorted;
+    cache->n_sorted = k;
+    free(added);
+
+    for (size_t t = 0; t < cache->n_touched; t++) {
+        struct mgroup *g = cache->touched[t];
+        if (g && !g->n_members) {
+            mgroup_destroy(g);
+        }
+    }
+    cache->n_touched = 0;
+    return ok;
+}
+
+/* Updates 'cache' to 'node''s table with 'ports' and contributions 'pfs'
+ * (taking ownership of them).  Returns false on an inconsistency or when
+ * the cache can't be used (then the caller clears it). */
+static bool
+mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
+          const struct cf_node *node, const struct cf_node_ports *ports,
+          struct cf_policy_flows **pfs, size_t n_pfs)
+{
+    /* The pipeline. */
+    struct local_pod *locals;
+    size_t n_locals;
+    collect_locals(c, ports, &locals, &n_locals);
+    struct cflow_set pipeline;
+    cflow_set_init(&pipeline);
+    add_pipeline(node, ports, locals, n_locals, &pipeline);
+    free(locals);
+    bool same = pipeline.n == cache->pipeline.n;
+    for (size_t i = 0; same && i < pipeline.n; i++) {
+        same = cflow_equal(&pipeline.flows[i], &cache->pipeline.flows[i]);
+    }
+    bool ok = true;
+    if (!same) {
+        for (size_t i = 0; ok && i < cache->pipeline.n; i++) {
+            ok = mc_flow(cache, &cache->pipeline.flows[i], 0, false);
+        }
+        for (size_t i = 0; ok && i < pipeline.n; i++) {
+            mc_flow(cache, &pipeline.flows[i], 0, true);
+        }
+    }
+    cflow_set_destroy(&cache->pipeline);
+    cache->pipeline = pipeline;
+
+    /* The policies, by name. */
+    struct cf_smap new_pfs;
+    cf_smap_init(&new_pfs);
+    struct cf_ds key;
+    cf_ds_init(&key);
+    for (size_t i = 0; i < n_pfs; i++) {
+        const struct cf_policy *p = pfs[i]->policy;
+        cf_ds_clear(&key);
+        cf_ds_put_format(&key, "%s/%s", p->ns, p->name);
+        void **slot = cf_smap_slot(&new_pfs, cf_ds_cstr(&key));
+        if (*slot) {
+            ok = false;         /* Two policies with one name. */
+            cf_policy_flows_destroy(pfs[i]);
+            continue;
+        }
+        *slot = pfs[i];
+        if (ok) {
+            ok = mc_policy_update(cache, cf_smap_get(&cache->pfs,
+                                                     cf_ds_cstr(&key)),
+                                  pfs[i]);
+        }
+    }
+    /* Policies that no longer contribute. */
+    for (size_t b = 0; ok && b <= cache->pfs.mask; b++) {
+        for (struct cf_smap_node *sn = cache->pfs.buckets[b]; ok && sn;
+             sn = sn->next) {
+            if (!cf_smap_get(&new_pfs, sn->key)) {
+                ok = mc_policy_update(cache, sn->data, NULL);
+            }
+        }
+    }
+    cf_ds_destroy(&key);
+    cf_smap_destroy(&cache->pfs, pf_free);
+    cache->pfs = new_pfs;
+    return mc_finish(cache) && ok;
+}
+
+/* See compiler.h. */
+char *
+cf_compiler_node_flows_cached(struct cf_compiler *c,
+                              const struct cf_node *node,
+                              const struct cf_node_ports *ports,
+                              struct cf_node_cache *cache,
+                              struct cflow_set *out)
+{
+    struct cf_policy_flows **pfs;
+    size_t n_pfs;
+    node_contributions(c, ports, &pfs, &n_pfs);
+
+    char *error = merge_check(node, pfs, n_pfs);
+    bool use = !error;
+    if (use && !cache->valid) {
+        /* A fresh start: only with the initial bands everywhere. */
+        unsigned n_bands[CFLOW_N_TABLES];
+        choose_bands(pfs, n_pfs, n_bands);
+        for (size_t t = 0; t < CFLOW_N_TABLES; t++) {
+            use = use && n_bands[t] == N_BANDS_INITIAL;
+        }
+        cf_node_cache_clear(cache);
+    }
+    if (use) {
+        cache->valid = true;
+        if (mc_update(c, cache, node, ports, pfs, n_pfs)) {
+            cache->stats.n_updates++;
+            free(pfs);
+            for (size_t i = 0; i < cache->n_sorted; i++) {
+                const struct cflow *g = &cache->sorted[i]->flow;
+                struct cflow *f = cflow_set_add(out, g->table, g->priority,
+                                                g->cookie);
+                f->match = g->match;
+                f->actions = cf_xmalloc((g->n_actions ? g->n_actions : 1)
+                                        * sizeof *f->actions);
+                memcpy(f->actions, g->actions,
+                       g->n_actions * sizeof *f->actions);
+                f->n_actions = f->allocated_actions = g->n_actions;
+            }
+            return NULL;
+        }
+        /* The cache owns the contributions now: compute them again. */
+        cache->stats.n_fallbacks++;
+        free(pfs);
+        cf_node_cache_clear(cache);
+        return cf_compiler_node_flows(c, node, ports, out);
+    }
+
+    cf_node_cache_clear(cache);
+    if (!error) {
+        cache->stats.n_full++;
+        error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
     }
     for (size_t i = 0; i < n_pfs; i++) {
         cf_policy_flows_destroy(pfs[i]);

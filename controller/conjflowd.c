@@ -9,15 +9,19 @@
  *
  * Main loop (run/wait/poll, as in Open vSwitch's daemons):
  *   1. the store: if its SQLite data_version moved, read the sequence
- *      number; if that moved, reload the cluster and mark every node for
- *      recompilation (a full recompute per change: simple and exactly
- *      what the compiler's contract guarantees);
+ *      number; if that moved, read the change feed, fetch only the changed
+ *      objects (or reload everything after many changes) and mark the
+ *      nodes that the changes touch for recompilation;
  *   2. the node set: a switch per Node object (recreated if its OVSDB
  *      remote or bridge changes);
  *   3. each switch runs; a node whose ports changed is recompiled and its
  *      bindings are recorded in the store;
  *   4. each node marked for recompilation whose ports are known gets its
- *      desired flows; the switch sends the difference in one bundle.
+ *      desired flows (the compiler merges again only the flows of the
+ *      policies whose contribution changed, through the node's cache);
+ *      the switch sends the difference in one bundle.
+ * "recompute" and --check-incremental show that this is exactly what a
+ * full recomputation gives.
  * A node that cannot be reached only shows up in the status; the others
  * go on.
  */
@@ -34,6 +38,7 @@
 #include "conjflow/compiler.h"
 #include "conjflow/model.h"
 #include "conjflow/store.h"
+#include "controller/observe.h"
 #include "coverage.h"
 #include "daemon.h"
 #include "dirs.h"
@@ -55,12 +60,17 @@ VLOG_DEFINE_THIS_MODULE(conjflowd);
 
 COVERAGE_DEFINE(conjflowd_reload);
 COVERAGE_DEFINE(conjflowd_compile);
+COVERAGE_DEFINE(conjflowd_load_changes);
 
 /* Command-line settings. */
 static const char *db_path;             /* --db. */
 static char *unixctl_path;              /* --unixctl. */
 static int poll_interval = 10;          /* --poll-interval, ms. */
 static bool check_incremental;          /* --check-incremental. */
+static const char *audit_log_path;      /* --audit-log. */
+static bool log_all_denies;             /* --log-all-denies. */
+static int stats_interval = 10000;      /* --stats-interval, ms. */
+static const char *metrics_address;     /* --metrics-address. */
 static char **config_argv;              /* The command line with the
                                          * configuration file's settings
                                          * (option values point into it). */
@@ -78,6 +88,13 @@ struct node_ctx {
     size_t n_flows;             /* Flows of the last compilation. */
     struct cflow_set last;      /* Flows of the last compilation (for
                                  * --check-incremental). */
+    struct cf_node_cache *cache;    /* The node's merged flows, kept between
+                                     * compilations (NULL until the first). */
+    unsigned int stats_stored;  /* Switch stats seqno last stored. */
+    unsigned int stats_wanted;  /* Stats seqno a "stats" command waits
+                                 * for (0: none). */
+    uint64_t synced_seq;        /* Store seq at which the node was last
+                                 * in sync (0: never). */
 };
 
 /* The daemon's state. */
@@ -97,7 +114,14 @@ struct daemon_state {
                                  * or -1 while pending. */
     size_t n_affected;          /* Nodes the last change recompiled. */
     bool exiting;               /* "exit" was requested. */
+    struct observe *obs;        /* Audit log, statistics, metrics. */
 };
+
+static void observe_init(struct daemon_state *);
+static void observe_run(struct daemon_state *);
+static void observe_wait(struct daemon_state *);
+static void observe_destroy(struct daemon_state *);
+static void observe_node_created(struct daemon_state *, struct node_ctx *);
 
 static unixctl_cb_func conjflowd_exit;
 static unixctl_cb_func conjflowd_status;
@@ -155,11 +179,27 @@ mark_all(struct daemon_state *d)
     }
 }
 
+/* True if every node is already marked: nothing more to find. */
+static bool
+all_marked(const struct daemon_state *d)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        if (!((const struct node_ctx *) sn->data)->dirty) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Marks the nodes of the pods of 'c' that 'p' selects. */
 static void
 mark_policy_nodes(struct daemon_state *d, const struct cf_cluster *c,
                   const struct cf_policy *p)
 {
+    if (all_marked(d)) {
+        return;
+    }
     for (size_t i = 0; i < c->n_pods; i++) {
         const struct cf_pod *pod = c->pods[i];
         if (pod->node && !strcmp(pod->ns, p->ns)
@@ -244,7 +284,7 @@ mark_pod(struct daemon_state *d, const struct cf_cluster *c,
          const struct cf_pod *pod)
 {
     mark_node(d, pod->node);
-    for (size_t i = 0; i < c->n_policies; i++) {
+    for (size_t i = 0; i < c->n_policies && !all_marked(d); i++) {
         const struct cf_policy *p = c->policies[i];
         if (policy_may_select_peer(c, p, pod)) {
             mark_policy_nodes(d, c, p);
@@ -343,6 +383,236 @@ check_untouched_nodes(struct daemon_state *d)
     }
 }
 
+/* ---- Loading only what changed ------------------------------------------
+ *
+ * A change of a few objects does not reload the whole store: the new
+ * cluster shares the unchanged objects of the old one and fetches each
+ * changed object again (cf_store_get()).  More changes than
+ * MAX_INCREMENTAL_CHANGES, a change feed that is too old, or any error
+ * reload everything.  --check-incremental also loads the whole store and
+ * checks that every node compiles to the same flows from both. */
+#define MAX_INCREMENTAL_CHANGES 256
+
+/* True if 'a' and 'b' name the same object. */
+static bool
+objref_equal(const struct cf_objref *a, const struct cf_objref *b)
+{
+    return (a->kind == b->kind && !strcmp(a->name, b->name)
+            && (a->ns && b->ns ? !strcmp(a->ns, b->ns) : a->ns == b->ns));
+}
+
+/* Removes pointer 'p' from array 'array' of '*n' elements (keeping the
+ * order).  Returns true if it was there. */
+static bool
+remove_ptr(void **array, size_t *n, const void *p)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (array[i] == p) {
+            memmove(&array[i], &array[i + 1], (*n - i - 1) * sizeof *array);
+            (*n)--;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Copies the pointer array 'src' of 'n' elements into '*dstp' (the objects
+ * stay shared). */
+static void
+copy_ptrs(void ***dstp, size_t *n_dst, size_t *allocated, void *const *src,
+          size_t n)
+{
+    *dstp = xcalloc(n ? n : 1, sizeof *src);
+    if (n) {
+        memcpy(*dstp, src, n * sizeof *src);
+    }
+    *n_dst = n;
+    *allocated = n ? n : 1;
+}
+
+/* Builds in 'new' (initialized, empty) cluster 'old' with the 'n' changes
+ * in 'changes' applied: 'new' shares the unchanged objects of 'old'; each
+ * changed object is fetched from 'store' again; the versions in 'old' of
+ * changed objects move to 'gone' (initialized, empty), which owns them.
+ * 'new' owns the fetched objects only: free its arrays with
+ * cluster_free_arrays() once 'old' is gone.  Returns NULL, or a malloc'd
+ * error and then changes nothing. */
+static char *
+cluster_apply_changes(struct cf_store *store, const struct cf_cluster *old,
+                      const struct cf_change *changes, size_t n,
+                      struct cf_cluster *new, struct cf_cluster *gone)
+{
+    /* Fetch first: nothing below can fail. */
+    struct cf_object **objs = xcalloc(n ? n : 1, sizeof *objs);
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_objref *ref = &changes[i].ref;
+        bool dup = false;
+        for (size_t j = 0; j < i && !dup; j++) {
+            dup = objref_equal(&changes[j].ref, ref);
+        }
+        if ((unsigned) ref->kind >= CF_N_KINDS) {
+            for (size_t j = 0; j < i; j++) {
+                cf_object_destroy(objs[j]);
+            }
+            free(objs);
+            return xasprintf("change %"PRIu64": unknown kind %d",
+                             changes[i].seq, (int) ref->kind);
+        }
+        if (dup) {
+            continue;
+        }
+        char *error = cf_store_get(store, ref, &objs[i]);
+        if (error) {
+            for (size_t j = 0; j < i; j++) {
+                cf_object_destroy(objs[j]);
+            }
+            free(objs);
+            return error;
+        }
+    }
+
+    copy_ptrs((void ***) &new->namespaces, &new->n_namespaces,
+              &new->allocated_namespaces, (void *const *) old->namespaces,
+              old->n_namespaces);
+    copy_ptrs((void ***) &new->pods, &new->n_pods, &new->allocated_pods,
+              (void *const *) old->pods, old->n_pods);
+    copy_ptrs((void ***) &new->policies, &new->n_policies,
+              &new->allocated_policies, (void *const *) old->policies,
+              old->n_policies);
+    copy_ptrs((void ***) &new->nodes, &new->n_nodes,
+              &new->allocated_nodes, (void *const *) old->nodes,
+              old->n_nodes);
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_objref *ref = &changes[i].ref;
+        struct cf_object o;
+        memset(&o, 0, sizeof o);
+        o.kind = ref->kind;
+        switch (ref->kind) {
+        case CF_KIND_NAMESPACE:
+            o.ns = CONST_CAST(struct cf_namespace *,
+                              cf_cluster_find_namespace(old, ref->name));
+            if (o.ns && remove_ptr((void **) new->namespaces,
+                                   &new->n_namespaces, o.ns)) {
+                cf_cluster_add(gone, xmemdup(&o, sizeof o));
+            }
+            break;
+        case CF_KIND_POD:
+            o.pod = CONST_CAST(struct cf_pod *,
+                               cf_cluster_find_pod(old, ref->ns, ref->name));
+            if (o.pod && remove_ptr((void **) new->pods, &new->n_pods,
+                                    o.pod)) {
+                cf_cluster_add(gone, xmemdup(&o, sizeof o));
+            }
+            break;
+        case CF_KIND_POLICY:
+            o.policy = CONST_CAST(struct cf_policy *,
+                                  cf_cluster_find_policy(old, ref->ns,
+                                                         ref->name));
+            if (o.policy && remove_ptr((void **) new->policies,
+                                       &new->n_policies, o.policy)) {
+                cf_cluster_add(gone, xmemdup(&o, sizeof o));
+            }
+            break;
+        case CF_KIND_NODE:
+            o.node = CONST_CAST(struct cf_node *,
+                                cf_cluster_find_node(old, ref->name));
+            if (o.node && remove_ptr((void **) new->nodes, &new->n_nodes,
+                                     o.node)) {
+                cf_cluster_add(gone, xmemdup(&o, sizeof o));
+            }
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (objs[i]) {
+            cf_cluster_add(new, objs[i]);
+        }
+    }
+    free(objs);
+    cf_cluster_sort(new);
+    return NULL;
+}
+
+/* Frees the arrays of 'c' but not its objects (shared with another
+ * cluster), and empties it. */
+static void
+cluster_free_arrays(struct cf_cluster *c)
+{
+    free(c->namespaces);
+    free(c->pods);
+    free(c->policies);
+    free(c->nodes);
+    cf_cluster_init(c);
+}
+
+/* --check-incremental: loads the whole store and checks that every node
+ * with known ports compiles to the same flows from it as from the cluster
+ * that the change feed built.  A difference is logged as an error and
+ * the whole store replaces the cluster (every node is recompiled). */
+static void
+check_incremental_load(struct daemon_state *d)
+{
+    struct cf_cluster full;
+    uint64_t seq;
+    cf_cluster_init(&full);
+    char *error = cf_store_load(d->store, &full, &seq);
+    if (error || seq != d->seq) {
+        /* Failed, or a newer commit: the next change is checked. */
+        free(error);
+        cf_cluster_destroy(&full);
+        return;
+    }
+    struct cf_compiler *compiler = cf_compiler_create(&full);
+    cf_compiler_set_log_denies(compiler, log_all_denies);
+    bool same = (full.n_namespaces == d->cluster.n_namespaces
+                 && full.n_pods == d->cluster.n_pods
+                 && full.n_policies == d->cluster.n_policies
+                 && full.n_nodes == d->cluster.n_nodes);
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        const struct cf_node *a = cf_cluster_find_node(&d->cluster,
+                                                       n->name);
+        const struct cf_node *b = cf_cluster_find_node(&full, n->name);
+        if (!same || !cf_switch_ports_known(n->sw)) {
+            continue;
+        }
+        if (!a != !b) {
+            same = false;
+            break;
+        } else if (!a) {
+            continue;
+        }
+        const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
+        struct cflow_set fa, fb;
+        cflow_set_init(&fa);
+        cflow_set_init(&fb);
+        char *ea = cf_compiler_node_flows(d->compiler, a, ports, &fa);
+        char *eb = cf_compiler_node_flows(compiler, b, ports, &fb);
+        same = !ea == !eb && fa.n == fb.n;
+        for (size_t i = 0; same && i < fa.n; i++) {
+            same = cflow_equal(&fa.flows[i], &fb.flows[i]);
+        }
+        free(ea);
+        free(eb);
+        cflow_set_destroy(&fa);
+        cflow_set_destroy(&fb);
+    }
+    if (same) {
+        cf_compiler_destroy(compiler);
+        cf_cluster_destroy(&full);
+        return;
+    }
+    VLOG_ERR("store seq %"PRIu64": the cluster built from the change feed "
+             "differs from the store (incremental bug): reloading",
+             d->seq);
+    cf_compiler_destroy(d->compiler);
+    cf_cluster_destroy(&d->cluster);
+    d->cluster = full;
+    d->compiler = compiler;
+    mark_all(d);
+}
+
 /* Reloads the cluster from the store if it changed (or if 'force').
  * Returns true if it was reloaded. */
 static bool
@@ -374,19 +644,17 @@ store_run(struct daemon_state *d, bool force)
     long long int start = time_msec();
     struct cf_cluster cluster;
     cf_cluster_init(&cluster);
-    error = cf_store_load(d->store, &cluster, &seq);
-    if (error) {
-        cf_cluster_destroy(&cluster);
-        set_store_error(d, error);
-        return false;
-    }
     /* Which nodes the change touches: from the change feed, comparing the
-     * objects before and after.  Everything, if we can't tell. */
+     * objects before and after.  Everything, if we can't tell.  A few
+     * changes are loaded by themselves (see cluster_apply_changes()). */
     bool all = force || !d->loaded;
+    bool incremental = false;
+    struct cf_cluster gone;     /* Old versions of changed objects. */
+    cf_cluster_init(&gone);
     struct cf_change *changes = NULL;
     size_t n_changes = 0;
+    uint64_t last = 0;
     if (!all) {
-        uint64_t last;
         bool too_old;
         error = cf_store_changes(d->store, d->seq, 0, &changes, &n_changes,
                                  &last, &too_old);
@@ -395,7 +663,33 @@ store_run(struct daemon_state *d, bool force)
                       "every node)", db_path, error);
             free(error);
             all = true;
-        } else if (too_old || last != seq) {
+        } else if (too_old || last < seq) {
+            all = true;
+        } else if (n_changes <= MAX_INCREMENTAL_CHANGES) {
+            error = cluster_apply_changes(d->store, &d->cluster, changes,
+                                          n_changes, &cluster, &gone);
+            if (error) {
+                VLOG_WARN("store %s: %s (reloading everything)", db_path,
+                          error);
+                free(error);
+            } else {
+                incremental = true;
+                seq = last;
+            }
+        }
+    }
+    if (!incremental) {
+        error = cf_store_load(d->store, &cluster, &seq);
+        if (error) {
+            for (size_t i = 0; i < n_changes; i++) {
+                cf_change_destroy(&changes[i]);
+            }
+            free(changes);
+            cf_cluster_destroy(&cluster);
+            set_store_error(d, error);
+            return false;
+        }
+        if (seq != last) {
             all = true;
         }
     }
@@ -412,15 +706,26 @@ store_run(struct daemon_state *d, bool force)
     }
     free(changes);
 
-    /* The compiler keeps pointers into the cluster: replace both. */
+    /* The compiler keeps pointers into the cluster: replace both.  After an
+     * incremental load the old cluster shares its objects with the new
+     * one, except those in 'gone'. */
     cf_compiler_destroy(d->compiler);
-    cf_cluster_destroy(&d->cluster);
+    if (incremental) {
+        cluster_free_arrays(&d->cluster);
+        cf_cluster_destroy(&gone);
+    } else {
+        cf_cluster_destroy(&d->cluster);
+    }
     d->cluster = cluster;
     d->compiler = cf_compiler_create(&d->cluster);
+    cf_compiler_set_log_denies(d->compiler, log_all_denies);
+    d->seq = seq;
     if (check_incremental) {
+        if (incremental) {
+            check_incremental_load(d);
+        }
         check_untouched_nodes(d);
     }
-    d->seq = seq;
     d->loaded = true;
     d->load_ms = time_msec() - start;
     if (!d->change_start || d->last_sync_ms >= 0) {
@@ -430,10 +735,14 @@ store_run(struct daemon_state *d, bool force)
     free(d->store_error);
     d->store_error = NULL;
     COVERAGE_INC(conjflowd_reload);
+    if (incremental) {
+        COVERAGE_INC(conjflowd_load_changes);
+    }
     VLOG_INFO("store seq %"PRIu64": %"PRIuSIZE" namespaces, %"PRIuSIZE
-              " pods, %"PRIuSIZE" policies, %"PRIuSIZE" nodes (%lld ms)",
+              " pods, %"PRIuSIZE" policies, %"PRIuSIZE" nodes (%lld ms, %s)",
               seq, d->cluster.n_namespaces, d->cluster.n_pods,
-              d->cluster.n_policies, d->cluster.n_nodes, d->load_ms);
+              d->cluster.n_policies, d->cluster.n_nodes, d->load_ms,
+              incremental ? "changed objects only" : "whole store");
     return true;
 }
 
@@ -444,6 +753,7 @@ node_ctx_destroy(struct node_ctx *n)
     if (n) {
         cf_switch_destroy(n->sw);
         cflow_set_destroy(&n->last);
+        cf_node_cache_destroy(n->cache);
         free(n->name);
         free(n);
     }
@@ -481,6 +791,7 @@ nodes_sync(struct daemon_state *d)
         cflow_set_init(&n->last);
         n->dirty = true;
         shash_add(&d->nodes, n->name, n);
+        observe_node_created(d, n);
         VLOG_INFO("node %s: OVSDB %s, bridge %s", node->name, node->ovsdb,
                   node->bridge ? node->bridge : "br-int");
     }
@@ -497,8 +808,37 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
     long long int start = time_msec();
     struct cflow_set flows;
     cflow_set_init(&flows);
-    char *error = cf_compiler_node_flows(d->compiler, node,
-                                         cf_switch_get_ports(n->sw), &flows);
+    /* Only the flows that the changed policies touch are merged again
+     * (the compiler falls back to a full merge by itself). */
+    if (!n->cache) {
+        n->cache = cf_node_cache_create();
+    }
+    const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
+    char *error = cf_compiler_node_flows_cached(d->compiler, node, ports,
+                                                n->cache, &flows);
+    if (check_incremental && !error) {
+        /* Check against a full compilation. */
+        struct cflow_set full;
+        cflow_set_init(&full);
+        char *full_error = cf_compiler_node_flows(d->compiler, node, ports,
+                                                  &full);
+        bool same = !full_error && full.n == flows.n;
+        for (size_t i = 0; same && i < full.n; i++) {
+            same = cflow_equal(&full.flows[i], &flows.flows[i]);
+        }
+        if (!same) {
+            VLOG_ERR("node %s: the incremental merge differs from a full "
+                     "compilation (incremental bug): using the full one",
+                     n->name);
+            cf_node_cache_clear(n->cache);
+            cflow_set_destroy(&flows);
+            flows = full;
+            error = full_error;
+        } else {
+            cflow_set_destroy(&full);
+            free(full_error);
+        }
+    }
     bool failed = error != NULL;
     if (error) {
         /* Fail closed: the last good flows stay. */
@@ -621,6 +961,7 @@ main(int argc, char *argv[])
         ovs_fatal(0, "%s", error);
     }
     VLOG_INFO("store %s opened", db_path);
+    observe_init(&d);
 
     daemonize_complete();
 
@@ -652,10 +993,12 @@ main(int argc, char *argv[])
                       "(%lld ms after the change was seen)", d.seq,
                       shash_count(&d.nodes), d.last_sync_ms);
         }
+        observe_run(&d);
         unixctl_server_run(unixctl);
 
         memory_wait();
         nodes_wait(&d);
+        observe_wait(&d);
         unixctl_server_wait(unixctl);
         poll_timer_wait(poll_interval);
         if (d.exiting) {
@@ -670,6 +1013,7 @@ main(int argc, char *argv[])
         shash_delete(&d.nodes, sn);
     }
     shash_destroy(&d.nodes);
+    observe_destroy(&d);
     cf_compiler_destroy(d.compiler);
     cf_cluster_destroy(&d.cluster);
     cf_store_close(d.store);
@@ -721,9 +1065,16 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
     for (size_t i = 0; i < shash_count(&d->nodes); i++) {
         const struct node_ctx *n = nodes[i]->data;
         cf_switch_format_status(n->sw, &s);
+        struct cf_node_cache_stats cs;
+        memset(&cs, 0, sizeof cs);
+        if (n->cache) {
+            cf_node_cache_get_stats(n->cache, &cs);
+        }
         ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %lld ms, "
-                      "converted in %lld ms\n", n->n_flows, n->compile_ms,
-                      n->convert_ms);
+                      "converted in %lld ms, merged %"PRIu64" times "
+                      "incrementally, %"PRIu64" in full\n", n->n_flows,
+                      n->compile_ms, n->convert_ms, cs.n_updates,
+                      cs.n_fallbacks + cs.n_full);
     }
     free(nodes);
     unixctl_command_reply(conn, ds_cstr(&s));
@@ -812,6 +1163,7 @@ conjflowd_recompute(struct unixctl_conn *conn, int argc OVS_UNUSED,
     SHASH_FOR_EACH (sn, &d->nodes) {
         struct node_ctx *n = sn->data;
         if (cf_switch_ports_known(n->sw)) {
+            cf_node_cache_clear(n->cache);      /* From scratch. */
             node_compile(d, n);
         }
         cf_switch_reconcile(n->sw);
@@ -833,6 +1185,11 @@ parse_options(int argc, char *argv[])
         OPT_OPENFLOW_PORT,
         OPT_BOOTSTRAP_CA_CERT,
         OPT_CHECK_INCREMENTAL,
+        OPT_AUDIT_LOG,
+        OPT_LOG_ALL_DENIES,
+        OPT_AUDIT_RATE,
+        OPT_STATS_INTERVAL,
+        OPT_METRICS_ADDRESS,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
         SSL_OPTION_ENUMS,
@@ -843,6 +1200,11 @@ parse_options(int argc, char *argv[])
         {"poll-interval", required_argument, NULL, OPT_POLL_INTERVAL},
         {"openflow-port", required_argument, NULL, OPT_OPENFLOW_PORT},
         {"check-incremental", no_argument, NULL, OPT_CHECK_INCREMENTAL},
+        {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
+        {"log-all-denies", no_argument, NULL, OPT_LOG_ALL_DENIES},
+        {"audit-rate", required_argument, NULL, OPT_AUDIT_RATE},
+        {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
+        {"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         VLOG_LONG_OPTIONS,
@@ -893,6 +1255,33 @@ parse_options(int argc, char *argv[])
         case OPT_CHECK_INCREMENTAL:
             check_incremental = true;
             break;
+        case OPT_AUDIT_LOG:
+            audit_log_path = optarg;
+            break;
+        case OPT_LOG_ALL_DENIES:
+            log_all_denies = true;
+            break;
+        case OPT_AUDIT_RATE: {
+            unsigned int rate, burst;
+            int n = sscanf(optarg, "%u/%u", &rate, &burst);
+            if (n < 1 || !rate || (n == 2 && !burst)) {
+                ovs_fatal(0, "--audit-rate: \"%s\" is not RATE or "
+                          "RATE/BURST (packets per second, packets)",
+                          optarg);
+            }
+            cf_switch_set_audit_meter(rate, n == 2 ? burst : 2 * rate);
+            break;
+        }
+        case OPT_STATS_INTERVAL:
+            stats_interval = atoi(optarg);
+            if (stats_interval < 100 || stats_interval > 3600000) {
+                ovs_fatal(0, "--stats-interval: %s is not between 100 and "
+                          "3600000 ms", optarg);
+            }
+            break;
+        case OPT_METRICS_ADDRESS:
+            metrics_address = optarg;
+            break;
         case 'h':
             usage();
         case 'V':
@@ -935,6 +1324,16 @@ usage(void)
            "  --check-incremental     also compile untouched nodes and "
            "check their flows\n"
            "                          did not change (for tests)\n"
+           "  --audit-log=FILE        append the audit log to FILE\n"
+           "  --log-all-denies        log every connection isolation "
+           "denies\n"
+           "  --audit-rate=R[/B]      audit packets per second (and burst) "
+           "per node\n"
+           "                          (default 100/200)\n"
+           "  --stats-interval=MS     how often to store flow statistics "
+           "(default 10000)\n"
+           "  --metrics-address=IP:PORT  serve Prometheus metrics over "
+           "HTTP\n"
            "  --unixctl=SOCKET        control socket (default "
            "<rundir>/conjflowd.<pid>.ctl)\n"
            "  --config=FILE           read options from FILE (default "
@@ -948,4 +1347,854 @@ usage(void)
     vlog_usage();
     stream_usage("OVSDB and OpenFlow", true, false, true);
     exit(EXIT_SUCCESS);
+}
+
+/* ---- Observability ------------------------------------------------------
+ *
+ * The audit log (packet-ins from audit flows, see controller/observe.h),
+ * per-rule statistics (a flow stats dump of every node every
+ * --stats-interval and on "stats"), realization status, and the Prometheus
+ * endpoint.  What conjflowctl reads goes into the store's meta table:
+ *
+ *   stats/NODE    cf_stats_format()'s text for NODE (latest dump);
+ *   realization   one line per policy:
+ *                 "NS/NAME id=ID seq=S nodes=N realized=R", where S is the
+ *                 store seq of the policy's last change, N the nodes with a
+ *                 pod bound to their bridge that the policy selects, and R
+ *                 those of them in sync at a seq >= S. */
+
+/* A "stats" command waiting for fresh counters. */
+struct stats_req {
+    struct unixctl_conn *conn;  /* Where to reply. */
+    char *node;                 /* Only this node, or NULL for all. */
+    long long int deadline;     /* Reply with what there is by then. */
+};
+
+/* Observability state of the daemon. */
+struct observe {
+    struct cf_audit *audit;     /* The audit log, or NULL. */
+    uint64_t n_packet_ins;      /* Audit packet-ins received. */
+    long long int next_stats;   /* When to dump statistics next (ms). */
+    struct stats_req *reqs;     /* Pending "stats" commands. */
+    size_t n_reqs, allocated_reqs;
+    struct shash policy_seq;    /* "ns/name" -> uint64_t * (seq of the
+                                 * policy's last change). */
+    uint64_t feed_seq;          /* Change feed read up to here. */
+    bool feed_read;             /* 'policy_seq' has been initialized. */
+    char *realization;          /* Last "realization" text stored. */
+    bool realization_stale;     /* Sync state, seq or ports changed. */
+    unsigned int ports_sig;     /* Sum of the nodes' ports seqnos. */
+    long long int next_realization;  /* Not recomputed before (ms): at
+                                      * most twice a second, as it looks
+                                      * at every policy and binding. */
+    struct metrics *metrics;    /* Prometheus endpoint, or NULL. */
+};
+
+static unixctl_cb_func conjflowd_stats;
+static unixctl_cb_func conjflowd_audit_reopen;
+static void metrics_create(struct daemon_state *, const char *address);
+static void metrics_run(struct daemon_state *);
+static void metrics_wait(struct daemon_state *);
+static void metrics_destroy(struct metrics *);
+static void metrics_observe_realization(struct daemon_state *,
+                                        long long int ms);
+
+/* Packet-in callback of every switch: the audit log. */
+static void
+packet_in_cb(struct cf_switch *sw, const struct ofputil_packet_in *pin,
+             void *d_)
+{
+    struct daemon_state *d = d_;
+    d->obs->n_packet_ins++;
+    cf_audit_packet_in(d->obs->audit, &d->cluster, cf_switch_get_name(sw),
+                       pin);
+}
+
+/* Sets up observability from the command-line options. */
+static void
+observe_init(struct daemon_state *d)
+{
+    struct observe *obs = xzalloc(sizeof *obs);
+    d->obs = obs;
+    shash_init(&obs->policy_seq);
+    if (audit_log_path) {
+        char *error = cf_audit_open(audit_log_path, &obs->audit);
+        if (error) {
+            ovs_fatal(0, "%s", error);
+        }
+    }
+    obs->next_stats = time_msec() + 1000;
+    unixctl_command_register("stats", "[NODE]", 0, 1, conjflowd_stats, d);
+    unixctl_command_register("audit/reopen", "", 0, 0,
+                             conjflowd_audit_reopen, d);
+    if (metrics_address) {
+        metrics_create(d, metrics_address);
+    }
+}
+
+/* A new node's switch: route its packet-ins to the audit log. */
+static void
+observe_node_created(struct daemon_state *d, struct node_ctx *n)
+{
+    cf_switch_set_packet_in_cb(n->sw, packet_in_cb, d);
+}
+
+/* Frees the observability state. */
+static void
+observe_destroy(struct daemon_state *d)
+{
+    struct observe *obs = d->obs;
+    if (!obs) {
+        return;
+    }
+    for (size_t i = 0; i < obs->n_reqs; i++) {
+        unixctl_command_reply_error(obs->reqs[i].conn, "exiting");
+        free(obs->reqs[i].node);
+    }
+    free(obs->reqs);
+    shash_destroy_free_data(&obs->policy_seq);
+    free(obs->realization);
+    cf_audit_close(obs->audit);
+    metrics_destroy(obs->metrics);
+    free(obs);
+    d->obs = NULL;
+}
+
+/* Appends the statistics of node 'n' (its last dump). */
+static void
+format_node_stats(const struct daemon_state *d, const struct node_ctx *n,
+                  struct ds *s)
+{
+    const struct cf_flow_counter *counters;
+    size_t n_counters;
+    long long int when;
+    cf_switch_get_stats(n->sw, &counters, &n_counters, &when);
+    cf_stats_format(&d->cluster, n->name, counters, n_counters, when, s);
+}
+
+/* Replies to 'req' with the statistics it asked for. */
+static void
+stats_reply(struct daemon_state *d, struct stats_req *req)
+{
+    struct ds s = DS_EMPTY_INITIALIZER;
+    const struct shash_node **nodes = shash_sort(&d->nodes);
+    for (size_t i = 0; i < shash_count(&d->nodes); i++) {
+        const struct node_ctx *n = nodes[i]->data;
+        if (!req->node || !strcmp(req->node, n->name)) {
+            format_node_stats(d, n, &s);
+        }
+    }
+    free(nodes);
+    unixctl_command_reply(req->conn, ds_cstr(&s));
+    ds_destroy(&s);
+}
+
+/* True if every node 'req' is about has the counters it waits for. */
+static bool
+stats_req_done(const struct daemon_state *d, const struct stats_req *req)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        const struct node_ctx *n = sn->data;
+        if (req->node && strcmp(req->node, n->name)) {
+            continue;
+        }
+        const struct cf_flow_counter *counters;
+        size_t n_counters;
+        long long int when;
+        unsigned int seqno = cf_switch_get_stats(n->sw, &counters,
+                                                 &n_counters, &when);
+        if (n->stats_wanted && seqno < n->stats_wanted) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Asks every node (with 'only_synced', every node in sync: the periodic
+ * dump stays out of the way of a large update) for its counters; a node
+ * that is asked records the dump seqno that will answer. */
+static void
+request_all_stats(struct daemon_state *d, bool only_synced)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        if (only_synced && (n->dirty || !cf_switch_is_synced(n->sw))) {
+            continue;
+        }
+        const struct cf_flow_counter *counters;
+        size_t n_counters;
+        long long int when;
+        unsigned int seqno = cf_switch_get_stats(n->sw, &counters,
+                                                 &n_counters, &when);
+        if (cf_switch_request_stats(n->sw)) {
+            if (n->stats_wanted <= seqno) {
+                n->stats_wanted = seqno + 1;
+            }
+        } else {
+            n->stats_wanted = 0;
+        }
+    }
+}
+
+/* Brings 'policy_seq' up to date with the change feed. */
+static void
+update_policy_seq(struct daemon_state *d)
+{
+    struct observe *obs = d->obs;
+    if (obs->feed_read && obs->feed_seq == d->seq) {
+        return;
+    }
+    bool reset = !obs->feed_read;
+    if (!reset) {
+        struct cf_change *changes = NULL;
+        size_t n_changes = 0;
+        uint64_t last;
+        bool too_old;
+        char *error = cf_store_changes(d->store, obs->feed_seq, 0,
+                                       &changes, &n_changes, &last,
+                                       &too_old);
+        if (error || too_old) {
+            free(error);
+            reset = true;
+        } else {
+            for (size_t i = 0; i < n_changes; i++) {
+                const struct cf_objref *ref = &changes[i].ref;
+                if (ref->kind == CF_KIND_POLICY) {
+                    char *key = xasprintf("%s/%s", ref->ns, ref->name);
+                    uint64_t *seq = shash_find_data(&obs->policy_seq, key);
+                    if (!seq) {
+                        seq = xmalloc(sizeof *seq);
+                        shash_add(&obs->policy_seq, key, seq);
+                    }
+                    *seq = changes[i].seq;
+                    free(key);
+                }
+            }
+        }
+        for (size_t i = 0; i < n_changes; i++) {
+            cf_change_destroy(&changes[i]);
+        }
+        free(changes);
+    }
+    if (reset) {
+        /* Unknown history: count every policy as changed now. */
+        shash_clear_free_data(&obs->policy_seq);
+        for (size_t i = 0; i < d->cluster.n_policies; i++) {
+            const struct cf_policy *p = d->cluster.policies[i];
+            uint64_t *seq = xmalloc(sizeof *seq);
+            *seq = d->seq;
+            shash_add_nocopy(&obs->policy_seq,
+                             xasprintf("%s/%s", p->ns, p->name), seq);
+        }
+    }
+    obs->feed_seq = d->seq;
+    obs->feed_read = true;
+}
+
+/* The pods of one namespace bound to some node's bridge, or scheduled on
+ * one of the nodes (spec.nodeName). */
+struct bound_pods {
+    const struct cf_pod **pods; /* The pods. */
+    size_t *nodes;              /* Per pod: index of its node. */
+    size_t n, allocated;
+};
+
+/* Adds 'pod' (if nonnull and not host-network) on node index 'node' to
+ * 'by_ns' (namespace -> struct bound_pods). */
+static void
+add_bound_pod(struct shash *by_ns, const struct cf_pod *pod, size_t node)
+{
+    if (!pod || pod->host_network) {
+        return;
+    }
+    struct bound_pods *bp = shash_find_data(by_ns, pod->ns);
+    if (!bp) {
+        bp = xzalloc(sizeof *bp);
+        shash_add(by_ns, pod->ns, bp);
+    }
+    if (bp->n >= bp->allocated) {
+        bp->pods = x2nrealloc(bp->pods, &bp->allocated, sizeof *bp->pods);
+        bp->nodes = xrealloc(bp->nodes, bp->allocated * sizeof *bp->nodes);
+    }
+    bp->pods[bp->n] = pod;
+    bp->nodes[bp->n++] = node;
+}
+
+/* Recomputes the realization status and stores it if it changed. */
+static void
+update_realization(struct daemon_state *d)
+{
+    struct observe *obs = d->obs;
+    if (!d->loaded) {
+        return;
+    }
+    update_policy_seq(d);
+
+    /* Bound and scheduled pods by namespace, with their nodes (a node
+     * that cannot be reached counts through its scheduled pods). */
+    const struct shash_node **nodes = shash_sort(&d->nodes);
+    size_t n_nodes = shash_count(&d->nodes);
+    struct shash by_ns = SHASH_INITIALIZER(&by_ns);
+    struct shash node_index = SHASH_INITIALIZER(&node_index);
+    for (size_t i = 0; i < n_nodes; i++) {
+        const struct node_ctx *n = nodes[i]->data;
+        shash_add(&node_index, n->name, (void *) (uintptr_t) (i + 1));
+        if (!cf_switch_ports_known(n->sw)) {
+            continue;
+        }
+        const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
+        for (size_t j = 0; j < ports->n_bindings; j++) {
+            const char *b = ports->bindings[j].pod;
+            const char *slash = strchr(b, '/');
+            if (!slash) {
+                continue;
+            }
+            char *ns = xmemdup0(b, slash - b);
+            add_bound_pod(&by_ns, cf_cluster_find_pod(&d->cluster, ns,
+                                                      slash + 1), i);
+            free(ns);
+        }
+    }
+    for (size_t i = 0; i < d->cluster.n_pods; i++) {
+        const struct cf_pod *pod = d->cluster.pods[i];
+        uintptr_t idx = (pod->node
+                         ? (uintptr_t) shash_find_data(&node_index,
+                                                       pod->node)
+                         : 0);
+        if (idx) {
+            add_bound_pod(&by_ns, pod, idx - 1);
+        }
+    }
+    shash_destroy(&node_index);
+
+    struct ds s = DS_EMPTY_INITIALIZER;
+    bool *applies = xcalloc(n_nodes ? n_nodes : 1, sizeof *applies);
+    for (size_t i = 0; i < d->cluster.n_policies; i++) {
+        const struct cf_policy *p = d->cluster.policies[i];
+        char *key = xasprintf("%s/%s", p->ns, p->name);
+        uint64_t *seqp = shash_find_data(&obs->policy_seq, key);
+        uint64_t seq = seqp ? *seqp : d->seq;
+        memset(applies, 0, n_nodes * sizeof *applies);
+        const struct bound_pods *bp = shash_find_data(&by_ns, p->ns);
+        for (size_t j = 0; bp && j < bp->n; j++) {
+            if (!applies[bp->nodes[j]]
+                && cf_selector_matches(&p->pod_sel, &bp->pods[j]->labels)) {
+                applies[bp->nodes[j]] = true;
+            }
+        }
+        size_t n_applies = 0, n_realized = 0;
+        for (size_t j = 0; j < n_nodes; j++) {
+            const struct node_ctx *n = nodes[j]->data;
+            if (applies[j]) {
+                n_applies++;
+                n_realized += n->synced_seq && n->synced_seq >= seq;
+            }
+        }
+        ds_put_format(&s, "%s id=%"PRIu32" seq=%"PRIu64" nodes=%"PRIuSIZE
+                      " realized=%"PRIuSIZE"\n", key, p->id, seq, n_applies,
+                      n_realized);
+        free(key);
+    }
+    free(applies);
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &by_ns) {
+        struct bound_pods *bp = sn->data;
+        free(bp->pods);
+        free(bp->nodes);
+    }
+    shash_destroy_free_data(&by_ns);
+    free(nodes);
+
+    if (!obs->realization || strcmp(obs->realization, ds_cstr(&s))) {
+        char *error = cf_store_meta_set(d->store, "realization",
+                                        ds_cstr(&s));
+        if (error) {
+            set_store_error(d, error);
+        } else {
+            free(obs->realization);
+            obs->realization = ds_steal_cstr(&s);
+        }
+    }
+    ds_destroy(&s);
+}
+
+/* Runs observability: records which nodes are in sync, dumps statistics
+ * when due, stores new counters, answers "stats" commands, serves
+ * metrics. */
+static void
+observe_run(struct daemon_state *d)
+{
+    struct observe *obs = d->obs;
+    long long int now = time_msec();
+    unsigned int ports_sig = shash_count(&d->nodes);
+
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        if (d->loaded && !n->dirty && cf_switch_ports_known(n->sw)
+            && cf_switch_is_synced(n->sw) && n->synced_seq != d->seq) {
+            n->synced_seq = d->seq;
+            obs->realization_stale = true;
+        }
+        ports_sig += cf_switch_get_ports_seqno(n->sw);
+    }
+    if (ports_sig != obs->ports_sig || obs->feed_seq != d->seq) {
+        obs->ports_sig = ports_sig;
+        obs->realization_stale = true;
+    }
+    if (obs->realization_stale && now >= obs->next_realization) {
+        update_realization(d);
+        obs->realization_stale = false;
+        obs->next_realization = now + 500;
+    }
+
+    if (now >= obs->next_stats) {
+        request_all_stats(d, true);
+        obs->next_stats = now + stats_interval;
+    }
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        struct node_ctx *n = sn->data;
+        const struct cf_flow_counter *counters;
+        size_t n_counters;
+        long long int when;
+        unsigned int seqno = cf_switch_get_stats(n->sw, &counters,
+                                                 &n_counters, &when);
+        if (seqno != n->stats_stored) {
+            n->stats_stored = seqno;
+            struct ds s = DS_EMPTY_INITIALIZER;
+            cf_stats_format(&d->cluster, n->name, counters, n_counters, when,
+                            &s);
+            char *key = xasprintf("stats/%s", n->name);
+            char *error = cf_store_meta_set(d->store, key, ds_cstr(&s));
+            if (error) {
+                set_store_error(d, error);
+            }
+            free(key);
+            ds_destroy(&s);
+        }
+    }
+
+    for (size_t i = 0; i < obs->n_reqs; ) {
+        struct stats_req *req = &obs->reqs[i];
+        if (now >= req->deadline || stats_req_done(d, req)) {
+            stats_reply(d, req);
+            free(req->node);
+            obs->reqs[i] = obs->reqs[--obs->n_reqs];
+        } else {
+            i++;
+        }
+    }
+    metrics_run(d);
+}
+
+/* Arranges to wake up for observability's timers. */
+static void
+observe_wait(struct daemon_state *d)
+{
+    struct observe *obs = d->obs;
+    poll_timer_wait_until(obs->next_stats);
+    if (obs->realization_stale) {
+        poll_timer_wait_until(obs->next_realization);
+    }
+    for (size_t i = 0; i < obs->n_reqs; i++) {
+        poll_timer_wait_until(obs->reqs[i].deadline);
+    }
+    metrics_wait(d);
+}
+
+/* "audit/reopen": reopens the audit log (for log rotation). */
+static void
+conjflowd_audit_reopen(struct unixctl_conn *conn, int argc OVS_UNUSED,
+                       const char *argv[] OVS_UNUSED, void *d_)
+{
+    struct daemon_state *d = d_;
+    if (!d->obs->audit) {
+        unixctl_command_reply_error(conn, "no audit log (--audit-log)");
+        return;
+    }
+    char *error = cf_audit_reopen(d->obs->audit);
+    if (error) {
+        unixctl_command_reply_error(conn, error);
+        free(error);
+    } else {
+        unixctl_command_reply(conn, NULL);
+    }
+}
+
+/* "stats [NODE]": dumps fresh counters from every node (or NODE) and
+ * replies with cf_stats_format()'s text once they arrive (after at most 2
+ * s, with the last counters of a node that did not answer). */
+static void
+conjflowd_stats(struct unixctl_conn *conn, int argc, const char *argv[],
+                void *d_)
+{
+    struct daemon_state *d = d_;
+    struct observe *obs = d->obs;
+    if (argc > 1 && !find_node(d, conn, argv[1])) {
+        return;
+    }
+    request_all_stats(d, false);
+    if (obs->n_reqs >= obs->allocated_reqs) {
+        obs->reqs = x2nrealloc(obs->reqs, &obs->allocated_reqs,
+                               sizeof *obs->reqs);
+    }
+    struct stats_req *req = &obs->reqs[obs->n_reqs++];
+    req->conn = conn;
+    req->node = argc > 1 ? xstrdup(argv[1]) : NULL;
+    req->deadline = time_msec() + 2000;
+}
+
+/* ---- Prometheus metrics -------------------------------------------------
+ *
+ * A small HTTP/1.1 server (OVS streams, in the main loop): "GET /metrics"
+ * returns the text exposition format 0.0.4, anything else 404; every
+ * response closes the connection.  Metrics:
+ *
+ *   conjflow_store_seq                    store seq conjflowd has loaded
+ *   conjflow_change_feed_lag              commits in the store not loaded
+ *                                         yet
+ *   conjflow_nodes                        nodes managed
+ *   conjflow_node_connected{node}         OpenFlow connection up (0/1)
+ *   conjflow_node_synced{node}            installed == desired (0/1)
+ *   conjflow_node_flows_desired{node}     desired flows
+ *   conjflow_node_flows_installed{node}   installed flows
+ *   conjflow_node_bundle_seconds{node}    duration of the last bundle
+ *   conjflow_node_bundles_total{node}     bundles committed
+ *   conjflow_node_bundles_failed_total{node}  bundles that failed
+ *   conjflow_node_flow_mods_total{node}   flow_mods sent
+ *   conjflow_realization_seconds          histogram: store change seen ->
+ *                                         installed on every node
+ *   conjflow_audit_packets_total          audit packet-ins received
+ *   conjflow_audit_lines_total            audit log lines written */
+
+/* Upper bounds of the realization histogram's buckets, in seconds. */
+static const double realization_buckets[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+};
+#define N_REALIZATION_BUCKETS ARRAY_SIZE(realization_buckets)
+
+/* One HTTP connection. */
+struct metrics_conn {
+    struct stream *stream;      /* The connection. */
+    struct ds in;               /* Request received so far. */
+    struct ds out;              /* Response (once the request is in). */
+    size_t sent;                /* Bytes of 'out' sent. */
+    bool responding;            /* 'out' is the response. */
+    long long int deadline;     /* Closed if not done by then (ms). */
+};
+
+/* The metrics endpoint. */
+struct metrics {
+    struct pstream *listener;   /* Listening socket. */
+    struct metrics_conn *conns; /* Open connections. */
+    size_t n_conns, allocated_conns;
+    uint64_t buckets[N_REALIZATION_BUCKETS];  /* Cumulative counts. */
+    uint64_t count;             /* Observations. */
+    double sum;                 /* Their sum (s). */
+    uint64_t observed_seq;      /* Store seq last observed. */
+};
+
+/* Opens the listener at 'address' ("IP:PORT", or an OVS passive stream
+ * name such as "ptcp:9474:127.0.0.1"); exits on failure. */
+static void
+metrics_create(struct daemon_state *d, const char *address)
+{
+    char *name;
+    if (strchr(address, ':') && !strncmp(address, "ptcp:", 5)) {
+        name = xstrdup(address);
+    } else {
+        const char *colon = strrchr(address, ':');
+        if (!colon || !colon[1]) {
+            ovs_fatal(0, "--metrics-address: \"%s\" is not IP:PORT",
+                      address);
+        }
+        name = xasprintf("ptcp:%s:%.*s", colon + 1, (int) (colon - address),
+                         address);
+    }
+    struct metrics *m = xzalloc(sizeof *m);
+    int error = pstream_open(name, &m->listener, 0);
+    if (error) {
+        ovs_fatal(error, "--metrics-address: cannot listen on %s", name);
+    }
+    VLOG_INFO("metrics on http://%s/metrics", address);
+    free(name);
+    d->obs->metrics = m;
+}
+
+/* Frees 'm' and closes its connections.  Accepts NULL. */
+static void
+metrics_destroy(struct metrics *m)
+{
+    if (!m) {
+        return;
+    }
+    for (size_t i = 0; i < m->n_conns; i++) {
+        stream_close(m->conns[i].stream);
+        ds_destroy(&m->conns[i].in);
+        ds_destroy(&m->conns[i].out);
+    }
+    free(m->conns);
+    pstream_close(m->listener);
+    free(m);
+}
+
+/* Records one realization latency of 'ms' milliseconds. */
+static void
+metrics_observe_realization(struct daemon_state *d, long long int ms)
+{
+    struct metrics *m = d->obs->metrics;
+    if (!m) {
+        return;
+    }
+    double secs = ms / 1000.0;
+    for (size_t i = 0; i < N_REALIZATION_BUCKETS; i++) {
+        if (secs <= realization_buckets[i]) {
+            m->buckets[i]++;
+        }
+    }
+    m->count++;
+    m->sum += secs;
+}
+
+/* Appends the HELP and TYPE lines of metric 'name'. */
+static void
+put_metric_header(struct ds *s, const char *name, const char *type,
+                  const char *help)
+{
+    ds_put_format(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Appends the metrics text (exposition format 0.0.4). */
+static void
+metrics_format(struct daemon_state *d, struct ds *s)
+{
+    struct metrics *m = d->obs->metrics;
+    uint64_t store_seq = d->seq;
+    char *error = cf_store_seq(d->store, &store_seq);
+    free(error);
+
+    put_metric_header(s, "conjflow_store_seq", "gauge",
+                      "Store sequence number conjflowd has loaded.");
+    ds_put_format(s, "conjflow_store_seq %"PRIu64"\n", d->seq);
+    put_metric_header(s, "conjflow_change_feed_lag", "gauge",
+                      "Store commits not loaded by conjflowd yet.");
+    ds_put_format(s, "conjflow_change_feed_lag %"PRIu64"\n",
+                  store_seq > d->seq ? store_seq - d->seq : 0);
+    put_metric_header(s, "conjflow_nodes", "gauge",
+                      "Nodes conjflowd manages.");
+    ds_put_format(s, "conjflow_nodes %"PRIuSIZE"\n", shash_count(&d->nodes));
+
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } node_metrics[] = {
+        { "conjflow_node_connected", "gauge",
+          "OpenFlow connection to the node's bridge is up." },
+        { "conjflow_node_synced", "gauge",
+          "Installed flows equal the desired flows." },
+        { "conjflow_node_flows_desired", "gauge", "Desired flows." },
+        { "conjflow_node_flows_installed", "gauge", "Installed flows." },
+        { "conjflow_node_bundle_seconds", "gauge",
+          "Duration of the last committed bundle." },
+        { "conjflow_node_bundles_total", "counter", "Bundles committed." },
+        { "conjflow_node_bundles_failed_total", "counter",
+          "Bundles that failed." },
+        { "conjflow_node_flow_mods_total", "counter", "Flow mods sent." },
+    };
+    const struct shash_node **nodes = shash_sort(&d->nodes);
+    size_t n_nodes = shash_count(&d->nodes);
+    for (size_t k = 0; k < ARRAY_SIZE(node_metrics); k++) {
+        put_metric_header(s, node_metrics[k].name, node_metrics[k].type,
+                          node_metrics[k].help);
+        for (size_t i = 0; i < n_nodes; i++) {
+            const struct node_ctx *n = nodes[i]->data;
+            const struct cf_switch *sw = n->sw;
+            ds_put_format(s, "%s{node=\"%s\"} ", node_metrics[k].name,
+                          n->name);
+            switch (k) {
+            case 0:
+                ds_put_format(s, "%d\n", cf_switch_is_connected(sw));
+                break;
+            case 1:
+                ds_put_format(s, "%d\n",
+                              !n->dirty && cf_switch_is_synced(sw));
+                break;
+            case 2:
+                ds_put_format(s, "%"PRIuSIZE"\n", cf_switch_n_desired(sw));
+                break;
+            case 3:
+                ds_put_format(s, "%"PRIuSIZE"\n",
+                              cf_switch_n_installed(sw));
+                break;
+            case 4:
+                ds_put_format(s, "%.3f\n",
+                              cf_switch_last_bundle_ms(sw) / 1000.0);
+                break;
+            case 5:
+                ds_put_format(s, "%"PRIu64"\n", cf_switch_n_bundles(sw));
+                break;
+            case 6:
+                ds_put_format(s, "%"PRIu64"\n", cf_switch_n_failed(sw));
+                break;
+            default:
+                ds_put_format(s, "%"PRIu64"\n", cf_switch_n_flow_mods(sw));
+                break;
+            }
+        }
+    }
+    free(nodes);
+
+    put_metric_header(s, "conjflow_realization_seconds", "histogram",
+                      "Time from a store change seen to its flows "
+                      "installed on every node.");
+    for (size_t i = 0; i < N_REALIZATION_BUCKETS; i++) {
+        ds_put_format(s, "conjflow_realization_seconds_bucket{le=\"%g\"} "
+                      "%"PRIu64"\n", realization_buckets[i], m->buckets[i]);
+    }
+    ds_put_format(s, "conjflow_realization_seconds_bucket{le=\"+Inf\"} "
+                  "%"PRIu64"\n", m->count);
+    ds_put_format(s, "conjflow_realization_seconds_sum %.3f\n", m->sum);
+    ds_put_format(s, "conjflow_realization_seconds_count %"PRIu64"\n",
+                  m->count);
+
+    put_metric_header(s, "conjflow_audit_packets_total", "counter",
+                      "Audit packets received from the datapath.");
+    ds_put_format(s, "conjflow_audit_packets_total %"PRIu64"\n",
+                  d->obs->n_packet_ins);
+    put_metric_header(s, "conjflow_audit_lines_total", "counter",
+                      "Audit log lines written.");
+    ds_put_format(s, "conjflow_audit_lines_total %"PRIu64"\n",
+                  cf_audit_n_lines(d->obs->audit));
+}
+
+/* Prepares the response of 'c' to its complete request. */
+static void
+metrics_respond(struct daemon_state *d, struct metrics_conn *c)
+{
+    const char *req = ds_cstr(&c->in);
+    struct ds body = DS_EMPTY_INITIALIZER;
+    const char *status;
+    const char *type;
+    if (!strncmp(req, "GET /metrics ", 13)
+        || !strncmp(req, "GET /metrics?", 13)) {
+        status = "200 OK";
+        type = "text/plain; version=0.0.4; charset=utf-8";
+        metrics_format(d, &body);
+    } else if (!strncmp(req, "GET ", 4)) {
+        status = "404 Not Found";
+        type = "text/plain; charset=utf-8";
+        ds_put_cstr(&body, "not found: try /metrics\n");
+    } else {
+        status = "405 Method Not Allowed";
+        type = "text/plain; charset=utf-8";
+        ds_put_cstr(&body, "only GET\n");
+    }
+    ds_put_format(&c->out, "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+                  "Content-Length: %"PRIuSIZE"\r\nConnection: close\r\n\r\n",
+                  status, type, body.length);
+    ds_put_buffer(&c->out, body.string, body.length);
+    ds_destroy(&body);
+    c->responding = true;
+}
+
+/* Runs connection 'c'.  Returns false when it is done (to be closed). */
+static bool
+metrics_conn_run(struct daemon_state *d, struct metrics_conn *c)
+{
+    stream_run(c->stream);
+    if (time_msec() >= c->deadline) {
+        return false;
+    }
+    if (!c->responding) {
+        char buf[1024];
+        int n = stream_recv(c->stream, buf, sizeof buf);
+        if (n == -EAGAIN) {
+            return true;
+        } else if (n <= 0 || c->in.length + n > 16384) {
+            return false;
+        }
+        ds_put_buffer(&c->in, buf, n);
+        if (!strstr(ds_cstr(&c->in), "\r\n\r\n")
+            && !strstr(ds_cstr(&c->in), "\n\n")) {
+            return true;
+        }
+        metrics_respond(d, c);
+    }
+    while (c->sent < c->out.length) {
+        int n = stream_send(c->stream, c->out.string + c->sent,
+                            c->out.length - c->sent);
+        if (n == -EAGAIN) {
+            return true;
+        } else if (n < 0) {
+            return false;
+        }
+        c->sent += n;
+    }
+    return false;
+}
+
+/* Accepts connections and serves them; records realization latency. */
+static void
+metrics_run(struct daemon_state *d)
+{
+    struct metrics *m = d->obs->metrics;
+    if (!m) {
+        return;
+    }
+    if (d->last_sync_ms >= 0 && d->loaded && m->observed_seq != d->seq) {
+        m->observed_seq = d->seq;
+        metrics_observe_realization(d, d->last_sync_ms);
+    }
+    for (int i = 0; i < 10 && m->n_conns < 64; i++) {
+        struct stream *stream;
+        int error = pstream_accept(m->listener, &stream);
+        if (error) {
+            break;
+        }
+        if (m->n_conns >= m->allocated_conns) {
+            m->conns = x2nrealloc(m->conns, &m->allocated_conns,
+                                  sizeof *m->conns);
+        }
+        struct metrics_conn *c = &m->conns[m->n_conns++];
+        memset(c, 0, sizeof *c);
+        c->stream = stream;
+        ds_init(&c->in);
+        ds_init(&c->out);
+        c->deadline = time_msec() + 10000;
+    }
+    for (size_t i = 0; i < m->n_conns; ) {
+        struct metrics_conn *c = &m->conns[i];
+        if (metrics_conn_run(d, c)) {
+            i++;
+        } else {
+            stream_close(c->stream);
+            ds_destroy(&c->in);
+            ds_destroy(&c->out);
+            m->conns[i] = m->conns[--m->n_conns];
+        }
+    }
+}
+
+/* Arranges to wake up for the metrics endpoint. */
+static void
+metrics_wait(struct daemon_state *d)
+{
+    struct metrics *m = d->obs->metrics;
+    if (!m) {
+        return;
+    }
+    pstream_wait(m->listener);
+    for (size_t i = 0; i < m->n_conns; i++) {
+        struct metrics_conn *c = &m->conns[i];
+        stream_run_wait(c->stream);
+        if (c->responding) {
+            stream_send_wait(c->stream);
+        } else {
+            stream_recv_wait(c->stream);
+        }
+        poll_timer_wait_until(c->deadline);
+    }
 }

@@ -330,6 +330,7 @@ run_from(const struct cf_interp *in, int table, struct interp_state *s)
                 }
                 break;
             case CFLOW_A_NORMAL:
+            case CFLOW_A_IN_PORT:
                 r->forwarded = true;
                 break;
             case CFLOW_A_RESUBMIT:
@@ -340,6 +341,7 @@ run_from(const struct cf_interp *in, int table, struct interp_state *s)
                 break;
             case CFLOW_A_CONJUNCTION:
             case CFLOW_A_DROP:
+            case CFLOW_A_CONTROLLER:    /* A copy to conjflowd only. */
                 break;
             }
         }

@@ -15,7 +15,10 @@ ofproto_libcfofproto_la_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11
 # here, with the rest of the libopenvswitch side (controller/automake.mk
 # is the pure compiler's).  It links libopenvswitch, never jansson.
 sbin_PROGRAMS += controller/conjflowd
-controller_conjflowd_SOURCES = controller/conjflowd.c
+controller_conjflowd_SOURCES = \
+	controller/conjflowd.c \
+	controller/observe.c \
+	controller/observe.h
 controller_conjflowd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
 	$(OVS_CPPFLAGS)
 controller_conjflowd_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11
@@ -31,6 +34,18 @@ EXTRA_DIST += controller/conjflowd.8
 
 # System test of conjflowd on real OVS (root; "make check-system").
 SYSTEM_TESTS += tests/system-conjflowd.sh tests/system-conjflowd-ssl.sh
+
+# System test of observability: audit log, statistics, trace, metrics,
+# realization (root; "make check-system").
+SYSTEM_TESTS += tests/system-observe.sh
+
+# Unit tests of the compiler's audit-log flows (observability; pure C).
+check_PROGRAMS += tests/check-observe
+tests_check_observe_SOURCES = tests/check-observe.c
+tests_check_observe_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_observe_LDADD = tests/libcfclusterbuilder.la \
+	controller/libcfcompiler.la controller/libcfmodel.la $(CHECK_LIBS)
+TESTS += tests/check-observe
 
 # Benchmark of conjflowd on real OVS (root; "make bench").
 BENCHES += tests/bench-conjflowd.sh

@@ -188,6 +188,12 @@ cflow_actions_to_ofpacts(const struct cflow *flow, struct ofpbuf *ofpacts)
             out->max_len = 0;
             break;
         }
+        case CFLOW_A_IN_PORT: {
+            struct ofpact_output *out = ofpact_put_OUTPUT(ofpacts);
+            out->port = OFPP_IN_PORT;
+            out->max_len = 0;
+            break;
+        }
         case CFLOW_A_RESUBMIT: {
             struct ofpact_resubmit *r = ofpact_put_RESUBMIT(ofpacts);
             r->in_port = OFPP_IN_PORT;
@@ -203,6 +209,22 @@ cflow_actions_to_ofpacts(const struct cflow *flow, struct ofpbuf *ofpacts)
         }
         case CFLOW_A_DROP:
             break;
+        case CFLOW_A_CONTROLLER: {
+            /* Metered in the datapath: OVS puts the meter and the
+             * userspace action in a clone, so forwarding is unaffected. */
+            struct ofpact_controller *oc = ofpact_put_CONTROLLER(ofpacts);
+            oc->max_len = UINT16_MAX;
+            oc->controller_id = 0;
+            oc->reason = OFPR_ACTION;
+            oc->pause = false;
+            oc->meter_id = a->id;
+            const uint8_t userdata[4] = { 0xcf, 0, 0, a->value & 0xff };
+            ofpbuf_put(ofpacts, userdata, sizeof userdata);
+            oc = ofpacts->header;
+            oc->userdata_len = sizeof userdata;
+            ofpact_finish_CONTROLLER(ofpacts, &oc);
+            break;
+        }
         default:
             return xasprintf("unknown action type %d", (int) a->type);
         }

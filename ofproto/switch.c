@@ -51,7 +51,10 @@
 #include "openvswitch/ofp-bundle.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-meter.h"
 #include "openvswitch/ofp-msgs.h"
+#include "openvswitch/ofp-packet.h"
+#include "openvswitch/ofp-switch.h"
 #include "openvswitch/ofp-util.h"
 #include "openvswitch/ofpbuf.h"
 #include "openvswitch/poll-loop.h"
@@ -74,6 +77,8 @@ COVERAGE_DEFINE(cf_switch_dump);
 COVERAGE_DEFINE(cf_switch_config_txn);
 
 static int openflow_port = 6653;
+static unsigned int audit_rate = CFLOW_AUDIT_RATE;    /* Meter, pkt/s. */
+static unsigned int audit_burst = CFLOW_AUDIT_BURST;  /* Meter burst. */
 
 /* One OVSDB session, shared by the switches whose nodes have the same OVSDB
  * remote (several bridges of one vswitchd, as in tests and benchmarks):
@@ -240,11 +245,29 @@ struct cf_switch {
                                  * bundles). */
     uint64_t n_bundles;         /* Bundles committed. */
     uint64_t n_failed;          /* Bundles that failed. */
+
+    /* Observability. */
+    ovs_be32 meter_xid;         /* xid of the audit meter_mod (its "meter
+                                 * exists" error is expected). */
+    cf_switch_packet_in_func *pin_cb;   /* Packet-in callback, or NULL. */
+    void *pin_aux;              /* Its 'aux'. */
+    ovs_be32 stats_xid;         /* xid of the pending stats request. */
+    bool stats_pending;         /* A stats request is in flight. */
+    struct cf_flow_counter *stats;      /* Last complete dump (owned). */
+    size_t n_stats;
+    struct cf_flow_counter *stats_new;  /* Dump being received (owned). */
+    size_t n_stats_new, allocated_stats_new;
+    unsigned int stats_seqno;   /* Completed dumps. */
+    long long int stats_time;   /* When the last dump completed (wall ms). */
 };
 
 static void switch_set_error(struct cf_switch *, const char *format, ...)
     OVS_PRINTF_FORMAT(2, 3);
 static void of_restart(struct cf_switch *);
+static void of_setup_observe(struct cf_switch *);
+static void of_handle_packet_in(struct cf_switch *,
+                                const struct ofp_header *);
+static void of_handle_stats_reply(struct cf_switch *, struct ofpbuf *);
 
 void
 cf_switch_set_openflow_port(int port)
@@ -361,6 +384,8 @@ cf_switch_destroy(struct cf_switch *sw)
     free(sw->last_error);
     free(sw->bundle_error);
     free(sw->compile_error);
+    free(sw->stats);
+    free(sw->stats_new);
     free(sw->of_listen);
     free(sw->of_connect);
     free(sw->name);
@@ -1113,13 +1138,28 @@ of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
     case OFPTYPE_FLOW_STATS_REPLY:
         if (sw->of_state == OFS_DUMPING && oh->xid == sw->dump_xid) {
             of_handle_dump_reply(sw, msg);
+        } else if (sw->stats_pending && oh->xid == sw->stats_xid) {
+            of_handle_stats_reply(sw, msg);
         }
+        break;
+
+    case OFPTYPE_PACKET_IN:     /* Also NXT_PACKET_IN2. */
+        of_handle_packet_in(sw, oh);
         break;
 
     case OFPTYPE_ERROR: {
         enum ofperr error = ofperr_decode_msg(oh, NULL);
         uint32_t xid = ntohl(oh->xid);
-        if (sw->of_state == OFS_DUMPING && oh->xid == sw->dump_xid) {
+        if (oh->xid == sw->meter_xid) {
+            if (error != OFPERR_OFPMMFC_METER_EXISTS) {
+                switch_set_error(sw, "adding the audit meter failed: %s",
+                                 ofperr_to_string(error));
+            }
+        } else if (sw->stats_pending && oh->xid == sw->stats_xid) {
+            sw->stats_pending = false;
+            switch_set_error(sw, "flow statistics request failed: %s",
+                             ofperr_to_string(error));
+        } else if (sw->of_state == OFS_DUMPING && oh->xid == sw->dump_xid) {
             switch_set_error(sw, "flow dump failed: %s",
                              ofperr_to_string(error));
             of_backoff(sw);
@@ -1179,6 +1219,107 @@ of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
     }
 }
 
+/* On a new connection: adds the audit meter, and asks for packet-ins (see
+ * switch.h).  Sent before anything else, so the meter exists before any
+ * flow that uses it. */
+static void
+of_setup_observe(struct cf_switch *sw)
+{
+    struct ofputil_meter_band band = {
+        .type = OFPMBT13_DROP,
+        .rate = audit_rate,
+        .burst_size = audit_burst,
+    };
+    struct ofputil_meter_mod mm = {
+        .command = OFPMC13_ADD,
+        .meter = {
+            .meter_id = CFLOW_AUDIT_METER_ID,
+            .flags = OFPMF13_PKTPS | OFPMF13_BURST,
+            .n_bands = 1,
+            .bands = &band,
+        },
+    };
+    struct ofpbuf *msg = ofputil_encode_meter_mod(CF_OFP_VERSION, &mm);
+    sw->meter_xid = ((struct ofp_header *) msg->data)->xid;
+    of_send(sw, msg);
+
+    of_send(sw, ofputil_encode_set_packet_in_format(
+                CF_OFP_VERSION, OFPUTIL_PACKET_IN_NXT2));
+    struct ofputil_switch_config config = {
+        .frag = OFPUTIL_FRAG_NORMAL,
+        .invalid_ttl_to_controller = -1,
+        .miss_send_len = UINT16_MAX,
+    };
+    of_send(sw, ofputil_encode_set_config(&config, CF_OFP_VERSION));
+    sw->stats_pending = false;
+}
+
+/* Processes a packet-in: hands it to the callback if it comes from one of
+ * conjflow's flows. */
+static void
+of_handle_packet_in(struct cf_switch *sw, const struct ofp_header *oh)
+{
+    struct ofputil_packet_in pin;
+    size_t total_len;
+    uint32_t buffer_id;
+    enum ofperr error = ofputil_decode_packet_in(oh, true, NULL, NULL, &pin,
+                                                 &total_len, &buffer_id,
+                                                 NULL);
+    if (error) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(5, 20);
+        VLOG_WARN_RL(&rl, "%s: bad packet-in: %s", sw->name,
+                     ofperr_to_string(error));
+        return;
+    }
+    if ((ntohll(pin.cookie) & CFLOW_COOKIE_TAG_MASK)
+        == CFLOW_COOKIE_TAG << 56 && sw->pin_cb) {
+        sw->pin_cb(sw, &pin, sw->pin_aux);
+    }
+}
+
+/* Processes one flow stats reply to a statistics request. */
+static void
+of_handle_stats_reply(struct cf_switch *sw, struct ofpbuf *msg)
+{
+    const struct ofp_header *oh = msg->data;
+    struct ofpbuf b = ofpbuf_const_initializer(msg->data, msg->size);
+    uint64_t stub[1024 / 8];
+    struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(stub);
+    for (;;) {
+        struct ofputil_flow_stats fs;
+        if (ofputil_decode_flow_stats_reply(&fs, &b, false, &ofpacts)) {
+            break;
+        }
+        if (sw->n_stats_new >= sw->allocated_stats_new) {
+            sw->stats_new = x2nrealloc(sw->stats_new,
+                                       &sw->allocated_stats_new,
+                                       sizeof *sw->stats_new);
+        }
+        struct cf_flow_counter *c = &sw->stats_new[sw->n_stats_new++];
+        c->cookie = ntohll(fs.cookie);
+        c->table = fs.table_id;
+        c->priority = fs.priority;
+        c->nw_src = (fs.match.wc.masks.nw_src == OVS_BE32_MAX
+                     ? ntohl(fs.match.flow.nw_src) : 0);
+        c->nw_dst = (fs.match.wc.masks.nw_dst == OVS_BE32_MAX
+                     ? ntohl(fs.match.flow.nw_dst) : 0);
+        c->n_packets = fs.packet_count;
+        c->n_bytes = fs.byte_count;
+    }
+    ofpbuf_uninit(&ofpacts);
+    if (!ofpmp_more(oh)) {
+        struct cf_flow_counter *tmp = sw->stats;
+        sw->stats = sw->stats_new;
+        sw->n_stats = sw->n_stats_new;
+        sw->stats_new = tmp;
+        sw->allocated_stats_new = tmp ? sw->allocated_stats_new : 0;
+        sw->n_stats_new = 0;
+        sw->stats_pending = false;
+        sw->stats_seqno++;
+        sw->stats_time = time_wall_msec();
+    }
+}
+
 /* Runs the OpenFlow side. */
 static void
 of_run(struct cf_switch *sw)
@@ -1192,6 +1333,7 @@ of_run(struct cf_switch *sw)
         if (rconn_is_connected(sw->rconn)) {
             VLOG_INFO("%s: OpenFlow connected to %s", sw->name,
                       sw->of_connect);
+            of_setup_observe(sw);
         }
     }
     if (!rconn_is_connected(sw->rconn)) {
@@ -1518,4 +1660,76 @@ void
 cf_switch_format_installed(const struct cf_switch *sw, struct ds *s)
 {
     cf_ofl_table_format(&sw->installed, s);
+}
+
+/* ---- Observability ------------------------------------------------------ */
+
+void
+cf_switch_set_audit_meter(unsigned int rate, unsigned int burst)
+{
+    audit_rate = rate;
+    audit_burst = burst;
+}
+
+void
+cf_switch_set_packet_in_cb(struct cf_switch *sw,
+                           cf_switch_packet_in_func *cb, void *aux)
+{
+    sw->pin_cb = cb;
+    sw->pin_aux = aux;
+}
+
+bool
+cf_switch_request_stats(struct cf_switch *sw)
+{
+    if (!rconn_is_connected(sw->rconn) || sw->cfg_state != CFG_DONE) {
+        return false;
+    }
+    if (sw->stats_pending) {
+        return true;
+    }
+    struct ofputil_flow_stats_request fsr;
+    memset(&fsr, 0, sizeof fsr);
+    match_init_catchall(&fsr.match);
+    fsr.cookie = htonll(CFLOW_COOKIE_TAG << 56);
+    fsr.cookie_mask = htonll(CFLOW_COOKIE_TAG_MASK);
+    fsr.out_port = OFPP_ANY;
+    fsr.out_group = OFPG_ANY;
+    fsr.table_id = 0xff;
+    struct ofpbuf *msg = ofputil_encode_flow_stats_request(&fsr,
+                                                           CF_OFP_PROTOCOL);
+    sw->stats_xid = ((struct ofp_header *) msg->data)->xid;
+    sw->n_stats_new = 0;
+    sw->stats_pending = true;
+    of_send(sw, msg);
+    return true;
+}
+
+unsigned int
+cf_switch_get_stats(const struct cf_switch *sw,
+                    const struct cf_flow_counter **countersp, size_t *np,
+                    long long int *whenp)
+{
+    *countersp = sw->stats;
+    *np = sw->n_stats;
+    *whenp = sw->stats_time;
+    return sw->stats_seqno;
+}
+
+bool
+cf_switch_is_connected(const struct cf_switch *sw)
+{
+    return rconn_is_connected(sw->rconn);
+}
+
+long long int
+cf_switch_last_bundle_ms(const struct cf_switch *sw)
+{
+    return sw->last_bundle_ms;
+}
+
+uint64_t
+cf_switch_n_failed(const struct cf_switch *sw)
+{
+    return sw->n_failed;
 }

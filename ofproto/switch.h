@@ -47,6 +47,7 @@
 struct cf_node_ports;
 struct cflow_set;
 struct ds;
+struct ofputil_packet_in;
 
 struct cf_switch;
 
@@ -102,5 +103,54 @@ void cf_switch_format_status(const struct cf_switch *, struct ds *);
 /* Appends the desired, or installed, flows in ovs-ofctl syntax, sorted. */
 void cf_switch_format_desired(const struct cf_switch *, struct ds *);
 void cf_switch_format_installed(const struct cf_switch *, struct ds *);
+
+/* ---- Observability (audit log, per-rule statistics) --------------------
+ *
+ * On every OpenFlow connection conjflowd also (before dumping flows):
+ *   - adds the audit meter CFLOW_AUDIT_METER_ID (packets per second, drop
+ *     band) that CFLOW_A_CONTROLLER actions refer to, so it exists before
+ *     any flow uses it ("meter exists" errors are expected and ignored);
+ *   - asks for packet-ins in the NXT_PACKET_IN2 format (it carries the
+ *     controller action's userdata and the registers) and sets
+ *     miss_send_len, without which a passive ("service") connection gets
+ *     no packet-ins at all. */
+
+/* Sets the audit meter's rate and burst (packets) for switches that
+ * connect afterwards. */
+void cf_switch_set_audit_meter(unsigned int rate, unsigned int burst);
+
+/* Called for each packet-in from the switch with conjflow's cookie tag;
+ * 'pin' (and what it points to) is valid only during the call. */
+typedef void cf_switch_packet_in_func(struct cf_switch *,
+                                      const struct ofputil_packet_in *pin,
+                                      void *aux);
+void cf_switch_set_packet_in_cb(struct cf_switch *,
+                                cf_switch_packet_in_func *, void *aux);
+
+/* The counters of one of conjflow's flows (from a flow stats dump). */
+struct cf_flow_counter {
+    uint64_t cookie;            /* The flow's cookie (cflow.h layout). */
+    uint8_t table;              /* Its table. */
+    uint16_t priority;          /* Its priority. */
+    uint32_t nw_src, nw_dst;    /* Exact IPv4 matches (host order), or 0. */
+    uint64_t n_packets;         /* Packets that hit it. */
+    uint64_t n_bytes;           /* Bytes that hit it. */
+};
+
+/* Sends a flow stats request for conjflow's flows unless one is pending.
+ * Returns false if the switch is not connected (nothing sent). */
+bool cf_switch_request_stats(struct cf_switch *);
+/* The counters of the last complete dump, in '*countersp' (owned by the
+ * switch, valid until the next cf_switch_run()) and '*np', and when they
+ * were received (wall ms, 0 if never) in '*whenp'.  Returns a number that
+ * increases with every completed dump (0: none yet). */
+unsigned int cf_switch_get_stats(const struct cf_switch *,
+                                 const struct cf_flow_counter **countersp,
+                                 size_t *np, long long int *whenp);
+/* True if the OpenFlow connection is up. */
+bool cf_switch_is_connected(const struct cf_switch *);
+/* Duration of the last committed bundle (ms), and bundles that failed. */
+long long int cf_switch_last_bundle_ms(const struct cf_switch *);
+uint64_t cf_switch_n_failed(const struct cf_switch *);
 
 #endif /* ofproto/switch.h */

@@ -4,6 +4,7 @@
 #    namespaces (SCTP in userspace over a raw socket);
 #  - tests/lib/harness.sh: the shell library that starts private OVS
 #    instances, nodes, pods, links, servers and probes (see its top);
+#  - tests/netprobe.sh: cf-netprobe's own test (a private namespace, no OVS);
 #  - tests/check-link-rule.sh: no program may link both libopenvswitch and
 #    jansson;
 #  - tests/system-*.sh: root-only system tests on real OVS ("make
@@ -36,12 +37,13 @@ AM_TESTS_ENVIRONMENT = \
 	CF_OVS_LIBS='$(OVS_LIBS)'; export CF_OVS_LIBS; \
 	CF_JANSSON_LIBS='$(JANSSON_LIBS)'; export CF_JANSSON_LIBS;
 
-TESTS += tests/check-link-rule.sh
+TESTS += tests/check-link-rule.sh tests/netprobe.sh
 
 SYSTEM_TESTS += tests/system-harness.sh
 
 EXTRA_DIST += \
 	tests/check-link-rule.sh \
+	tests/netprobe.sh \
 	tests/lib/harness.sh \
 	tests/run-all \
 	$(SYSTEM_TESTS)
@@ -91,3 +93,24 @@ cf-list-system-tests:
 # explain (needs utilities/conjflowctl and python3).
 SYSTEM_TESTS += tests/system-trace.sh
 EXTRA_DIST += tests/trace/trace.py
+
+# --- conformance (added by the "conformance" task, issue 6; tell the lead
+# before moving): the NetworkPolicy corpus on real traffic through conjflowd
+# and OVS (root).  tests/run-all runs tests/conformance/suite as a runner
+# (both corpora, --ignore-diagonal, one "N passed, N failed"), so it is not
+# in SYSTEM_TESTS; "make check-conformance" runs the same by hand.
+EXTRA_DIST += \
+	tests/conformance/conformance.py \
+	tests/conformance/ipblock-templates.json \
+	tests/conformance/run \
+	tests/conformance/suite
+
+.PHONY: check-conformance
+check-conformance: all
+	@if test "`id -u`" != 0; then \
+	  echo "make check-conformance: needs root (network namespaces," \
+	       "OVS); run it as root" >&2; \
+	  exit 1; \
+	fi
+	CF_BUILDDIR='$(abs_top_builddir)' CF_SRCDIR='$(abs_top_srcdir)' \
+	  $(SHELL) '$(abs_top_srcdir)/tests/conformance/suite'

@@ -24,6 +24,9 @@
  * the flows of a full compile, and every sixteenth that compiling twice
  * gives identical output.
  *
+ * The node cache (cf_compiler_node_flows_cached()) is checked against full
+ * compiles through sequences of changes, see test_node_cache().
+ *
  * Besides the first packet of a connection, each case checks that an
  * established connection in the original direction is revalidated (same
  * verdict) and that replies of allowed connections pass.
@@ -901,6 +904,183 @@ START_TEST(test_conformance_corpus)
 }
 END_TEST
 
+
+/* ---- The node cache ------------------------------------------------------
+ *
+ * cf_compiler_node_flows_cached() must give exactly cf_compiler_node_flows()
+ * whatever happened before to its cache: random clusters one after the
+ * other (a change of everything), the same cluster again, one policy or
+ * one pod less, and back; and a node that needs more than the initial
+ * priority bands and then fewer again. */
+
+/* Compiles every node of 'cl' (up to 'n_caches') both ways, node i with
+ * 'caches[i]', and checks that the flows are the same.  Returns the number
+ * of flows compared. */
+static size_t
+check_cached(const struct cf_cluster *cl, struct cf_node_cache **caches,
+             size_t n_caches)
+{
+    struct cf_compiler *c = cf_compiler_create(cl);
+    size_t n_flows = 0;
+    for (size_t i = 0; i < cl->n_nodes && i < n_caches; i++) {
+        struct cf_node_ports ports;
+        tb_node_ports(cl, cl->nodes[i], &ports);
+        struct cflow_set full, cached;
+        cflow_set_init(&full);
+        cflow_set_init(&cached);
+        char *e1 = cf_compiler_node_flows(c, cl->nodes[i], &ports, &full);
+        char *e2 = cf_compiler_node_flows_cached(c, cl->nodes[i], &ports,
+                                                 caches[i], &cached);
+        ck_assert_msg(!e1 && !e2, "%s / %s", e1 ? e1 : "-", e2 ? e2 : "-");
+        ck_assert_uint_eq(full.n, cached.n);
+        for (size_t k = 0; k < full.n; k++) {
+            if (!cflow_equal(&full.flows[k], &cached.flows[k])) {
+                struct cf_ds a = CF_DS_INIT, b = CF_DS_INIT;
+                cflow_format(&full.flows[k], &a);
+                cflow_format(&cached.flows[k], &b);
+                ck_abort_msg("node %s flow %zu: full %s, cached %s",
+                             cl->nodes[i]->name, k, cf_ds_cstr(&a),
+                             cf_ds_cstr(&b));
+            }
+        }
+        n_flows += full.n;
+        cflow_set_destroy(&full);
+        cflow_set_destroy(&cached);
+        cf_node_ports_destroy(&ports);
+    }
+    cf_compiler_destroy(c);
+    return n_flows;
+}
+
+START_TEST(test_node_cache)
+{
+    const char *count = getenv("CF_DIFF_N");
+    uint64_t n = count ? strtoull(count, NULL, 10) : 4000;
+    struct cf_node_cache *caches[4];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
+        caches[i] = cf_node_cache_create();
+    }
+    size_t n_flows = 0;
+    for (uint64_t seed = 1; seed <= n; seed++) {
+        struct rng r = { seed * 7919 + 3 };
+        struct cf_cluster cl;
+        gen_cluster(seed, &cl);
+        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        if (cl.n_policies) {
+            size_t k = rnd_n(&r, cl.n_policies);
+            cf_policy_destroy(cl.policies[k]);
+            memmove(&cl.policies[k], &cl.policies[k + 1],
+                    (cl.n_policies - k - 1) * sizeof *cl.policies);
+            cl.n_policies--;
+            n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        }
+        if (cl.n_pods) {
+            size_t k = rnd_n(&r, cl.n_pods);
+            cf_pod_destroy(cl.pods[k]);
+            memmove(&cl.pods[k], &cl.pods[k + 1],
+                    (cl.n_pods - k - 1) * sizeof *cl.pods);
+            cl.n_pods--;
+            n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        }
+        cf_cluster_destroy(&cl);
+        gen_cluster(seed, &cl);
+        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        cf_cluster_destroy(&cl);
+    }
+    uint64_t n_updates = 0;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
+        /* Every compilation went through the cache: none gave up. */
+        struct cf_node_cache_stats stats;
+        cf_node_cache_get_stats(caches[i], &stats);
+        ck_assert_uint_eq(stats.n_fallbacks, 0);
+        ck_assert_uint_eq(stats.n_full, 0);
+        n_updates += stats.n_updates;
+        cf_node_cache_destroy(caches[i]);
+    }
+    printf("node cache: %"PRIu64" clusters, %"PRIu64" incremental merges, "
+           "%zu flows compared\n", n, n_updates, n_flows);
+    ck_assert(n_flows > n * 50);
+    ck_assert(n_updates > n * 10);
+}
+END_TEST
+
+/* A node with 'n' single-rule policies whose rules all allow the same
+ * peer pod on a different port each, so that the peer's clause flow is
+ * shared by 'n' conjunctions. */
+static void
+gen_shared_peer(int n, struct cf_cluster *cl)
+{
+    char name[32], ip[32], labels[32];
+    cf_cluster_init(cl);
+    tb_node(cl, "n0", 1, "192.168.0.1");
+    tb_ns(cl, "ns", "");
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "pod%d", i);
+        snprintf(labels, sizeof labels, "app=a%d", i);
+        snprintf(ip, sizeof ip, "10.0.0.%d", 10 + i);
+        tb_pod(cl, "ns", name, "n0", ip, labels, "");
+    }
+    for (int k = 0; k < n; k++) {
+        snprintf(name, sizeof name, "pol%05d", k);
+        snprintf(labels, sizeof labels, "app=a%d", 1 + k % 19);
+        struct cf_policy *p = tb_policy(cl, "ns", name, labels, true,
+                                        false);
+        struct cf_rule *r = tb_rule(p, false);
+        tb_peer_sel(r, NULL, "app=a0");
+        tb_port_number(r, CF_PROTO_TCP, 1 + k, 0);
+    }
+    cf_cluster_sort(cl);
+    cf_cluster_assign_ids(cl);
+}
+
+START_TEST(test_node_cache_bands)
+{
+    /* 20,000 conjunctions share the peer's clause flow: 16 bands do;
+     * 40,000 need 32 (more than CFLOW_MAX_CONJUNCTIONS in a band). */
+    static const int sizes[] = { 20000, 40000, 40000, 20000, 20000 };
+    struct cf_node_cache *cache = cf_node_cache_create();
+    bool more_bands = false;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(sizes); i++) {
+        struct cf_cluster cl;
+        gen_shared_peer(sizes[i], &cl);
+        check_cached(&cl, &cache, 1);
+        if (sizes[i] == 40000 && !more_bands) {
+            /* Check that the test does what it says: some conjunction is
+             * above band 15. */
+            struct cf_compiler *c = cf_compiler_create(&cl);
+            struct cf_node_ports ports;
+            tb_node_ports(&cl, cl.nodes[0], &ports);
+            struct cflow_set flows;
+            cflow_set_init(&flows);
+            char *error = cf_compiler_node_flows(c, cl.nodes[0], &ports,
+                                                 &flows);
+            ck_assert(!error);
+            for (size_t k = 0; k < flows.n; k++) {
+                const struct cflow *f = &flows.flows[k];
+                if (f->table == CFLOW_T_INGRESS_RULES
+                    && f->priority >= 1016 && f->priority < 20000) {
+                    more_bands = true;
+                }
+            }
+            cflow_set_destroy(&flows);
+            cf_node_ports_destroy(&ports);
+            cf_compiler_destroy(c);
+        }
+        cf_cluster_destroy(&cl);
+    }
+    /* 20,000 -> 40,000 gave up on the cache; 40,000 merged in full;
+     * 20,000 used it again. */
+    struct cf_node_cache_stats stats;
+    cf_node_cache_get_stats(cache, &stats);
+    ck_assert_uint_eq(stats.n_fallbacks, 1);
+    ck_assert_uint_eq(stats.n_full, 1);
+    ck_assert_uint_eq(stats.n_updates, 3);
+    cf_node_cache_destroy(cache);
+    ck_assert(more_bands);
+}
+END_TEST
+
 static Suite *
 differential_suite(void)
 {
@@ -908,6 +1088,11 @@ differential_suite(void)
     TCase *tc = tcase_create("random");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_random_clusters);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("node-cache");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_node_cache);
+    tcase_add_test(tc, test_node_cache_bands);
     suite_add_tcase(s, tc);
     tc = tcase_create("conformance");
     tcase_set_timeout(tc, 600);

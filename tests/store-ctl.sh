@@ -128,9 +128,9 @@ other    n1     10.0.0.4
 web      n1     10.0.0.2" "$out"
 out=$("$CTL" get netpol -A -o wide)
 h="NAMESPACE   NAME        POD-SELECTOR   POLICY-TYPES   ID"
-h="$h   INGRESS-RULES   EGRESS-RULES"
+h="$h   INGRESS-RULES   EGRESS-RULES   REALIZED"
 r="x           allow-web   app=web        Ingress        1    1"
-r="$r               0"
+r="$r               0              -"
 check "get netpol -A -o wide" "$h
 $r" "$out"
 out=$("$CTL" get pods 2>&1)

@@ -11,11 +11,14 @@
 #   2. with a NORMAL flow everywhere every pod reaches every pod on port 80
 #      over TCP, UDP and SCTP, and nothing reaches port 81 (no server);
 #   3. with a drop flow on one bridge, exactly the pairs whose path crosses
-#      it are blocked; with drop flows everywhere nothing passes;
+#      it are blocked; with drop flows everywhere nothing passes; a pod
+#      made to hairpin (cf_pod_hairpin) reaches itself only through its
+#      bridge;
 #   4. cf_wait_until polls and gives up at its deadline;
 #   5. a run that succeeds, one that fails and one killed by SIGTERM each
-#      leave nothing behind: no namespace, no process, no temporary
-#      directory, no device.
+#      leave nothing behind: no namespace, no process (not even one started
+#      in a pod behind the harness's back), no temporary directory, no
+#      device.
 #
 # Exit status: 0 pass, 1 fail, 77 skip (not root / OVS missing), 99 error.
 
@@ -152,6 +155,30 @@ cf_wait_until 10 eval 'pairs all_blocked | cf_check_probes' \
     || cf_fail "drop everywhere: traffic passed"
 ok "drop everywhere: all 120 probes blocked"
 
+# 3b. Hairpin: x/a's traffic to itself goes through n1 once asked to, and
+# needs a flow that sends it back out of its port.
+cf_pod_hairpin x/a || cf_fail "cf_pod_hairpin x/a"
+set_flow n1 'priority=0,actions=NORMAL' || cf_fail "NORMAL on n1"
+self=$(all_protos x/a 80)
+# hairpin_lines: x/a to itself blocked, x/b to x/a connected.
+hairpin_lines() {
+    local t
+    for t in $self; do
+        echo "x/a $t blocked"
+        echo "x/b $t connected"
+    done
+}
+cf_wait_until 10 eval 'hairpin_lines | cf_check_probes' \
+    || cf_fail "hairpin: x/a reached itself without going through OVS"
+ofport=$(cf_vsctl o1 get Interface "$(cf_pod_port x/a)" ofport)
+cf_ofctl n1 add-flow \
+    "priority=10,in_port=$ofport,dl_dst=$(cf_pod_mac x/a),actions=in_port" \
+    || cf_fail "hairpin flow"
+# shellcheck disable=SC2086
+cf_wait_until 10 cf_expect connected x/a $self \
+    || cf_fail "hairpin: x/a cannot reach itself through n1"
+ok "hairpin: x/a to itself goes through n1 (blocked by NORMAL, connected with an in_port flow)"
+
 # 4. cf_wait_until gives up at its deadline (and not much later).
 t0=$(cf__now_ms)
 if cf_wait_until 0.3 false 2>/dev/null; then cf_fail "cf_wait_until false succeeded"; fi
@@ -178,6 +205,16 @@ cf_ovs_start c1 || exit 3
 cf_node_add c1 m1 && cf_node_add c1 m2 && cf_link m1 m2 || exit 3
 cf_pod_add m1 q/a 10.12.0.1/24 && cf_pod_add m2 q/b 10.12.0.2/24 || exit 3
 cf_serve q/b 80 || exit 3
+# A process the harness doesn't know about: cleanup must still find it.
+ip netns exec "$(cf_pod_netns q/a)" "$CF_NETPROBE" serve udp:9 \
+    >/dev/null 2>&1 </dev/null &
+stray=$!
+cf_wait_until 5 eval "ip netns pids $(cf_pod_netns q/a) | grep -qx $stray" \
+    || exit 3
+# Another, outside the namespaces, naming a file of the run.
+: >"$CF_TMPDIR/stray.log"
+tail -f "$CF_TMPDIR/stray.log" >/dev/null 2>&1 </dev/null &
+stray2=$!
 cf_ofctl m1 add-flow priority=0,actions=NORMAL || exit 3
 cf_ofctl m2 add-flow priority=0,actions=NORMAL || exit 3
 cf_expect connected q/a tcp:q/b:80 sctp:q/b:80 || exit 3
@@ -185,6 +222,8 @@ cf_expect connected q/a tcp:q/b:80 sctp:q/b:80 || exit 3
     echo "id $CF_RUN_ID"
     echo "dir $CF_TMPDIR"
     for e in "${CF_PIDS[@]}"; do echo "pid ${e%% *} $(echo "$e" | cut -d' ' -f2)"; done
+    echo "pid $stray $(cf__starttime $stray)"
+    echo "pid $stray2 $(cf__starttime $stray2)"
     set -- ${CF_OVS_PIDS[c1]}
     echo "pid $1 $2"
     echo "pid $3 $4"
@@ -225,7 +264,7 @@ for mode in ok fail term; do
     [ "$status" = "$want" ] \
         || cf_fail "child ($mode) exited $status, expected $want: $(cat "$CF_TMPDIR/child-$mode.log")"
     [ -s "$state" ] || cf_fail "child ($mode) recorded nothing"
-    [ "$(grep -c '^pid' "$state")" -ge 3 ] || cf_fail "child ($mode): too few pids"
+    [ "$(grep -c '^pid' "$state")" -ge 5 ] || cf_fail "child ($mode): too few pids"
     left=$(leftovers "$state")
     [ -z "$left" ] || cf_fail "child ($mode) left: $left"
     ok "cleanup after a run that ended with '$mode' (exit $status): nothing left"

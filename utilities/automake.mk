@@ -4,6 +4,8 @@
 bin_PROGRAMS += utilities/conjflowctl
 utilities_conjflowctl_SOURCES = \
 	utilities/conjflowctl.c \
+	utilities/ctl-observe.c \
+	utilities/ctl-observe.h \
 	utilities/ctl-table.c \
 	utilities/ctl-table.h
 utilities_conjflowctl_CFLAGS = $(AM_CFLAGS) $(JANSSON_CFLAGS)

@@ -34,6 +34,7 @@
 #include "conjflow/manifest.h"
 #include "conjflow/model.h"
 #include "conjflow/store.h"
+#include "ctl-observe.h"
 #include "ctl-table.h"
 
 /* The namespace of namespaced objects when -n is not given. */
@@ -50,6 +51,7 @@ enum opt {
     OPT_NODE = 1 << 6,
     OPT_PORT_MAP = 1 << 7,
     OPT_PORT = 1 << 8,
+    OPT_VSWITCHD_CTL = 1 << 9,
 };
 
 /* Everything the command line says. */
@@ -64,6 +66,7 @@ struct ctx {
     const char *node;           /* --node. */
     const char *port_map;       /* --port-map. */
     const char *port;           /* --port. */
+    const char *vswitchd_ctl;   /* --vswitchd-ctl. */
     unsigned seen;              /* OPT_* bits given. */
     char **args;                /* Positional arguments after the
                                  * command. */
@@ -129,6 +132,15 @@ Policy inspection (on the store, or on the files given with -f):\n\
   seq                              the store's last sequence number (0 if\n\
                                    there is no store yet)\n\
 \n\
+Observability (with conjflowd running):\n\
+  stats [NODE]                     packets and bytes per policy rule and\n\
+                                   per isolated pod (stored by conjflowd)\n\
+  trace NODE FROM TO PORT[/PROTO] [--vswitchd-ctl SOCKET]\n\
+                                   ofproto/trace a new connection through\n\
+                                   NODE's bridge, explained in policy terms\n\
+                                   next to explain's verdict; exit 0 agree,\n\
+                                   1 disagree (a bug), 2 error\n\
+\n\
 Other options:\n\
   -h, --help                       this help\n\
   --version                        print the version\n\
@@ -141,7 +153,7 @@ parse_options(int argc, char *argv[], struct ctx *c)
 {
     enum {
         OPT_L_DB = 256, OPT_L_DRY_RUN, OPT_L_NODE, OPT_L_PORT_MAP,
-        OPT_L_PORT, OPT_L_VERSION,
+        OPT_L_PORT, OPT_L_VERSION, OPT_L_VSWITCHD_CTL,
     };
     static const struct option long_options[] = {
         { "db", required_argument, NULL, OPT_L_DB },
@@ -153,6 +165,7 @@ parse_options(int argc, char *argv[], struct ctx *c)
         { "node", required_argument, NULL, OPT_L_NODE },
         { "port-map", required_argument, NULL, OPT_L_PORT_MAP },
         { "port", required_argument, NULL, OPT_L_PORT },
+        { "vswitchd-ctl", required_argument, NULL, OPT_L_VSWITCHD_CTL },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_L_VERSION },
         { NULL, 0, NULL, 0 },
@@ -223,6 +236,10 @@ parse_options(int argc, char *argv[], struct ctx *c)
             c->port = optarg;
             c->seen |= OPT_PORT;
             break;
+        case OPT_L_VSWITCHD_CTL:
+            c->vswitchd_ctl = optarg;
+            c->seen |= OPT_VSWITCHD_CTL;
+            break;
         case 'h':
             usage();
             exit(0);
@@ -256,6 +273,7 @@ allow_options(const struct ctx *c, unsigned allowed)
         { OPT_NAMESPACE, "-n" }, { OPT_ALL_NAMESPACES, "-A" },
         { OPT_OUTPUT, "-o" }, { OPT_NODE, "--node" },
         { OPT_PORT_MAP, "--port-map" }, { OPT_PORT, "--port" },
+        { OPT_VSWITCHD_CTL, "--vswitchd-ctl" },
     };
     unsigned extra = c->seen & ~(allowed | OPT_DB);
     for (size_t i = 0; i < CF_ARRAY_SIZE(names); i++) {
@@ -527,6 +545,11 @@ cmd_get(struct ctx *c)
     } else if (store) {
         check(cf_store_list(store, kind, ns, &objs, &n));
     }
+    char *realization = NULL;
+    if (store && wide && kind == CF_KIND_POLICY) {
+        check(cf_store_meta_get(store, "realization", &realization));
+    }
+    ctl_table_set_realization(realization);
     cf_store_close(store);
 
     if (json || yaml) {
@@ -554,6 +577,8 @@ cmd_get(struct ctx *c)
         cf_object_destroy(objs[i]);
     }
     free(objs);
+    ctl_table_set_realization(NULL);
+    free(realization);
     return 0;
 }
 
@@ -819,6 +844,52 @@ cmd_seq(struct ctx *c)
     return 0;
 }
 
+/* ---- stats, trace (ctl-observe.c) --------------------------------------- */
+
+/* stats [NODE]: the per-rule counters conjflowd stored.  Returns the exit
+ * status. */
+static int
+cmd_stats(struct ctx *c)
+{
+    allow_options(c, 0);
+    if (c->n_args > 1) {
+        fatal("stats: give at most a node name");
+    }
+    struct cf_cluster cluster;
+    cf_cluster_init(&cluster);
+    load_cluster(c, &cluster);
+    struct cf_store *store = open_store_read(c);
+    int status = ctl_stats(store, &cluster, c->n_args ? c->args[0] : NULL);
+    cf_store_close(store);
+    cf_cluster_destroy(&cluster);
+    return status;
+}
+
+/* trace NODE FROM TO PORT[/PROTO]: see ctl_trace().  Returns the exit
+ * status (0 agree, 1 disagree, 2 error). */
+static int
+cmd_trace(struct ctx *c)
+{
+    error_status = 2;
+    allow_options(c, OPT_VSWITCHD_CTL);
+    if (c->n_args != 4) {
+        fatal("trace: give NODE FROM TO PORT[/PROTO], e.g. trace n1 x/a "
+              "x/b 80/TCP");
+    }
+    uint16_t port;
+    enum cf_proto proto;
+    parse_port_proto(c->args[3], &port, &proto);
+    struct cf_cluster cluster;
+    cf_cluster_init(&cluster);
+    load_cluster(c, &cluster);
+    struct cf_store *store = open_store_read(c);
+    int status = ctl_trace(store, &cluster, c->args[0], c->args[1],
+                           c->args[2], port, proto, c->vswitchd_ctl);
+    cf_store_close(store);
+    cf_cluster_destroy(&cluster);
+    return status;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 /* Parses the command line and runs the command; returns its exit
@@ -833,7 +904,8 @@ main(int argc, char *argv[])
         { "apply", cmd_apply }, { "delete", cmd_delete },
         { "get", cmd_get }, { "compile", cmd_compile },
         { "explain", cmd_explain }, { "matrix", cmd_matrix },
-        { "seq", cmd_seq },
+        { "seq", cmd_seq }, { "stats", cmd_stats },
+        { "trace", cmd_trace },
     };
 
     struct ctx c;

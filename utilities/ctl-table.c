@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "conjflow/cfutil.h"
+#include "ctl-observe.h"
 
 /* A table being built: its cells, row after row. */
 struct table {
@@ -45,6 +46,16 @@ cell_ds(struct table *t, struct cf_ds *ds)
 {
     cell(t, cf_ds_cstr(ds));
     cf_ds_clear(ds);
+}
+
+/* The "realization" meta text for the REALIZED column of wide
+ * networkpolicies (ctl_table_set_realization()), or NULL. */
+static const char *realization;
+
+void
+ctl_table_set_realization(const char *text)
+{
+    realization = text;
 }
 
 /* Appends "key=value,..." for 'labels' to 'ds'. */
@@ -123,6 +134,9 @@ add_row(struct table *t, const struct cf_object *obj, bool with_ns,
             cell_ds(t, &ds);
             cf_ds_put_format(&ds, "%zu", p->n_egress);
             cell_ds(t, &ds);
+            char *r = ctl_realized_cell(realization, p->ns, p->name);
+            cell(t, r);
+            free(r);
         }
         break;
     }
@@ -147,13 +161,14 @@ add_row(struct table *t, const struct cf_object *obj, bool with_ns,
 static size_t
 add_header(struct table *t, enum cf_kind kind, bool with_ns, bool wide)
 {
-    static const char *const headers[CF_N_KINDS][2][6] = {
+    static const char *const headers[CF_N_KINDS][2][7] = {
         [CF_KIND_NAMESPACE] = { { "NAME" }, { "NAME", "LABELS" } },
         [CF_KIND_POD] = { { "NAME", "NODE", "IP" },
                           { "NAME", "NODE", "IP", "PORTS", "LABELS" } },
         [CF_KIND_POLICY] = { { "NAME", "POD-SELECTOR", "POLICY-TYPES" },
                              { "NAME", "POD-SELECTOR", "POLICY-TYPES", "ID",
-                               "INGRESS-RULES", "EGRESS-RULES" } },
+                               "INGRESS-RULES", "EGRESS-RULES",
+                               "REALIZED" } },
         [CF_KIND_NODE] = { { "NAME", "ID", "BRIDGE", "OVSDB" },
                            { "NAME", "ID", "BRIDGE", "OVSDB",
                              "ADDRESSES" } },
@@ -164,7 +179,7 @@ add_header(struct table *t, enum cf_kind kind, bool with_ns, bool wide)
         n++;
     }
     const char *const *h = headers[kind][wide];
-    for (size_t i = 0; i < 6 && h[i]; i++) {
+    for (size_t i = 0; i < 7 && h[i]; i++) {
         cell(t, h[i]);
         n++;
     }

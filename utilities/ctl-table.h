@@ -22,4 +22,9 @@ struct cf_ds;
 void ctl_table_format(enum cf_kind kind, struct cf_object *const *objs,
                       size_t n, bool with_ns, bool wide, struct cf_ds *out);
 
+/* Sets the store's "realization" meta text (not copied; NULL for none)
+ * that the REALIZED column of wide networkpolicies tables shows (R/N:
+ * realized on R of the N nodes where the policy applies; "-" unknown). */
+void ctl_table_set_realization(const char *text);
+
 #endif /* utilities/ctl-table.h */

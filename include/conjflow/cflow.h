@@ -50,7 +50,9 @@
  *
  * Registers: reg0 bit 0 = from a local pod, bit 1 = SCTP reply, bit 2 = from
  * the node itself (LOCAL: only then do the node's addresses get the node
- * allowance in ingress_rules); reg1 = the
+ * allowance in ingress_rules), bit 3 = allowed by a rule of a policy with
+ * audit logging on (annotation conjflow.io/log: "true"; commit then sends
+ * the +new packet to conjflowd, see CFLOW_A_CONTROLLER); reg1 = the
  * conjunction id (or 0) that allowed egress, reg2 = the one that allowed
  * ingress (for observability).
  *
@@ -175,7 +177,33 @@ enum cflow_action_type {
                                  * priority=100, the reverse SCTP 4-tuple,
                                  * load:1->reg0[1]). */
     CFLOW_A_DROP,               /* drop (no other action allowed). */
+    CFLOW_A_IN_PORT,            /* output:in_port, for a pod's traffic to
+                                 * its own IP (hairpin), which NORMAL
+                                 * would not send back where it came
+                                 * from. */
+    CFLOW_A_CONTROLLER,         /* controller(userdata=cf.00.00.<value>,
+                                 * meter_id=<id>): a copy of the packet to
+                                 * conjflowd for the audit log, rate
+                                 * limited in the datapath by meter 'id'
+                                 * (the meter applies to the copy only,
+                                 * never to forwarding).  Forwarding-wise a
+                                 * no-op; a flow whose only action is this
+                                 * one drops the packet. */
 };
+
+/* Audit log (CFLOW_A_CONTROLLER 'value', the last byte of its userdata):
+ * what the packet sent to conjflowd is. */
+enum cflow_audit {
+    CFLOW_AUDIT_ALLOW = 1,      /* A new connection allowed by a rule of a
+                                 * logged policy (reg1/reg2 tell which). */
+    CFLOW_AUDIT_DENY = 2,       /* A packet dropped by isolation (the
+                                 * flow's cookie tells the direction). */
+};
+/* The OpenFlow meter (one per bridge) that limits audit packets, and its
+ * default rate. */
+#define CFLOW_AUDIT_METER_ID 207
+#define CFLOW_AUDIT_RATE 100            /* Packets per second. */
+#define CFLOW_AUDIT_BURST 200           /* Packets. */
 
 struct cflow_action {
     enum cflow_action_type type;
@@ -186,7 +214,9 @@ struct cflow_action {
     uint16_t zone;              /* CT, CT_COMMIT: conntrack zone. */
     uint8_t reg;                /* LOAD_REG: register number. */
     uint32_t value, mask;       /* LOAD_REG: value and mask; LEARN:
-                                 * 'value' is the idle timeout (s). */
+                                 * 'value' is the idle timeout (s);
+                                 * CONTROLLER: 'value' is the enum
+                                 * cflow_audit, 'id' the meter id. */
 };
 
 /* One flow. */

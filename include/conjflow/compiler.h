@@ -27,6 +27,11 @@ struct cf_compiler;
 struct cf_compiler *cf_compiler_create(const struct cf_cluster *cluster);
 void cf_compiler_destroy(struct cf_compiler *);
 
+/* Audit log: with 'log_denies', every isolation drop flow sends the
+ * dropped packet (metered) to the controller instead of only dropping it
+ * (see CFLOW_A_CONTROLLER in cflow.h).  Default off. */
+void cf_compiler_set_log_denies(struct cf_compiler *, bool log_denies);
+
 /* Appends to 'out' the complete desired flow table of 'node' whose bridge
  * has 'ports', sorted (cflow_set_sort()).  Returns NULL on success or a
  * malloc'd error message (then 'out' is unchanged). */
@@ -71,5 +76,43 @@ char *cf_compiler_merge(struct cf_compiler *, const struct cf_node *node,
                         const struct cf_node_ports *ports,
                         struct cf_policy_flows *const *pfs, size_t n,
                         struct cflow_set *out);
+
+/* ---- Incremental merging -------------------------------------------------
+ *
+ * A node cache keeps one node's merged flow table between compilations
+ * (keyed by flow key, with each policy's last contribution), so that a
+ * compilation after a small change merges again only the flows that the
+ * changed contributions touch instead of the whole node.
+ * cf_compiler_node_flows_cached() gives exactly what
+ * cf_compiler_node_flows() gives, with any compiler (a new compiler over
+ * a changed cluster included), and falls back to a full merge (emptying
+ * the cache) whenever the cache can't be used.  The cache holds no
+ * pointers into the cluster or the compiler. */
+struct cf_node_cache;
+
+struct cf_node_cache *cf_node_cache_create(void);
+/* Empties 'cache': the next compilation merges in full. Accepts NULL. */
+void cf_node_cache_clear(struct cf_node_cache *cache);
+void cf_node_cache_destroy(struct cf_node_cache *cache);  /* Accepts NULL. */
+
+/* What a cache did (for status and tests). */
+struct cf_node_cache_stats {
+    uint64_t n_updates;         /* Compilations that updated the cache. */
+    uint64_t n_fallbacks;       /* Updates abandoned for a full merge (a
+                                 * key over CFLOW_MAX_CONJUNCTIONS, or an
+                                 * inconsistency). */
+    uint64_t n_full;            /* Full merges without the cache (more
+                                 * than the initial bands needed). */
+};
+void cf_node_cache_get_stats(const struct cf_node_cache *,
+                             struct cf_node_cache_stats *);
+
+/* Like cf_compiler_node_flows(), and updates 'cache', which must have been
+ * used only for 'node'. */
+char *cf_compiler_node_flows_cached(struct cf_compiler *,
+                                    const struct cf_node *node,
+                                    const struct cf_node_ports *ports,
+                                    struct cf_node_cache *cache,
+                                    struct cflow_set *out);
 
 #endif /* conjflow/compiler.h */

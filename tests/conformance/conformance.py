@@ -56,6 +56,12 @@ Options:
   --corpus FILE      the corpus (default: tests/data/conformance-cases.json)
   --case ID          run only case ID (repeatable; default: every case)
   --ignore-diagonal  do not probe a pod to itself (see below)
+  --cold-datapath    before each step's probes, empty the datapath's flow
+                     cache (revalidator/purge) instead of waiting for
+                     vswitchd to revalidate it: checks the OpenFlow tables
+                     alone (see below)
+  --hairpin          route each pod's traffic to its own IP out through
+                     the bridge (harness.sh's cf_pod_hairpin; see below)
   --list             list the corpus's case ids and exit
   -v, --verbose      print what each step applies and how long it waits
   -h, --help         this help
@@ -70,7 +76,22 @@ ignores the diagonal for the same kind of reason (hairpin traffic is often
 masqueraded).  By default the runner checks it anyway, as the corpus
 states it, and a case that fails only on the diagonal says so
 ("diagonal only"); --ignore-diagonal leaves those cells out (shown as
-"-"), which is how the test suite runs it.
+"-"), which is how the test suite runs it.  --hairpin makes the pods
+send that traffic through OVS instead (policy routing in the pod, see
+cf_pod_hairpin in tests/lib/harness.sh), where the policies can judge it;
+the bridge must then send such a frame back out of the port it came in
+on, which OpenFlow's NORMAL never does: until conjflow's pipeline does it,
+every diagonal cell is "blocked" with --hairpin.
+
+Waiting for enforcement: after each step the runner polls "ovs-appctl
+sync" until conjflowd has the store's sequence number in sync (every
+bridge acknowledged its bundle), then waits for two revalidation passes of
+vswitchd (revalidator/wait): the userspace datapath forwards with cached
+megaflows until its revalidators have translated them again.  With
+--cold-datapath it empties that cache instead.  When a probe fails, the
+runner probes again at once and once more after emptying the cache, and
+says how many cells still differ each time: a difference that disappears
+with an empty cache is a stale datapath flow, not a wrong OpenFlow table.
 
 Output: one line per case ("ok", or "FAIL" followed by one line per
 failing probe naming the cells that differ and, unless they are all on the
@@ -112,10 +133,11 @@ class RunError(Exception):
 
 def parse_options(argv):
     """Parses the runner's options 'argv' (a list of strings) into a dict
-    with keys corpus, cases (list of ids), ignore_diagonal, list, verbose,
-    help.  Raises CorpusError on a bad option."""
+    with keys corpus, cases (list of ids), ignore_diagonal, cold_datapath,
+    hairpin, list, verbose, help.  Raises CorpusError on a bad option."""
     opts = {"corpus": None, "cases": [], "ignore_diagonal": False,
-            "list": False, "verbose": False, "help": False}
+            "cold_datapath": False, "hairpin": False, "list": False,
+            "verbose": False, "help": False}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -136,6 +158,10 @@ def parse_options(argv):
             raise CorpusError("%s takes no argument" % arg)
         elif arg == "--ignore-diagonal":
             opts["ignore_diagonal"] = True
+        elif arg == "--cold-datapath":
+            opts["cold_datapath"] = True
+        elif arg == "--hairpin":
+            opts["hairpin"] = True
         elif arg == "--list":
             opts["list"] = True
         elif arg in ("-v", "--verbose"):
@@ -368,11 +394,13 @@ class Cluster:
     write and watch them.  Objects are keyed by (kind, namespace, name);
     'applied' maps each key to the manifest (a dict) the store holds."""
 
-    def __init__(self, corpus, env, verbose):
+    def __init__(self, corpus, env, verbose, cold_datapath=False):
         """'corpus' is the checked corpus; 'env' the runner's environment
         (dict: CONJFLOWCTL, CF_CONF_DB, CF_CONF_CTL (conjflowd's unixctl
         socket), CF_CONF_VSWITCHD (vswitchd's), CF_NETPROBE, CF_CONF_PODS,
-        CF_CONF_TMP); 'verbose' prints each step's work."""
+        CF_CONF_TMP); 'verbose' prints each step's work; 'cold_datapath'
+        empties the datapath flow cache after each step rather than waiting
+        for its revalidation."""
         self.model = corpus["model"]
         self.corpus = corpus
         self.ctl = env["CONJFLOWCTL"]
@@ -382,6 +410,7 @@ class Cluster:
         self.tmp = env["CF_CONF_TMP"]
         self.vswitchd = env["CF_CONF_VSWITCHD"]
         self.verbose = verbose
+        self.cold_datapath = cold_datapath
         self.applied = {}       # key -> manifest in the store
         self.n_files = 0        # manifests written so far (file names)
         self.pods = {}          # "ns/name" -> {"ip", "netns", "node"}
@@ -543,6 +572,14 @@ class Cluster:
                 raise RunError("ovs-appctl revalidator/wait failed: %s"
                                % r.stderr.strip())
 
+    def purge_datapath(self):
+        """Deletes every flow of the datapath's cache ("revalidator/purge"):
+        the next packets are translated afresh from the OpenFlow tables.
+        Used by --cold-datapath and to diagnose a failure."""
+        subprocess.run(["ovs-appctl", "--timeout=30", "-t", self.vswitchd,
+                        "revalidator/purge"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+
     def wait_enforced(self):
         """Waits until conjflowd reports every node in sync at the store's
         sequence number or later (polling every 10 ms, at most
@@ -557,7 +594,10 @@ class Cluster:
             last = self.sync_state()
             if (last and int(last.get("seq", -1)) >= seq
                     and last.get("synced") == "yes"):
-                self.wait_datapath()
+                if self.cold_datapath:
+                    self.purge_datapath()
+                else:
+                    self.wait_datapath()
                 return time.monotonic() - start
             if time.monotonic() > deadline:
                 raise RunError("conjflowd not in sync with store seq %d "
@@ -566,6 +606,30 @@ class Cluster:
             # Poll interval: an external wait on nothing, like
             # cf_wait_until's (no sleep-to-wait: the deadline bounds it).
             time.sleep(0.01)
+
+    # Diagnostics.
+
+    def snapshot(self, name):
+        """Saves what helps to explain a failed probe into directory
+        'name' of the temporary directory (kept with CF_KEEP=1): the
+        datapath's flows and conntrack entries, and for each node the
+        flows conjflowd desires and believes installed.  Returns the
+        directory."""
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d, exist_ok=True)
+        cmds = {"dp-flows": [self.vswitchd, "dpctl/dump-flows", "-m"],
+                "conntrack": [self.vswitchd, "dpctl/dump-conntrack"],
+                "upcall-show": [self.vswitchd, "upcall/show"],
+                "coverage": [self.vswitchd, "coverage/show"]}
+        for node in sorted({p["node"] for p in self.pods.values()}):
+            cmds["desired-" + node] = [self.unixctl, "flows/desired", node]
+            cmds["installed-" + node] = [self.unixctl, "flows/installed",
+                                         node]
+        for fname, (target, *args) in cmds.items():
+            with open(os.path.join(d, fname), "w") as f:
+                subprocess.run(["ovs-appctl", "--timeout=10", "-t", target]
+                               + args, stdout=f, stderr=subprocess.STDOUT)
+        return d
 
     # Probes.
 
@@ -755,6 +819,26 @@ def run_case(cluster, case, state_base, opts, out):
             if not diffs:
                 continue
             passed = False
+            extra = []
+            if not all(i == j for i, j in diffs):
+                where_dir = cluster.snapshot("fail-%s-step%d-%d%s"
+                                             % (case["id"], si + 1,
+                                                p["port"],
+                                                p["protocol"].lower()))
+                again = cluster.probe([p], ignore_diag)[0]
+                still = sum(1 for i, j in diffs
+                            if glyph(again[i][j]) != want[i][j])
+                # Then without the datapath's cached flows: tells a wrong
+                # OpenFlow table from a datapath flow left stale.
+                cluster.purge_datapath()
+                third = cluster.probe([p], ignore_diag)[0]
+                purged = sum(1 for i, j in diffs
+                             if glyph(third[i][j]) != want[i][j])
+                extra.append("    (probed again at once: %d of the %d "
+                             "cells still differ; again after emptying "
+                             "the datapath flow cache: %d; flows and "
+                             "conntrack saved in %s)"
+                             % (still, len(diffs), purged, where_dir))
             if any(i != j for i, j in diffs):
                 only_diag = False
             report.append("  step %d, %d/%s: %d cell%s differ%s: %s"
@@ -770,6 +854,7 @@ def run_case(cluster, case, state_base, opts, out):
             if any(i != j for i, j in diffs):
                 report.extend(format_matrices(order, want, got,
                                               ignore_diag))
+            report.extend(extra)
     return passed, report, (not passed and only_diag), waited, cells
 
 
@@ -783,7 +868,8 @@ def cmd_run(argv):
     def out(line):
         print(line, flush=True)
 
-    cluster = Cluster(corpus, os.environ, opts["verbose"])
+    cluster = Cluster(corpus, os.environ, opts["verbose"],
+                      opts["cold_datapath"])
     ns_labels, pod_labels = cluster.base_labels()
     base = {"policies": {}, "ns_labels": ns_labels,
             "pod_labels": pod_labels}
@@ -808,12 +894,16 @@ def cmd_run(argv):
                                % (p["port"], p["protocol"],
                                   ", ".join("%s -> %s" % b
                                             for b in bad[:6])))
-    out("# %d case%s, %s; model of %d pods on nodes %s; diagonal %s"
+    out("# %d case%s, %s; model of %d pods on nodes %s; datapath %s; "
+        "diagonal %s"
         % (len(cases), "" if len(cases) == 1 else "s",
            os.path.basename(opts["corpus"] or default_corpus()),
            len(cluster.order),
            ", ".join(sorted({p["node"] for p in cluster.pods.values()})),
+           "flow cache emptied after each step (--cold-datapath)"
+           if opts["cold_datapath"] else "revalidated after each step",
            "ignored (--ignore-diagonal)" if opts["ignore_diagonal"] else
+           "checked through the bridge (--hairpin)" if opts["hairpin"] else
            "checked (pod-to-self traffic is loopback and never reaches "
            "OVS: cases that expect it blocked fail \"diagonal only\"; "
            "see --help)"))

@@ -8,7 +8,9 @@
 # netdev bridge each), pods (network namespaces with a veth into a node's
 # bridge), links between nodes, servers in pods and probes between them over
 # TCP, UDP and SCTP (tests/cf-netprobe).  Everything it makes is removed when
-# the script exits, even after a failure: processes (by PID), network
+# the script exits, even after a failure: processes (by PID, including
+# untracked ones still running in the run's namespaces or naming its
+# temporary directory on their command line), network
 # namespaces (and with them every veth and bridge device), the OVS
 # databases and the temporary directory.  It never touches the system's OVS
 # (nothing under /run/openvswitch or /etc/openvswitch), and every name it
@@ -35,12 +37,18 @@
 # (cf_ovs_start, cf_node_add, cf_pod_add, cf_link, cf_serve, ...) must run in
 # the script's own shell, not in a $(...) or a pipeline.
 #
+# Traffic from a pod to its own IP never leaves the pod's namespace (the
+# kernel delivers it over loopback), so it never reaches OVS or its flows,
+# unless cf_pod_hairpin (or CF_POD_HAIRPIN=1) sends it through the bridge.
+#
 # Environment (all optional):
 #   CF_BUILDDIR    build directory (set by make); cf-netprobe is looked for
 #                  in $CF_BUILDDIR/tests, then in $PATH
 #   CF_NETPROBE    path of cf-netprobe
 #   CF_PROBE_TIMEOUT_MS   probe timeout, default 1000
 #   CF_OVS_SCHEMA  vswitch.ovsschema (default: Debian's)
+#   CF_POD_HAIRPIN=1   cf_pod_add makes every pod's traffic to itself go
+#                  through OVS (see cf_pod_hairpin)
 #   CF_KEEP=1      keep the temporary directory (logs, databases) at exit
 #   CF_VERBOSE=1   log every step to stderr
 #
@@ -49,15 +57,14 @@
 #   messages    cf_log, cf_fail, cf_skip
 #   waiting     cf_wait_until TIMEOUT CMD...
 #   OVS         cf_ovs_start NAME [OVSDB_OPTION...], cf_ovs_stop NAME,
-#               cf_ovs_db NAME,
-#               cf_ovs_dir NAME, cf_ovs_netns NAME, cf_vsctl NAME ARGS...,
-#               cf_appctl NAME ARGS...
+#               cf_ovs_db NAME, cf_ovs_dir NAME, cf_ovs_netns NAME,
+#               cf_vsctl NAME ARGS..., cf_appctl NAME ARGS...
 #   nodes       cf_node_add OVS NODE [BRIDGE], cf_node_bridge NODE,
 #               cf_node_ovs NODE, cf_ofctl NODE CMD ARGS..., cf_link A B
 #   pods        cf_pod_add NODE POD IP[/PREFIX] [MAC], cf_pod_del POD,
 #               cf_pod_exec POD CMD..., cf_pod_ip POD, cf_pod_mac POD,
 #               cf_pod_netns POD, cf_pod_port POD, cf_pod_node POD,
-#               cf_pods, cf_neigh_flush [POD...]
+#               cf_pods, cf_neigh_flush [POD...], cf_pod_hairpin POD
 #   traffic     cf_serve POD SPEC..., cf_probe [-t MS] SRC TARGET...,
 #               cf_probe_parallel [-t MS] < "SRC TARGET" lines,
 #               cf_matrix [-t MS] "PROTO:PORT..." POD...,
@@ -75,8 +82,9 @@ if [ -z "${BASH_VERSION:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
 fi
 
 declare -gA CF_OVS_DIR=()      # OVS instance -> its directory
-declare -gA CF_OVS_NETNS=()    # OVS instance -> vswitchd's namespace
-declare -gA CF_OVS_PIDS=()     # OVS instance -> "vswitchd-pid db-pid"
+declare -gA CF_OVS_NETNS=()    # OVS instance -> its daemons' namespace
+declare -gA CF_OVS_PIDS=()     # OVS instance -> "vswitchd-pid starttime
+                               #   ovsdb-server-pid starttime"
 declare -gA CF_NODE_OVS=()     # node -> OVS instance
 declare -gA CF_NODE_BR=()      # node -> bridge
 declare -gA CF_POD_NODE=()     # pod -> node
@@ -294,9 +302,11 @@ cf_cleanup() {
     for name in "${!CF_OVS_DIR[@]}"; do
         cf_ovs_stop "$name"
     done
+    cf__stop_tmpdir_pids
     for ((i = ${#CF_NETNS[@]} - 1; i >= 0; i--)); do
         ns=${CF_NETNS[i]}
         if [ -e "/run/netns/$ns" ]; then
+            cf__netns_stop_pids "$ns"
             ip netns delete "$ns" 2>/dev/null \
                 || cf_log "could not delete namespace $ns"
         fi
@@ -309,6 +319,38 @@ cf_cleanup() {
             rm -rf "$CF_TMPDIR"
         fi
     fi
+}
+
+# cf__stop_tmpdir_pids: stops, by PID, untracked processes whose command
+# line names a file in $CF_TMPDIR (e.g. a daemon a test started with
+# --db=$CF_TMPDIR/x.db and forgot): the directory is the run's own (its name
+# carries a random part), so they are the run's processes, and they would
+# keep writing into it while it is removed.
+cf__stop_tmpdir_pids() {
+    local f pid args
+    [ -n "$CF_TMPDIR" ] || return 0
+    for f in /proc/[0-9]*/cmdline; do
+        pid=${f#/proc/}; pid=${pid%/cmdline}
+        [ "$pid" != $$ ] && [ "$pid" != "$BASHPID" ] || continue
+        { mapfile -d "" -t args <"$f"; } 2>/dev/null || continue
+        case " ${args[*]} " in
+        *"$CF_TMPDIR/"*)
+            cf_log "stopping untracked process $pid (${args[0]}) of this run"
+            cf__stop_pid "$pid" "$(cf__starttime "$pid")" "${args[0]}" ;;
+        esac
+    done
+}
+
+# cf__netns_stop_pids NS: stops, by PID, the processes still running in
+# the run's namespace NS that nobody tracked (e.g. a test's background
+# "cf_pod_exec POD cmd &"): a namespace lives on while a process is in it.
+cf__netns_stop_pids() {
+    local pid
+    for pid in $(ip netns pids "$1" 2>/dev/null); do
+        [ "$pid" != $$ ] || continue
+        cf_log "stopping untracked process $pid ($(cat /proc/$pid/comm 2>/dev/null)) in $1"
+        cf__stop_pid "$pid" "$(cf__starttime "$pid")" "process in $1"
+    done
 }
 
 # cf__netns_add NAME: creates namespace NAME (loopback up, IPv6 off) and
@@ -405,8 +447,9 @@ cf_ovs_dir() {
     echo "${CF_OVS_DIR[$1]}"
 }
 
-# cf_ovs_netns NAME: prints the namespace vswitchd of NAME runs in (a TCP
-# controller address for its bridges is that namespace's loopback).
+# cf_ovs_netns NAME: prints the namespace the daemons of NAME run in (a TCP
+# or SSL remote of its ovsdb-server, or a TCP controller address for its
+# bridges, is on that namespace's loopback).
 cf_ovs_netns() {
     echo "${CF_OVS_NETNS[$1]}"
 }
@@ -573,6 +616,35 @@ cf_pod_add() {
     CF_POD_MAC[$pod]=$mac
     CF_POD_PORT[$pod]=$port
     cf__debug "pod $pod: $ip $mac on $node port $port, netns $ns"
+    if [ -n "${CF_POD_HAIRPIN:-}" ]; then
+        cf_pod_hairpin "$pod" || return 1
+    fi
+}
+
+# cf_pod_hairpin POD: sends POD's traffic to its own IP out through eth0
+# and back in through its node's bridge, instead of over the kernel's
+# loopback, so that the bridge's flows see it (as they see a Service
+# hairpin in a real cluster).  Policy routing: a rule sends locally
+# generated packets to the pod's IP to a table that routes it out of eth0
+# (the local table moves behind it), a permanent neighbour entry gives the
+# pod's own MAC, and eth0 accepts packets from its own address.  The bridge
+# must send such frames back out of their in_port: NORMAL doesn't (a flow
+# "in_port=PORT,dl_dst=MAC actions=in_port" does).  cf_pod_add does this for
+# every pod when CF_POD_HAIRPIN=1.
+cf_pod_hairpin() {
+    local ns ip mac
+    ns=$(cf_pod_netns "$1") && ip=$(cf_pod_ip "$1") && mac=$(cf_pod_mac "$1") \
+        || return 1
+    ip -n "$ns" rule add pref 100 lookup local \
+        && ip -n "$ns" rule del pref 0 lookup local \
+        && ip -n "$ns" rule add pref 10 iif lo to "$ip/32" lookup 100 \
+        && ip -n "$ns" route add "$ip/32" dev eth0 src "$ip" table 100 \
+        && ip -n "$ns" neigh replace "$ip" lladdr "$mac" dev eth0 \
+               nud permanent \
+        && ip netns exec "$ns" sysctl -qw net.ipv4.conf.eth0.accept_local=1 \
+               net.ipv4.conf.eth0.rp_filter=0 net.ipv4.conf.all.rp_filter=0 \
+               >/dev/null \
+        || { cf_log "cf_pod_hairpin $1 failed"; return 1; }
 }
 
 # cf_pod_del POD: removes POD: its port, its namespace (its servers are

@@ -1,0 +1,44 @@
+/*
+ * Copyright (c) 2026 The conjflow authors.
+ * Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * conjflowctl's observability commands (jansson side: never
+ * libopenvswitch).  "stats" prints what conjflowd stored in the store's
+ * meta table (see controller/observe.h and conjflowd.c: keys "stats/NODE"
+ * and "realization"); "trace" runs "ovs-appctl ofproto/trace" on a node's
+ * bridge and explains the result in policy terms next to the reference
+ * evaluator's verdict.
+ */
+#ifndef CONJFLOW_UTILITIES_CTL_OBSERVE_H
+#define CONJFLOW_UTILITIES_CTL_OBSERVE_H 1
+
+#include <stdint.h>
+
+#include "conjflow/model.h"
+
+struct cf_store;
+
+/* Prints the latest per-rule statistics of every node of 'cluster' (or of
+ * node 'node' if nonnull) from 'store' as a table.  Returns the exit
+ * status (0, or 1 if 'node' is unknown). */
+int ctl_stats(struct cf_store *store, const struct cf_cluster *cluster,
+              const char *node);
+
+/* Traces a new connection from pod 'from' to pod 'to' on 'port'/'proto'
+ * through node 'node''s bridge (ofproto/trace over the vswitchd control
+ * socket 'vswitchd_ctl', or the one found next to the node's unix: OVSDB
+ * socket: "ovs-vswitchd.ctl", else "ovs-vswitchd.<pid>.ctl" from
+ * "ovs-vswitchd.pid"), using the bindings conjflowd recorded in 'store',
+ * and compares with the evaluator.  Prints both.  Returns 0 if they agree,
+ * 1 if they disagree (a bug), 2 on error. */
+int ctl_trace(struct cf_store *store, const struct cf_cluster *cluster,
+              const char *node, const char *from, const char *to,
+              uint16_t port, enum cf_proto proto, const char *vswitchd_ctl);
+
+/* The REALIZED cell of policy 'ns'/'name' from the "realization" meta
+ * text 'realization' (may be NULL): "R/N", or "-" if unknown.  Returns a
+ * malloc'd string. */
+char *ctl_realized_cell(const char *realization, const char *ns,
+                        const char *name);
+
+#endif /* utilities/ctl-observe.h */
