@@ -1766,6 +1766,10 @@ struct cf_node_cache {
                                  * its 'policy' pointer is stale). */
     struct cflow_set pipeline;  /* The last pipeline flows. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
+    bool delta_valid;           /* 'removed' and 'added' are the last
+                                 * compilation's difference. */
+    struct cflow_set removed;   /* Flows the last update took out. */
+    struct cflow_set added;     /* Flows the last update put in. */
 };
 
 /* See compiler.h. */
@@ -1775,6 +1779,8 @@ cf_node_cache_create(void)
     struct cf_node_cache *cache = cf_xzalloc(sizeof *cache);
     cf_smap_init(&cache->pfs);
     cflow_set_init(&cache->pipeline);
+    cflow_set_init(&cache->removed);
+    cflow_set_init(&cache->added);
     return cache;
 }
 
@@ -1818,11 +1824,26 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     free(cache->touched);
     cf_smap_destroy(&cache->pfs, pf_free);
     cflow_set_destroy(&cache->pipeline);
+    cflow_set_destroy(&cache->removed);
+    cflow_set_destroy(&cache->added);
     struct cf_node_cache_stats stats = cache->stats;
     memset(cache, 0, sizeof *cache);
     cf_smap_init(&cache->pfs);
     cflow_set_init(&cache->pipeline);
+    cflow_set_init(&cache->removed);
+    cflow_set_init(&cache->added);
     cache->stats = stats;
+}
+
+/* See compiler.h. */
+bool
+cf_node_cache_get_delta(const struct cf_node_cache *cache,
+                        const struct cflow_set **removed,
+                        const struct cflow_set **added)
+{
+    *removed = &cache->removed;
+    *added = &cache->added;
+    return cache->delta_valid;
 }
 
 /* See compiler.h. */
@@ -2248,9 +2269,24 @@ mgroup_unlink(struct cf_node_cache *cache, struct mgroup *g)
     cache->n_groups--;
 }
 
+/* Appends a copy of 'flow' to 'set'. */
+static void
+mc_copy_flow(const struct cflow *flow, struct cflow_set *set)
+{
+    struct cflow *f = cflow_set_add(set, flow->table, flow->priority,
+                                    flow->cookie);
+    f->match = flow->match;
+    f->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
+                            * sizeof *f->actions);
+    memcpy(f->actions, flow->actions, flow->n_actions * sizeof *f->actions);
+    f->n_actions = f->allocated_actions = flow->n_actions;
+}
+
 /* Finishes an update: drops empty keys, makes the touched keys' flows
- * again and puts new keys in order.  Returns false if a key carries more
- * than CFLOW_MAX_CONJUNCTIONS conjunctions (the node needs more bands). */
+ * again, records in the cache's 'removed' and 'added' the flows that
+ * changed, and puts new keys in order.  Returns false if a key carries
+ * more than CFLOW_MAX_CONJUNCTIONS conjunctions (the node needs more
+ * bands). */
 static bool
 mc_finish(struct cf_node_cache *cache)
 {
@@ -2263,6 +2299,7 @@ mc_finish(struct cf_node_cache *cache)
         if (!g->n_members) {
             mgroup_unlink(cache, g);
             if (g->sorted) {
+                mc_copy_flow(&g->flow, &cache->removed);
                 n_removed++;
             } else {
                 mgroup_destroy(g);
@@ -2273,10 +2310,17 @@ mc_finish(struct cf_node_cache *cache)
         if (g->n_entries > CFLOW_MAX_CONJUNCTIONS) {
             ok = false;
         }
+        struct cflow old = g->flow;
+        memset(&g->flow, 0, sizeof g->flow);
         mgroup_emit(g);
         if (!g->sorted) {
             added[n_added++] = g;
+            mc_copy_flow(&g->flow, &cache->added);
+        } else if (!cflow_equal(&old, &g->flow)) {
+            mc_copy_flow(&old, &cache->removed);
+            mc_copy_flow(&g->flow, &cache->added);
         }
+        free(old.actions);
     }
     if (n_added > 1) {
         qsort(added, n_added, sizeof *added, mgroup_ptr_compare);
@@ -2322,6 +2366,9 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
           const struct cf_node *node, const struct cf_node_ports *ports,
           struct cf_policy_flows **pfs, size_t n_pfs)
 {
+    cflow_set_clear(&cache->removed);
+    cflow_set_clear(&cache->added);
+
     /* The pipeline. */
     struct local_pod *locals;
     size_t n_locals;
@@ -2397,6 +2444,8 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
 
     char *error = merge_check(node, pfs, n_pfs);
     bool use = !error;
+    bool had = cache->valid;
+    cache->delta_valid = false;
     if (use && !cache->valid) {
         /* A fresh start: only with the initial bands everywhere. */
         unsigned n_bands[CFLOW_N_TABLES];
@@ -2410,17 +2459,10 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
         cache->valid = true;
         if (mc_update(c, cache, node, ports, pfs, n_pfs)) {
             cache->stats.n_updates++;
+            cache->delta_valid = had;
             free(pfs);
-            for (size_t i = 0; i < cache->n_sorted; i++) {
-                const struct cflow *g = &cache->sorted[i]->flow;
-                struct cflow *f = cflow_set_add(out, g->table, g->priority,
-                                                g->cookie);
-                f->match = g->match;
-                f->actions = cf_xmalloc((g->n_actions ? g->n_actions : 1)
-                                        * sizeof *f->actions);
-                memcpy(f->actions, g->actions,
-                       g->n_actions * sizeof *f->actions);
-                f->n_actions = f->allocated_actions = g->n_actions;
+            for (size_t i = 0; out && i < cache->n_sorted; i++) {
+                mc_copy_flow(&cache->sorted[i]->flow, out);
             }
             return NULL;
         }
@@ -2428,11 +2470,11 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
         cache->stats.n_fallbacks++;
         free(pfs);
         cf_node_cache_clear(cache);
-        return cf_compiler_node_flows(c, node, ports, out);
+        return out ? cf_compiler_node_flows(c, node, ports, out) : NULL;
     }
 
     cf_node_cache_clear(cache);
-    if (!error) {
+    if (!error && out) {
         cache->stats.n_full++;
         error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
     }

@@ -913,12 +913,68 @@ END_TEST
  * one pod less, and back; and a node that needs more than the initial
  * priority bands and then fewer again. */
 
+/* Checks that applying the difference that 'cache' recorded to 'prev'
+ * (node i's previous table) gives 'now' (its table now).  Returns true if
+ * there was a difference to check. */
+static bool
+check_delta(const struct cf_node_cache *cache, const struct cflow_set *prev,
+            const struct cflow_set *now)
+{
+    const struct cflow_set *removed, *added;
+    if (!cf_node_cache_get_delta(cache, &removed, &added)) {
+        return false;
+    }
+    bool *gone = cf_xcalloc(prev->n + 1, sizeof *gone);
+    for (size_t i = 0; i < removed->n; i++) {
+        const struct cflow *f = &removed->flows[i];
+        size_t lo = 0, hi = prev->n;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cflow_key_compare(&prev->flows[mid], f) < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        ck_assert_msg(lo < prev->n && cflow_equal(&prev->flows[lo], f)
+                      && !gone[lo], "removed flow %zu not in the table", i);
+        gone[lo] = true;
+    }
+    struct cflow_set result;
+    cflow_set_init(&result);
+    for (size_t pass = 0; pass < 2; pass++) {
+        const struct cflow_set *from = pass ? added : prev;
+        for (size_t i = 0; i < from->n; i++) {
+            if (!pass && gone[i]) {
+                continue;
+            }
+            const struct cflow *f = &from->flows[i];
+            struct cflow *g = cflow_set_add(&result, f->table, f->priority,
+                                            f->cookie);
+            g->match = f->match;
+            for (size_t k = 0; k < f->n_actions; k++) {
+                cflow_add_action(g, &f->actions[k]);
+            }
+        }
+    }
+    cflow_set_sort(&result);
+    ck_assert_uint_eq(result.n, now->n);
+    for (size_t i = 0; i < now->n; i++) {
+        ck_assert(cflow_equal(&result.flows[i], &now->flows[i]));
+    }
+    cflow_set_destroy(&result);
+    free(gone);
+    return true;
+}
+
 /* Compiles every node of 'cl' (up to 'n_caches') both ways, node i with
- * 'caches[i]', and checks that the flows are the same.  Returns the number
- * of flows compared. */
+ * 'caches[i]', and checks that the flows are the same, and that the
+ * difference the cache recorded turns 'prevs[i]' (node i's previous
+ * table, replaced by the new one) into the new table.  Returns the number
+ * of flows compared; counts the differences checked in '*n_deltas'. */
 static size_t
 check_cached(const struct cf_cluster *cl, struct cf_node_cache **caches,
-             size_t n_caches)
+             struct cflow_set *prevs, size_t n_caches, size_t *n_deltas)
 {
     struct cf_compiler *c = cf_compiler_create(cl);
     size_t n_flows = 0;
@@ -944,7 +1000,9 @@ check_cached(const struct cf_cluster *cl, struct cf_node_cache **caches,
             }
         }
         n_flows += full.n;
-        cflow_set_destroy(&full);
+        *n_deltas += check_delta(caches[i], &prevs[i], &full);
+        cflow_set_destroy(&prevs[i]);
+        prevs[i] = full;
         cflow_set_destroy(&cached);
         cf_node_ports_destroy(&ports);
     }
@@ -957,23 +1015,28 @@ START_TEST(test_node_cache)
     const char *count = getenv("CF_DIFF_N");
     uint64_t n = count ? strtoull(count, NULL, 10) : 4000;
     struct cf_node_cache *caches[4];
+    struct cflow_set prevs[4];
     for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
         caches[i] = cf_node_cache_create();
+        cflow_set_init(&prevs[i]);
     }
-    size_t n_flows = 0;
+    size_t n_flows = 0, n_deltas = 0;
     for (uint64_t seed = 1; seed <= n; seed++) {
         struct rng r = { seed * 7919 + 3 };
         struct cf_cluster cl;
         gen_cluster(seed, &cl);
-        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
-        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        n_flows += check_cached(&cl, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
+        n_flows += check_cached(&cl, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
         if (cl.n_policies) {
             size_t k = rnd_n(&r, cl.n_policies);
             cf_policy_destroy(cl.policies[k]);
             memmove(&cl.policies[k], &cl.policies[k + 1],
                     (cl.n_policies - k - 1) * sizeof *cl.policies);
             cl.n_policies--;
-            n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+            n_flows += check_cached(&cl, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
         }
         if (cl.n_pods) {
             size_t k = rnd_n(&r, cl.n_pods);
@@ -981,11 +1044,13 @@ START_TEST(test_node_cache)
             memmove(&cl.pods[k], &cl.pods[k + 1],
                     (cl.n_pods - k - 1) * sizeof *cl.pods);
             cl.n_pods--;
-            n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+            n_flows += check_cached(&cl, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
         }
         cf_cluster_destroy(&cl);
         gen_cluster(seed, &cl);
-        n_flows += check_cached(&cl, caches, CF_ARRAY_SIZE(caches));
+        n_flows += check_cached(&cl, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
         cf_cluster_destroy(&cl);
     }
     uint64_t n_updates = 0;
@@ -997,11 +1062,15 @@ START_TEST(test_node_cache)
         ck_assert_uint_eq(stats.n_full, 0);
         n_updates += stats.n_updates;
         cf_node_cache_destroy(caches[i]);
+        cflow_set_destroy(&prevs[i]);
     }
     printf("node cache: %"PRIu64" clusters, %"PRIu64" incremental merges, "
-           "%zu flows compared\n", n, n_updates, n_flows);
+           "%zu differences applied, %zu flows compared\n", n, n_updates,
+           n_deltas, n_flows);
     ck_assert(n_flows > n * 50);
     ck_assert(n_updates > n * 10);
+    /* All but the first compilation of each cache give a difference. */
+    ck_assert(n_deltas > n * 10);
 }
 END_TEST
 
@@ -1040,11 +1109,14 @@ START_TEST(test_node_cache_bands)
      * 40,000 need 32 (more than CFLOW_MAX_CONJUNCTIONS in a band). */
     static const int sizes[] = { 20000, 40000, 40000, 20000, 20000 };
     struct cf_node_cache *cache = cf_node_cache_create();
+    struct cflow_set prev;
+    size_t n_deltas = 0;
+    cflow_set_init(&prev);
     bool more_bands = false;
     for (size_t i = 0; i < CF_ARRAY_SIZE(sizes); i++) {
         struct cf_cluster cl;
         gen_shared_peer(sizes[i], &cl);
-        check_cached(&cl, &cache, 1);
+        check_cached(&cl, &cache, &prev, 1, &n_deltas);
         if (sizes[i] == 40000 && !more_bands) {
             /* Check that the test does what it says: some conjunction is
              * above band 15. */
@@ -1076,7 +1148,9 @@ START_TEST(test_node_cache_bands)
     ck_assert_uint_eq(stats.n_fallbacks, 1);
     ck_assert_uint_eq(stats.n_full, 1);
     ck_assert_uint_eq(stats.n_updates, 3);
+    ck_assert_uint_eq(n_deltas, 1);     /* The last 20,000 only. */
     cf_node_cache_destroy(cache);
+    cflow_set_destroy(&prev);
     ck_assert(more_bands);
 }
 END_TEST

@@ -95,6 +95,17 @@ struct cf_node_cache *cf_node_cache_create(void);
 void cf_node_cache_clear(struct cf_node_cache *cache);
 void cf_node_cache_destroy(struct cf_node_cache *cache);  /* Accepts NULL. */
 
+/* After a successful cf_compiler_node_flows_cached(): if it updated a
+ * cache that held the node's previous table (not a fresh start, not a full
+ * merge), points '*removed' and '*added' to the flows that left the table
+ * and the flows that entered it (a changed flow is in both), owned by the
+ * cache until its next use, and returns true; else returns false.  A
+ * caller that keeps the previous table can apply the difference instead of
+ * comparing whole tables. */
+bool cf_node_cache_get_delta(const struct cf_node_cache *,
+                             const struct cflow_set **removed,
+                             const struct cflow_set **added);
+
 /* What a cache did (for status and tests). */
 struct cf_node_cache_stats {
     uint64_t n_updates;         /* Compilations that updated the cache. */
@@ -108,7 +119,9 @@ void cf_node_cache_get_stats(const struct cf_node_cache *,
                              struct cf_node_cache_stats *);
 
 /* Like cf_compiler_node_flows(), and updates 'cache', which must have been
- * used only for 'node'. */
+ * used only for 'node'.  'out' may be NULL when the caller only wants the
+ * difference (cf_node_cache_get_delta()); if that returns false, the
+ * caller must call again with 'out'. */
 char *cf_compiler_node_flows_cached(struct cf_compiler *,
                                     const struct cf_node *node,
                                     const struct cf_node_ports *ports,
