@@ -1490,6 +1490,117 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
     return NULL;
 }
 
+/* Finds the entry of 'sw''s desired cache that is 'flow', or NULL. */
+static struct desired_entry *
+find_desired_entry(const struct cf_switch *sw, const struct cflow *flow)
+{
+    struct desired_entry *e;
+    HMAP_FOR_EACH_WITH_HASH (e, hmap_node, cflow_key_hash(flow, 0),
+                             &sw->desired_cache) {
+        if (cflow_equal(&e->flow, flow)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+char *
+cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
+                         const struct cflow_set *added)
+{
+    if (!sw->desired_valid) {
+        return xasprintf("%s: no desired flows to update", sw->name);
+    }
+
+    /* Check and convert first: on error nothing changes. */
+    struct desired_entry **gone = xcalloc(removed->n + 1, sizeof *gone);
+    struct desired_entry **news = xcalloc(added->n + 1, sizeof *news);
+    char *error = NULL;
+    for (size_t i = 0; i < removed->n && !error; i++) {
+        gone[i] = find_desired_entry(sw, &removed->flows[i]);
+        if (!gone[i]
+            || cf_ofl_table_find(&sw->desired, gone[i]->ofl)
+               != gone[i]->ofl) {
+            error = xasprintf("%s: a flow to remove is not desired",
+                              sw->name);
+        }
+    }
+    size_t n_news = 0;
+    for (size_t i = 0; i < added->n && !error; i++) {
+        struct cf_ofl *ofl;
+        error = cf_ofl_from_cflow(&added->flows[i], &ofl);
+        if (!error) {
+            struct desired_entry *e = xzalloc(sizeof *e);
+            cflow_copy(&e->flow, &added->flows[i]);
+            e->ofl = ofl;
+            news[n_news++] = e;
+        }
+    }
+
+    /* Take the removed flows out, then put the added ones in, unless one
+     * has the identity of a flow that stays (then undo). */
+    if (!error) {
+        for (size_t i = 0; i < removed->n; i++) {
+            hmap_remove(&sw->desired.flows, &gone[i]->ofl->hmap_node);
+            hmap_remove(&sw->desired_cache, &gone[i]->hmap_node);
+        }
+        size_t n_in = 0;
+        for (; n_in < n_news; n_in++) {
+            struct desired_entry *e = news[n_in];
+            if (cf_ofl_table_find(&sw->desired, e->ofl)) {
+                error = xasprintf("%s: two desired flows with the same "
+                                  "table (%u), priority (%u) and match",
+                                  sw->name, e->flow.table,
+                                  e->flow.priority);
+                break;
+            }
+            hmap_insert(&sw->desired.flows, &e->ofl->hmap_node,
+                        cf_ofl_key_hash(e->ofl));
+            hmap_insert(&sw->desired_cache, &e->hmap_node,
+                        cflow_key_hash(&e->flow, 0));
+        }
+        if (error) {
+            while (n_in > 0) {
+                struct desired_entry *e = news[--n_in];
+                hmap_remove(&sw->desired.flows, &e->ofl->hmap_node);
+                hmap_remove(&sw->desired_cache, &e->hmap_node);
+            }
+            for (size_t i = 0; i < removed->n; i++) {
+                hmap_insert(&sw->desired.flows, &gone[i]->ofl->hmap_node,
+                            cf_ofl_key_hash(gone[i]->ofl));
+                hmap_insert(&sw->desired_cache, &gone[i]->hmap_node,
+                            cflow_key_hash(&gone[i]->flow, 0));
+            }
+        }
+    }
+    if (error) {
+        for (size_t i = 0; i < n_news; i++) {
+            free(news[i]->flow.actions);
+            cf_ofl_destroy(news[i]->ofl);
+            free(news[i]);
+        }
+        free(news);
+        free(gone);
+        return error;
+    }
+
+    for (size_t i = 0; i < removed->n; i++) {
+        touch(sw, gone[i]->ofl);
+        free(gone[i]->flow.actions);
+        cf_ofl_destroy(gone[i]->ofl);
+        free(gone[i]);
+    }
+    for (size_t i = 0; i < n_news; i++) {
+        touch(sw, news[i]->ofl);
+    }
+    free(news);
+    free(gone);
+    sw->dirty = true;
+    free(sw->compile_error);
+    sw->compile_error = NULL;
+    return NULL;
+}
+
 void
 cf_switch_set_error(struct cf_switch *sw, const char *error)
 {

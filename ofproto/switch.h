@@ -81,6 +81,15 @@ const struct cf_node_ports *cf_switch_get_ports(const struct cf_switch *);
  * or a malloc'd error if some flow cannot be expressed in OpenFlow (then
  * the previous desired flows stay). */
 char *cf_switch_set_desired(struct cf_switch *, const struct cflow_set *);
+/* Changes the desired flows (set before with cf_switch_set_desired()) by
+ * taking out the flows in 'removed' and putting in those in 'added' (not
+ * taken), so that a small change costs little.  Returns NULL, or a
+ * malloc'd error (a flow to remove is not desired, a flow cannot be
+ * expressed in OpenFlow, two flows would have one identity), and then the
+ * desired flows stay as they were: call cf_switch_set_desired(). */
+char *cf_switch_update_desired(struct cf_switch *,
+                               const struct cflow_set *removed,
+                               const struct cflow_set *added);
 /* Records an error that kept conjflowd from computing the desired flows
  * (shown in the status). */
 void cf_switch_set_error(struct cf_switch *, const char *error);
