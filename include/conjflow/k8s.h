@@ -194,7 +194,7 @@ void cf_k8s_destroy(struct cf_k8s *);
 /* One blocking request to the API server (GET /api) to check the address,
  * TLS and credentials at start-up.  Returns NULL or a message such as
  * "https://10.0.0.1:6443: 401 Unauthorized: the API server rejected the
- * credentials (kubeconfig /root/.kube/config, context prod)". */
+ * credentials (kubeconfig ~/.kube/config, context prod)". */
 char *cf_k8s_probe(struct cf_k8s *);
 
 /* Starts following (reads the stored resourceVersions, starts the first
