@@ -90,6 +90,8 @@ struct node_ctx {
                                  * --check-incremental). */
     struct cf_node_cache *cache;    /* The node's merged flows, kept between
                                      * compilations (NULL until the first). */
+    bool cache_synced;          /* The switch's desired flows are the
+                                 * cache's table: a difference will do. */
     unsigned int stats_stored;  /* Switch stats seqno last stored. */
     unsigned int stats_wanted;  /* Stats seqno a "stats" command waits
                                  * for (0: none). */
@@ -809,13 +811,34 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
     struct cflow_set flows;
     cflow_set_init(&flows);
     /* Only the flows that the changed policies touch are merged again
-     * (the compiler falls back to a full merge by itself). */
+     * (the compiler falls back to a full merge by itself), and when the
+     * switch has the cache's previous table, only the difference goes to
+     * the switch. */
     if (!n->cache) {
         n->cache = cf_node_cache_create();
     }
     const struct cf_node_ports *ports = cf_switch_get_ports(n->sw);
-    char *error = cf_compiler_node_flows_cached(d->compiler, node, ports,
-                                                n->cache, &flows);
+    const struct cflow_set *removed = NULL, *added = NULL;
+    bool synced = n->cache_synced;
+    bool delta = false;
+    char *error;
+    n->cache_synced = false;
+    if (synced && !check_incremental) {
+        error = cf_compiler_node_flows_cached(d->compiler, node, ports,
+                                              n->cache, NULL);
+        delta = !error && cf_node_cache_get_delta(n->cache, &removed,
+                                                  &added);
+        if (!error && !delta) {
+            error = cf_compiler_node_flows_cached(d->compiler, node, ports,
+                                                  n->cache, &flows);
+        }
+    } else {
+        error = cf_compiler_node_flows_cached(d->compiler, node, ports,
+                                              n->cache, &flows);
+        delta = synced && !error && cf_node_cache_get_delta(n->cache,
+                                                            &removed,
+                                                            &added);
+    }
     if (check_incremental && !error) {
         /* Check against a full compilation. */
         struct cflow_set full;
@@ -834,6 +857,7 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
             cflow_set_destroy(&flows);
             flows = full;
             error = full_error;
+            delta = false;
         } else {
             cflow_set_destroy(&full);
             free(full_error);
@@ -847,9 +871,38 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
     } else {
         long long int mid = time_msec();
         n->compile_ms = mid - start;
-        error = cf_switch_set_desired(n->sw, &flows);
-        free(error);            /* Recorded in the switch's status. */
-        n->n_flows = flows.n;
+        if (delta) {
+            error = cf_switch_update_desired(n->sw, removed, added);
+            if (!error && check_incremental
+                && cf_switch_n_desired(n->sw) != flows.n) {
+                VLOG_ERR("node %s: %"PRIuSIZE" desired flows after the "
+                         "difference, %"PRIuSIZE" compiled (incremental "
+                         "bug)", n->name, cf_switch_n_desired(n->sw),
+                         flows.n);
+                error = xstrdup("wrong count");
+            }
+            if (error) {
+                VLOG_WARN("node %s: %s: setting every desired flow",
+                          n->name, error);
+                free(error);
+                delta = false;
+                if (!flows.n) {
+                    error = cf_compiler_node_flows_cached(d->compiler, node,
+                                                          ports, n->cache,
+                                                          &flows);
+                    free(error);
+                }
+            }
+        }
+        if (delta) {
+            n->n_flows = cf_switch_n_desired(n->sw);
+            n->cache_synced = true;
+        } else {
+            error = cf_switch_set_desired(n->sw, &flows);
+            n->cache_synced = !error;
+            free(error);        /* Recorded in the switch's status. */
+            n->n_flows = flows.n;
+        }
         n->convert_ms = time_msec() - mid;
     }
     if (check_incremental && !failed) {
@@ -1164,6 +1217,7 @@ conjflowd_recompute(struct unixctl_conn *conn, int argc OVS_UNUSED,
         struct node_ctx *n = sn->data;
         if (cf_switch_ports_known(n->sw)) {
             cf_node_cache_clear(n->cache);      /* From scratch. */
+            n->cache_synced = false;
             node_compile(d, n);
         }
         cf_switch_reconcile(n->sw);
