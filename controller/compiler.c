@@ -409,7 +409,10 @@ match_qsort_compare(const void *a_, const void *b_)
         return CMP3(a->fields, b->fields);
     }
     uint32_t f = a->fields;
-#define CMP_FIELD(FIELD, MEMBER)                                            if ((f & (FIELD)) && (c = CMP3(a->MEMBER, b->MEMBER))) {                    return c;                                                           }
+#define CMP_FIELD(FIELD, MEMBER)                                        \
+    if ((f & (FIELD)) && (c = CMP3(a->MEMBER, b->MEMBER))) {            \
+        return c;                                                       \
+    }
     CMP_FIELD(CFLOW_F_CONJ_ID, conj_id);
     CMP_FIELD(CFLOW_F_IN_PORT, in_port);
     CMP_FIELD(CFLOW_F_DL_TYPE, dl_type);

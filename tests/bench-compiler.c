@@ -19,7 +19,10 @@
  *     + 1, for rules of several sizes;
  *   - 5,000 rules sharing one peer (conjunction spreading over bands);
  *   - the incremental path: one policy's contribution to one node
- *     recomputed, and the node's flows merged again.
+ *     recomputed, and the node's flows merged again;
+ *   - the node cache (cf_compiler_node_flows_cached()) on the shape of
+ *     conjflowd's benchmark (b): one pod IP added to and removed from the
+ *     peers of ~1,500 rules of 500 policies, against a full compile.
  *
  * "compile" is cf_compiler_create() plus every node's
  * cf_compiler_node_flows() (flows sorted, then freed node by node);
@@ -387,6 +390,109 @@ run_incremental(void *aux)
     cf_cluster_destroy(&cl);
 }
 
+/* conjflowd's benchmark (a)/(b) shape (tests/bench-conjflowd.sh): 10
+ * namespaces (team=t<k>) of 50 pods (app=a<i % 10>) on one node, 50
+ * policies per namespace of 10 ingress rules each, 3 of which also allow
+ * every pod of ns0; with 'extra', one more pod in ns0 (not bound). */
+static void
+gen_bench_b(struct cf_cluster *cl, bool extra)
+{
+    char a[64], b[64], c[64], l[32];
+    cf_cluster_init(cl);
+    tb_node(cl, "n1", 1, "172.16.0.1");
+    for (int k = 0; k < 10; k++) {
+        snprintf(a, sizeof a, "ns%d", k);
+        snprintf(b, sizeof b, "team=t%d", k);
+        tb_ns(cl, a, b);
+    }
+    for (int k = 0; k < 10; k++) {
+        for (int i = 0; i < 50 + (extra && !k); i++) {
+            int ii = i < 50 ? i : 150;
+            snprintf(a, sizeof a, "ns%d", k);
+            snprintf(b, sizeof b, "p%d", ii);
+            snprintf(c, sizeof c, "10.%d.%d.%d", 100 + k, ii / 200,
+                     ii % 200 + 1);
+            snprintf(l, sizeof l, "app=a%d", ii % 10);
+            tb_pod(cl, a, b, i < 50 ? "n1" : "elsewhere", c, l, "");
+        }
+    }
+    for (int k = 0; k < 10; k++) {
+        for (int j = 0; j < 50; j++) {
+            snprintf(a, sizeof a, "ns%d", k);
+            snprintf(b, sizeof b, "pol%d", j);
+            snprintf(c, sizeof c, "app=a%d", j % 10);
+            struct cf_policy *p = tb_policy(cl, a, b, c, true, false);
+            for (int r = 0; r < 10; r++) {
+                struct cf_rule *rule = tb_rule(p, false);
+                snprintf(b, sizeof b, "team=t%d", (k + r) % 10);
+                snprintf(c, sizeof c, "app=a%d", (j + r) % 10);
+                tb_peer_sel(rule, b, c);
+                if (r < 3) {
+                    tb_peer_sel(rule, "team=t0", NULL);
+                }
+                tb_port_number(rule, CF_PROTO_TCP, 8000 + (j * 10 + r) % 1000,
+                               0);
+            }
+        }
+    }
+    cf_cluster_sort(cl);
+    cf_cluster_assign_ids(cl);
+}
+
+/* The node cache on benchmark (b)'s shape: the pod comes and goes; each
+ * round builds a compiler over the new cluster (as conjflowd does) and
+ * compiles the node in full and through the cache.  Prints the averages
+ * (the first, cold, cached round excluded). */
+static void
+run_node_cache(void *aux)
+{
+    struct cf_cluster cls[2];
+    (void) aux;
+    gen_bench_b(&cls[0], false);
+    gen_bench_b(&cls[1], true);
+    struct cf_node_ports ports;
+    tb_node_ports(&cls[0], cls[0].nodes[0], &ports);
+    struct cf_node_cache *cache = cf_node_cache_create();
+    long long t_full = 0, t_cached = 0;
+    size_t n_flows = 0, n_delta = 0;
+    int rounds = 20;
+    for (int k = 0; k <= rounds; k++) {
+        const struct cf_cluster *cl = &cls[k % 2];
+        struct cf_compiler *c = cf_compiler_create(cl);
+        struct cflow_set set;
+        cflow_set_init(&set);
+        long long t0 = cf_time_nsec();
+        char *error = cf_compiler_node_flows(c, cl->nodes[0], &ports, &set);
+        cf_assert(!error);
+        long long t1 = cf_time_nsec();
+        n_flows = set.n;
+        cflow_set_destroy(&set);
+        /* As conjflowd: only the difference. */
+        error = cf_compiler_node_flows_cached(c, cl->nodes[0], &ports, cache,
+                                              k ? NULL : &set);
+        cf_assert(!error);
+        long long t2 = cf_time_nsec();
+        const struct cflow_set *removed, *added;
+        if (k) {
+            cf_assert(cf_node_cache_get_delta(cache, &removed, &added));
+            n_delta = removed->n + added->n;
+            t_full += t1 - t0;
+            t_cached += t2 - t1;
+        }
+        cflow_set_destroy(&set);
+        cf_compiler_destroy(c);
+    }
+    printf("node cache, conjflowd (b) shape, %zu flows: one pod IP in/out "
+           "of 1535 rules' peers:\n  full compile %.1f ms, through the "
+           "cache %.1f ms (%zu flows changed)",
+           n_flows, t_full / 1e6 / rounds, t_cached / 1e6 / rounds,
+           n_delta);
+    cf_node_cache_destroy(cache);
+    cf_node_ports_destroy(&ports);
+    cf_cluster_destroy(&cls[0]);
+    cf_cluster_destroy(&cls[1]);
+}
+
 /* Prints flows per rule against the additive bound for a rule with
  * 'n_peers' peer pods, 'n_local' selected pods and 'n_ports' ports. */
 static void
@@ -463,6 +569,7 @@ main(int argc, char *argv[])
     run_child(run_ovn, NULL);
     run_child(run_shared_peer, NULL);
     run_child(run_incremental, NULL);
+    run_child(run_node_cache, NULL);
     printf("targets: 10k/10k/100 nodes < 1 s; 100k/75k/25k ns < 10 s and "
            "< 1024 MB\n");
     printf("OVN on this machine, 5k rules/500 pods/10 ns: 69,026 flows in "
