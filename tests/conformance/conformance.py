@@ -98,7 +98,9 @@ failing probe naming the cells that differ and, unless they are all on the
 diagonal, the expected and actual matrices side by side: rows = from,
 columns = to, "." connected, "X" blocked, "*" marking a cell that
 differs), then "N passed, N failed".  CF_KEEP=1 keeps the temporary directory (store,
-conjflowd and OVS logs); CF_VERBOSE=1 traces the harness.
+conjflowd and OVS logs, what failed probes saved); CF_VERBOSE=1 traces
+the harness; CF_CONF_ON_FAIL=CMD runs "CMD DIR VSWITCHD_CTL CONJFLOWD_CTL"
+when a probe fails, while everything still runs (for debugging).
 
 Corpus format (any file in this format works): {"model": {"namespaces":
 [{"name", "labels"}], "pods": [{"namespace", "name", "labels"}],
@@ -629,6 +631,11 @@ class Cluster:
             with open(os.path.join(d, fname), "w") as f:
                 subprocess.run(["ovs-appctl", "--timeout=10", "-t", target]
                                + args, stdout=f, stderr=subprocess.STDOUT)
+        hook = os.environ.get("CF_CONF_ON_FAIL")
+        if hook:
+            # A debugging hook: runs with the directory, vswitchd's and
+            # conjflowd's control sockets, while everything still runs.
+            subprocess.run([hook, d, self.vswitchd, self.unixctl])
         return d
 
     # Probes.
