@@ -10,10 +10,12 @@
 
 #include "compiler-private.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conjflow/cfutil.h"
+#include "conjflow/compiler.h"
 
 /* ---- Vectors ----------------------------------------------------------- */
 
@@ -293,6 +295,30 @@ cf_smap_slot(struct cf_smap *map, const char *key)
     return &node->data;
 }
 
+/* See compiler-private.h. */
+void
+cf_smap_sweep(struct cf_smap *map, bool (*keep)(void *data, void *aux),
+              void *aux, void (*free_data)(void *))
+{
+    for (size_t b = 0; map->buckets && b <= map->mask; b++) {
+        struct cf_smap_node **p = &map->buckets[b];
+        while (*p) {
+            struct cf_smap_node *node = *p;
+            if (keep(node->data, aux)) {
+                p = &node->next;
+                continue;
+            }
+            *p = node->next;
+            if (free_data) {
+                free_data(node->data);
+            }
+            free(node->key);
+            free(node);
+            map->n--;
+        }
+    }
+}
+
 /* ---- Label index -------------------------------------------------------- */
 
 /* Frees a struct u32_vec allocated on the heap. */
@@ -525,6 +551,14 @@ const struct u32_vec *
 compiler_peer_pods(struct cf_compiler *c, const char *policy_ns,
                    const struct cf_peer *peer)
 {
+    return compiler_peer_pods_key(c, policy_ns, peer, NULL);
+}
+
+/* See compiler-private.h. */
+const struct u32_vec *
+compiler_peer_pods_key(struct cf_compiler *c, const char *policy_ns,
+                       const struct cf_peer *peer, const char **keyp)
+{
     static const struct cf_selector everything = { NULL, 0 };
     const struct cf_selector *pod_sel = (peer->has_pod_sel ? &peer->pod_sel
                                          : &everything);
@@ -539,9 +573,16 @@ compiler_peer_pods(struct cf_compiler *c, const char *policy_ns,
     cf_ds_put_char(&key, '\3');
     cf_selector_format(pod_sel, &key);
 
-    struct u32_vec **slot = (struct u32_vec **) cf_smap_slot(&c->peer_memo,
-                                                          cf_ds_cstr(&key));
+    void **vslot = cf_smap_slot(&c->peer_memo, cf_ds_cstr(&key));
+    struct u32_vec **slot = (struct u32_vec **) vslot;
     cf_ds_destroy(&key);
+    if (keyp) {
+        /* The slot is the 'data' member of the map's node. */
+        const void *base = ((const char *) vslot
+                            - offsetof(struct cf_smap_node, data));
+        const struct cf_smap_node *node = base;
+        *keyp = node->key;
+    }
     if (*slot) {
         return *slot;
     }
@@ -652,4 +693,102 @@ compiler_index_destroy(struct cf_compiler *c)
     cf_ds_destroy(&c->scratch);
     free(c->pod_ip);
     free(c->ip_pods);
+}
+
+/* ---- What a pod change touches ------------------------------------------ */
+
+/* True if 'pod' has an IPv4 address in 'block' outside its
+ * excepts. */
+static bool
+pod_in_ipblock(const struct cf_pod *pod, const struct cf_ipblock *block)
+{
+    if (block->cidr.addr.family != 4) {
+        return false;
+    }
+    uint32_t mask = cidr4_mask(block->cidr.plen);
+    uint32_t net = cf_addr_ipv4(&block->cidr.addr) & mask;
+    for (size_t i = 0; i < pod->n_ips; i++) {
+        if (pod->ips[i].family != 4) {
+            continue;
+        }
+        uint32_t ip = cf_addr_ipv4(&pod->ips[i]);
+        if ((ip & mask) != net) {
+            continue;
+        }
+        bool excepted = false;
+        for (size_t j = 0; j < block->n_except && !excepted; j++) {
+            const struct cf_cidr *ex = &block->except[j];
+            uint32_t emask = cidr4_mask(ex->plen);
+            excepted = (ex->addr.family == 4
+                        && (ip & emask) == (cf_addr_ipv4(&ex->addr) & emask));
+        }
+        if (!excepted) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* True if rule 'r' of policy 'p' in 'cluster' ('egress' tells its
+ * direction) may depend on 'pod' as a peer (see
+ * cf_policy_may_select_peer()). */
+static bool
+rule_may_select(const struct cf_cluster *cluster, const struct cf_policy *p,
+                const struct cf_rule *r, bool egress,
+                const struct cf_pod *pod)
+{
+    bool named = false;
+    for (size_t i = 0; i < r->n_ports && !named; i++) {
+        named = r->ports[i].kind == CF_PORT_NAME;
+    }
+    if (!r->n_peers) {
+        /* Every peer: only named ports resolve against pods. */
+        return named;
+    }
+    for (size_t i = 0; i < r->n_peers; i++) {
+        const struct cf_peer *peer = &r->peers[i];
+        if (peer->has_ipblock) {
+            /* The addresses are pure CIDRs, but an egress rule's named
+             * ports resolve against the pods inside the block. */
+            if (egress && named && pod_in_ipblock(pod, &peer->ipblock)) {
+                return true;
+            }
+            continue;
+        }
+        bool ns_ok;
+        if (peer->has_ns_sel) {
+            const struct cf_namespace *ns
+                = cf_cluster_find_namespace(cluster, pod->ns);
+            ns_ok = ns && cf_selector_matches(&peer->ns_sel, &ns->labels);
+        } else {
+            ns_ok = !strcmp(pod->ns, p->ns);
+        }
+        if (ns_ok && (!peer->has_pod_sel
+                      || cf_selector_matches(&peer->pod_sel,
+                                             &pod->labels))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* See compiler.h. */
+bool
+cf_policy_may_select_peer(const struct cf_cluster *cluster,
+                          const struct cf_policy *policy,
+                          const struct cf_pod *pod)
+{
+    for (size_t i = 0; i < policy->n_ingress; i++) {
+        if (rule_may_select(cluster, policy, &policy->ingress_rules[i],
+                            false, pod)) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < policy->n_egress; i++) {
+        if (rule_may_select(cluster, policy, &policy->egress_rules[i],
+                            true, pod)) {
+            return true;
+        }
+    }
+    return false;
 }

@@ -98,6 +98,11 @@ void *cf_smap_get(const struct cf_smap *, const char *key);
  * absent. */
 void **cf_smap_slot(struct cf_smap *, const char *key);
 
+/* Removes every entry whose value 'keep(value, aux)' rejects, calling
+ * 'free_data' on its value if nonnull. */
+void cf_smap_sweep(struct cf_smap *, bool (*keep)(void *data, void *aux),
+                   void *aux, void (*free_data)(void *));
+
 /* ---- Label index -------------------------------------------------------- */
 
 /* Maps "key\1value" and "key\2" to the sorted indices of the label sets
@@ -189,6 +194,13 @@ const struct u32_vec *compiler_select_namespaces(
 const struct u32_vec *compiler_peer_pods(struct cf_compiler *c,
                                          const char *policy_ns,
                                          const struct cf_peer *peer);
+/* Like compiler_peer_pods(), and if 'keyp' is nonnull stores in '*keyp'
+ * the peer's canonical text (the memo key: the same for the same selection
+ * in any compiler; owned by 'c'). */
+const struct u32_vec *compiler_peer_pods_key(struct cf_compiler *c,
+                                             const char *policy_ns,
+                                             const struct cf_peer *peer,
+                                             const char **keyp);
 /* Builds the indexes of 'c' over its cluster. */
 void compiler_index_build(struct cf_compiler *c);
 /* Frees what compiler_index_build() built. */

@@ -87,10 +87,14 @@ struct pf_conj {
     uint8_t n_clauses;          /* Number of clauses (2 or 3). */
     uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
     bool log;                   /* The policy has audit logging on. */
-    struct cflow_match *matches;  /* Clause entries (owned). */
-    uint8_t *clauses;           /* Per entry: its 1-based clause. */
+    struct cflow_match *matches;  /* Clause entries (owned unless
+                                 * 'lent'). */
+    uint8_t *clauses;           /* Per entry: its 1-based clause (same). */
     size_t n;                   /* Number of entries. */
     size_t allocated;           /* Allocated entries. */
+    bool lent;                  /* A later contribution of the policy reuses
+                                 * this conjunction and owns 'matches' and
+                                 * 'clauses' (see "Reuse of rules"). */
 };
 
 /* One policy's contribution to one node (see compiler.h). */
@@ -101,6 +105,11 @@ struct cf_policy_flows {
     struct pf_conj *conjs;      /* Conjunctions (owned). */
     size_t n_conjs;
     size_t allocated_conjs;
+    struct u32_vec local_ips;   /* IPv4 addresses of the local pods it was
+                                 * compiled for, in order. */
+    struct cf_policy *snapshot; /* Owned copy of the policy as compiled,
+                                 * kept by a node cache for reuse (else
+                                 * NULL). */
 };
 
 /* A pod bound on the node being compiled. */
@@ -488,10 +497,16 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     cflow_set_destroy(&pf->flows);
     u32_vec_destroy(&pf->ranks);
     for (size_t i = 0; i < pf->n_conjs; i++) {
-        free(pf->conjs[i].matches);
-        free(pf->conjs[i].clauses);
+        if (!pf->conjs[i].lent) {
+            free(pf->conjs[i].matches);
+            free(pf->conjs[i].clauses);
+        }
     }
     free(pf->conjs);
+    u32_vec_destroy(&pf->local_ips);
+    if (pf->snapshot) {
+        cf_policy_destroy(pf->snapshot);
+    }
     free(pf);
 }
 
@@ -621,12 +636,73 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
     }
 }
 
+/* ---- Reuse of rules -----------------------------------------------------
+ *
+ * Compiling for a node cache, a rule's conjunction from the policy's last
+ * contribution to the node is reused instead of being built again when
+ * nothing it is made of can have changed:
+ *   - the policy is equal to the copy kept with the last contribution
+ *     (rules, id, logging: cookies, conjunction ids, ports, ipBlocks);
+ *   - the local pods are the same addresses in the same order;
+ *   - the rule has no named port (those resolve against pods' ports);
+ *   - each selector peer selects pods with the same addresses, in the same
+ *     order, as at the cache's last compilation: the cache keeps, per peer
+ *     selection (its memo key), the addresses it gave then, and every
+ *     compilation refreshes the selections of every rule it compiles, so a
+ *     contribution kept in the cache was made with the recorded addresses.
+ * The rule's address set is a function of those addresses and its
+ * ipBlocks, so its flows are the same.  A reused conjunction's entries move
+ * to the new contribution (the old one is marked 'lent'), and the merge
+ * skips comparing them. */
+
+/* How compile_policy() may reuse a last contribution. */
+struct reuse {
+    struct cf_node_cache *cache;    /* The node cache (peer records). */
+    struct cf_policy_flows *old;    /* The policy's last contribution, if
+                                     * its policy and local pods are the
+                                     * same, else NULL. */
+};
+
+static bool cache_peers_unchanged(struct cf_node_cache *,
+                                  struct cf_compiler *, const char *ns,
+                                  const struct cf_rule *);
+static void cache_count_reuse(struct cf_node_cache *);
+
+/* Moves the conjunction 'id' of 'old' to 'pf' if 'old' has it; if it has
+ * not, the rule part gave nothing and gives nothing again.  Returns false
+ * (nothing done) if the conjunction was already lent. */
+static bool
+reuse_conj(struct cf_policy_flows *pf, struct cf_policy_flows *old,
+           uint32_t id)
+{
+    for (size_t i = 0; i < old->n_conjs; i++) {
+        struct pf_conj *oc = &old->conjs[i];
+        if (oc->id != id) {
+            continue;
+        }
+        if (oc->lent) {
+            return false;
+        }
+        if (pf->n_conjs >= pf->allocated_conjs) {
+            pf->conjs = cf_x2nrealloc(pf->conjs, &pf->allocated_conjs,
+                                      sizeof *pf->conjs);
+        }
+        pf->conjs[pf->n_conjs++] = *oc;
+        oc->lent = true;
+        return true;
+    }
+    return true;
+}
+
 /* Compiles rule 'r' of direction 'dir' of policy 'pi' for the policy's
- * selected pods bound on this node ('locals'), into 'pf'. */
+ * selected pods bound on this node ('locals'), into 'pf'.  With 'ru'
+ * (compiling for a node cache), refreshes the cache's records of the
+ * rule's peer selections and reuses the last conjunction when it can (see
+ * "Reuse of rules"). */
 static void
 compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
              size_t r, const struct local_pod *locals, size_t n_locals,
-             struct cf_policy_flows *pf)
+             const struct reuse *ru, struct cf_policy_flows *pf)
 {
     const struct cf_policy *p = c->cluster->policies[pi];
     const struct cf_rule *rule = (dir == CFLOW_DIR_INGRESS
@@ -658,6 +734,16 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
         case CF_PORT_NAME:
             has_named = true;
             break;
+        }
+    }
+
+    if (ru && rule->n_peers) {
+        bool unchanged = cache_peers_unchanged(ru->cache, c, p->ns, rule);
+        if (unchanged && ru->old && !has_named
+            && reuse_conj(pf, ru->old, cf_conj_id(p->id, dir, r, 0))) {
+            cache_count_reuse(ru->cache);
+            dim_destroy(&ports);
+            return;
         }
     }
 
@@ -751,13 +837,18 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
 }
 
 /* Compiles policy 'pi' for its selected pods bound on the node, 'locals'
- * (nonempty), and returns the contribution. */
+ * (nonempty), and returns the contribution.  'ru' is NULL, or says what
+ * may be reused (compiling for a node cache). */
 static struct cf_policy_flows *
 compile_policy(struct cf_compiler *c, size_t pi,
-               const struct local_pod *locals, size_t n_locals)
+               const struct local_pod *locals, size_t n_locals,
+               const struct reuse *ru)
 {
     const struct cf_policy *p = c->cluster->policies[pi];
     struct cf_policy_flows *pf = policy_flows_create(p);
+    for (size_t i = 0; i < n_locals; i++) {
+        u32_vec_push(&pf->local_ips, locals[i].ip);
+    }
     static const struct cflow_action drop = { .type = CFLOW_A_DROP };
     /* With every deny logged, the drop is a metered copy to conjflowd
      * (a flow whose only action is controller() drops the packet). */
@@ -785,7 +876,7 @@ compile_policy(struct cf_compiler *c, size_t pi,
         size_t n_rules = dir == CFLOW_DIR_INGRESS ? p->n_ingress
                                                    : p->n_egress;
         for (size_t r = 0; r < n_rules && r < CF_MAX_RULES; r++) {
-            compile_rule(c, pi, dir, r, locals, n_locals, pf);
+            compile_rule(c, pi, dir, r, locals, n_locals, ru, pf);
         }
     }
     return pf;
@@ -876,7 +967,8 @@ cf_compiler_policy_flows(struct cf_compiler *c, const struct cf_policy *policy,
             locals[n++] = locals[i];
         }
     }
-    struct cf_policy_flows *pf = n ? compile_policy(c, pi, locals, n) : NULL;
+    struct cf_policy_flows *pf = (n ? compile_policy(c, pi, locals, n, NULL)
+                                  : NULL);
     free(locals);
     return pf;
 }
@@ -1624,12 +1716,145 @@ pair_compare(const void *a_, const void *b_)
     return a[1] < b[1] ? -1 : a[1] > b[1];
 }
 
+static struct cf_policy_flows *cache_get_pf(struct cf_node_cache *,
+                                           const char *key);
+static void cache_begin(struct cf_node_cache *);
+static void cache_end(struct cf_node_cache *);
+
+/* True if CIDRs 'a' and 'b' are the same. */
+static bool
+cidr_equal(const struct cf_cidr *a, const struct cf_cidr *b)
+{
+    return (a->plen == b->plen && a->addr.family == b->addr.family
+            && !memcmp(a->addr.bytes, b->addr.bytes, sizeof a->addr.bytes));
+}
+
+/* True if strings 'a' and 'b' (either may be NULL) are the same. */
+static bool
+nullable_str_equal(const char *a, const char *b)
+{
+    return a && b ? !strcmp(a, b) : a == b;
+}
+
+/* True if peers 'a' and 'b' are the same. */
+static bool
+peer_equal(const struct cf_peer *a, const struct cf_peer *b)
+{
+    if (a->has_pod_sel != b->has_pod_sel || a->has_ns_sel != b->has_ns_sel
+        || a->has_ipblock != b->has_ipblock
+        || (a->has_pod_sel && !cf_selector_equal(&a->pod_sel, &b->pod_sel))
+        || (a->has_ns_sel && !cf_selector_equal(&a->ns_sel, &b->ns_sel))) {
+        return false;
+    }
+    if (a->has_ipblock) {
+        const struct cf_ipblock *x = &a->ipblock, *y = &b->ipblock;
+        if (!cidr_equal(&x->cidr, &y->cidr) || x->n_except != y->n_except) {
+            return false;
+        }
+        for (size_t i = 0; i < x->n_except; i++) {
+            if (!cidr_equal(&x->except[i], &y->except[i])) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* True if the 'n' rules of 'a' and of 'b' are the same. */
+static bool
+rules_equal(const struct cf_rule *a, const struct cf_rule *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].n_peers != b[i].n_peers || a[i].n_ports != b[i].n_ports) {
+            return false;
+        }
+        for (size_t j = 0; j < a[i].n_peers; j++) {
+            if (!peer_equal(&a[i].peers[j], &b[i].peers[j])) {
+                return false;
+            }
+        }
+        for (size_t j = 0; j < a[i].n_ports; j++) {
+            const struct cf_port *x = &a[i].ports[j], *y = &b[i].ports[j];
+            if (x->proto != y->proto || x->kind != y->kind
+                || x->port != y->port || x->end_port != y->end_port
+                || !nullable_str_equal(x->name, y->name)) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+/* True if policies 'a' and 'b' are the same (everything the compiler
+ * reads of them). */
+static bool
+policy_equal(const struct cf_policy *a, const struct cf_policy *b)
+{
+    return (a->id == b->id && a->ingress == b->ingress
+            && a->egress == b->egress && a->log == b->log
+            && a->n_ingress == b->n_ingress && a->n_egress == b->n_egress
+            && !strcmp(a->ns, b->ns) && !strcmp(a->name, b->name)
+            && cf_selector_equal(&a->pod_sel, &b->pod_sel)
+            && rules_equal(a->ingress_rules, b->ingress_rules, a->n_ingress)
+            && rules_equal(a->egress_rules, b->egress_rules, a->n_egress));
+}
+
+/* True if 'pf' was compiled for local pods with the addresses of the
+ * 'n' in 'locals', in the same order. */
+static bool
+locals_equal(const struct cf_policy_flows *pf,
+             const struct local_pod *locals, size_t n)
+{
+    if (pf->local_ips.n != n) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (pf->local_ips.v[i] != locals[i].ip) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Compiles policy 'pi' for the local pods 'sel', for 'cache' if nonnull:
+ * then reuses what it can of the policy's last contribution in the cache
+ * (see "Reuse of rules") and keeps a copy of the policy with the new
+ * contribution. */
+static struct cf_policy_flows *
+compile_policy_cached(struct cf_compiler *c, size_t pi,
+                      const struct local_pod *sel, size_t n_sel,
+                      struct cf_node_cache *cache, struct cf_ds *key)
+{
+    if (!cache) {
+        return compile_policy(c, pi, sel, n_sel, NULL);
+    }
+    const struct cf_policy *p = c->cluster->policies[pi];
+    cf_ds_clear(key);
+    cf_ds_put_format(key, "%s/%s", p->ns, p->name);
+    struct cf_policy_flows *old = cache_get_pf(cache, cf_ds_cstr(key));
+    bool same = old && old->snapshot && policy_equal(old->snapshot, p);
+    struct reuse ru = {
+        .cache = cache,
+        .old = same && locals_equal(old, sel, n_sel) ? old : NULL,
+    };
+    struct cf_policy_flows *pf = compile_policy(c, pi, sel, n_sel, &ru);
+    if (same) {
+        pf->snapshot = old->snapshot;
+        old->snapshot = NULL;
+    } else {
+        pf->snapshot = cf_policy_clone(p);
+    }
+    return pf;
+}
+
 /* Groups the local pods of the node with 'ports' by the policies selecting
  * them and compiles each policy's contribution: stores in '*pfsp' an array
  * of '*n_pfsp' contributions (none NULL), in policy order.  The caller
- * frees each one and the array. */
+ * frees each one and the array.  With 'cache', compiles for it (see
+ * compile_policy_cached()). */
 static void
 node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
+                   struct cf_node_cache *cache,
                    struct cf_policy_flows ***pfsp, size_t *n_pfsp)
 {
     struct local_pod *locals;
@@ -1660,6 +1885,10 @@ node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
     size_t n_pfs = 0;
     struct local_pod *sel = cf_xcalloc(n_locals ? n_locals : 1,
                                        sizeof *sel);
+    struct cf_ds key = CF_DS_INIT;
+    if (cache) {
+        cache_begin(cache);
+    }
     for (size_t start = 0; start < n_pairs; ) {
         size_t end = start;
         size_t n_sel = 0;
@@ -1669,9 +1898,14 @@ node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
             }
             end++;
         }
-        pfs[n_pfs++] = compile_policy(c, pairs[start][0], sel, n_sel);
+        pfs[n_pfs++] = compile_policy_cached(c, pairs[start][0], sel, n_sel,
+                                             cache, &key);
         start = end;
     }
+    if (cache) {
+        cache_end(cache);
+    }
+    cf_ds_destroy(&key);
     free(sel);
     free(pairs);
     free(locals);
@@ -1688,7 +1922,7 @@ cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
 {
     struct cf_policy_flows **pfs;
     size_t n_pfs;
-    node_contributions(c, ports, &pfs, &n_pfs);
+    node_contributions(c, ports, NULL, &pfs, &n_pfs);
 
     size_t old_n = out->n;
     char *error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
@@ -1767,6 +2001,10 @@ struct cf_node_cache {
     struct cf_smap pfs;         /* "ns/name" -> struct cf_policy_flows *:
                                  * each policy's last contribution (owned;
                                  * its 'policy' pointer is stale). */
+    struct cf_smap peer_recs;   /* Peer selection (memo key) -> struct
+                                 * peer_rec * (owned), see "Reuse of
+                                 * rules". */
+    uint64_t gen;               /* Compilations for this cache so far. */
     struct cflow_set pipeline;  /* The last pipeline flows. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
     bool delta_valid;           /* 'removed' and 'added' are the last
@@ -1781,6 +2019,7 @@ cf_node_cache_create(void)
 {
     struct cf_node_cache *cache = cf_xzalloc(sizeof *cache);
     cf_smap_init(&cache->pfs);
+    cf_smap_init(&cache->peer_recs);
     cflow_set_init(&cache->pipeline);
     cflow_set_init(&cache->removed);
     cflow_set_init(&cache->added);
@@ -1809,6 +2048,111 @@ pf_free(void *pf)
     cf_policy_flows_destroy(pf);
 }
 
+/* What a node cache recorded of one peer selection. */
+struct peer_rec {
+    struct u32_vec ips;         /* The selected pods' IPv4 addresses (0 for
+                                 * none), in pod order, at compilation
+                                 * 'gen'. */
+    uint64_t gen;               /* The last compilation that used it. */
+    bool changed;               /* 'ips' changed at 'gen' (or the record
+                                 * was new then). */
+};
+
+/* cf_smap_destroy() callback for the peer records. */
+static void
+peer_rec_free(void *rec_)
+{
+    struct peer_rec *rec = rec_;
+    if (rec) {
+        u32_vec_destroy(&rec->ips);
+        free(rec);
+    }
+}
+
+/* Returns the last contribution in 'cache' of the policy named 'key'
+ * ("ns/name"), or NULL. */
+static struct cf_policy_flows *
+cache_get_pf(struct cf_node_cache *cache, const char *key)
+{
+    return cf_smap_get(&cache->pfs, key);
+}
+
+/* Counts a reused rule in the statistics of 'cache'. */
+static void
+cache_count_reuse(struct cf_node_cache *cache)
+{
+    cache->stats.n_rules_reused++;
+}
+
+/* Starts a compilation for 'cache'. */
+static void
+cache_begin(struct cf_node_cache *cache)
+{
+    cache->gen++;
+}
+
+/* cf_smap_sweep() callback: keeps the records used by compilation
+ * '*gen'. */
+static bool
+peer_rec_current(void *rec_, void *gen_)
+{
+    const struct peer_rec *rec = rec_;
+    const uint64_t *gen = gen_;
+    return rec->gen == *gen;
+}
+
+/* Ends a compilation for 'cache': forgets the peer selections that it did
+ * not use (no contribution it kept can depend on them). */
+static void
+cache_end(struct cf_node_cache *cache)
+{
+    cf_smap_sweep(&cache->peer_recs, peer_rec_current, &cache->gen,
+                  peer_rec_free);
+}
+
+/* Refreshes the records in 'cache' of the selector peers of 'rule' (of a
+ * policy in namespace 'ns') with what compiler 'c' selects, and returns
+ * true if each selects the same addresses as at the cache's last
+ * compilation that used it (see "Reuse of rules"). */
+static bool
+cache_peers_unchanged(struct cf_node_cache *cache, struct cf_compiler *c,
+                      const char *ns, const struct cf_rule *rule)
+{
+    bool unchanged = true;
+    for (size_t i = 0; i < rule->n_peers; i++) {
+        const struct cf_peer *peer = &rule->peers[i];
+        if (peer->has_ipblock) {
+            continue;
+        }
+        const char *key;
+        const struct u32_vec *pods = compiler_peer_pods_key(c, ns, peer,
+                                                            &key);
+        struct peer_rec **slot = (struct peer_rec **)
+            cf_smap_slot(&cache->peer_recs, key);
+        bool fresh = !*slot;
+        if (fresh) {
+            *slot = cf_xzalloc(sizeof **slot);
+        }
+        struct peer_rec *rec = *slot;
+        if (fresh || rec->gen != cache->gen) {
+            bool same = !fresh && rec->ips.n == pods->n;
+            for (size_t j = 0; same && j < pods->n; j++) {
+                same = rec->ips.v[j] == c->pod_ip[pods->v[j]];
+            }
+            if (!same) {
+                rec->ips.n = 0;
+                for (size_t j = 0; j < pods->n; j++) {
+                    u32_vec_push(&rec->ips, c->pod_ip[pods->v[j]]);
+                }
+            }
+            rec->changed = !same;
+            rec->gen = cache->gen;
+        }
+        unchanged = unchanged && !rec->changed;
+    }
+    return unchanged;
+}
+
 /* See compiler.h. */
 void
 cf_node_cache_clear(struct cf_node_cache *cache)
@@ -1826,12 +2170,14 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     free(cache->sorted);
     free(cache->touched);
     cf_smap_destroy(&cache->pfs, pf_free);
+    cf_smap_destroy(&cache->peer_recs, peer_rec_free);
     cflow_set_destroy(&cache->pipeline);
     cflow_set_destroy(&cache->removed);
     cflow_set_destroy(&cache->added);
     struct cf_node_cache_stats stats = cache->stats;
     memset(cache, 0, sizeof *cache);
     cf_smap_init(&cache->pfs);
+    cf_smap_init(&cache->peer_recs);
     cflow_set_init(&cache->pipeline);
     cflow_set_init(&cache->removed);
     cflow_set_init(&cache->added);
@@ -1864,6 +2210,7 @@ cf_node_cache_destroy(struct cf_node_cache *cache)
     if (cache) {
         cf_node_cache_clear(cache);
         cf_smap_destroy(&cache->pfs, NULL);
+        cf_smap_destroy(&cache->peer_recs, NULL);
         free(cache);
     }
 }
@@ -2105,6 +2452,9 @@ static bool
 mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
                const struct pf_conj *new)
 {
+    if (old->lent && old->matches == new->matches && old->n == new->n) {
+        return true;            /* Reused as it was. */
+    }
     struct cflow_set set;
     cflow_set_init(&set);
     uint16_t prio = mc_conj_priority(new);
@@ -2443,20 +2793,27 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
 {
     struct cf_policy_flows **pfs;
     size_t n_pfs;
-    node_contributions(c, ports, &pfs, &n_pfs);
+    node_contributions(c, ports, cache, &pfs, &n_pfs);
 
     char *error = merge_check(node, pfs, n_pfs);
     bool use = !error;
     bool had = cache->valid;
     cache->delta_valid = false;
     if (use && !cache->valid) {
-        /* A fresh start: only with the initial bands everywhere. */
+        /* A fresh start: only with the initial bands everywhere.  The
+         * peer records are this compilation's: keep them. */
         unsigned n_bands[CFLOW_N_TABLES];
         choose_bands(pfs, n_pfs, n_bands);
         for (size_t t = 0; t < CFLOW_N_TABLES; t++) {
             use = use && n_bands[t] == N_BANDS_INITIAL;
         }
+        struct cf_smap recs = cache->peer_recs;
+        uint64_t gen = cache->gen;
+        cf_smap_init(&cache->peer_recs);
         cf_node_cache_clear(cache);
+        cf_smap_destroy(&cache->peer_recs, NULL);
+        cache->peer_recs = recs;
+        cache->gen = gen;
     }
     if (use) {
         cache->valid = true;

@@ -157,7 +157,10 @@ set_store_error(struct daemon_state *d, char *error)
  *     policy selects;
  *   - a pod change touches the pod's old and new node, the nodes where it
  *     is bound, and the nodes of every policy (old or new) that has a rule
- *     whose peers may include the old or the new pod.
+ *     whose peers may include the old or the new pod, or whose named ports
+ *     may resolve against it (cf_policy_may_select_peer(): an egress rule
+ *     with named ports resolves them against the pods inside its ipBlocks,
+ *     so a pod whose address moves into or out of a block counts).
  * --check-incremental verifies this against a full recompilation. */
 
 /* Marks node 'name' for recompilation. */
@@ -225,60 +228,6 @@ mark_policy_nodes(struct daemon_state *d, const struct cf_cluster *c,
     }
 }
 
-/* True if rule 'r' of 'p' may select 'pod' of cluster 'c' as a peer. */
-static bool
-rule_may_select(const struct cf_cluster *c, const struct cf_policy *p,
-                const struct cf_rule *r, const struct cf_pod *pod)
-{
-    if (!r->n_peers) {
-        /* Every peer: only named ports resolve against pods. */
-        for (size_t i = 0; i < r->n_ports; i++) {
-            if (r->ports[i].kind == CF_PORT_NAME) {
-                return true;
-            }
-        }
-        return false;
-    }
-    for (size_t i = 0; i < r->n_peers; i++) {
-        const struct cf_peer *peer = &r->peers[i];
-        if (peer->has_ipblock) {
-            continue;
-        }
-        bool ns_ok;
-        if (peer->has_ns_sel) {
-            const struct cf_namespace *ns
-                = cf_cluster_find_namespace(c, pod->ns);
-            ns_ok = ns && cf_selector_matches(&peer->ns_sel, &ns->labels);
-        } else {
-            ns_ok = !strcmp(pod->ns, p->ns);
-        }
-        if (ns_ok && (!peer->has_pod_sel
-                      || cf_selector_matches(&peer->pod_sel,
-                                             &pod->labels))) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* True if some rule of 'p' may select 'pod' as a peer. */
-static bool
-policy_may_select_peer(const struct cf_cluster *c, const struct cf_policy *p,
-                       const struct cf_pod *pod)
-{
-    for (size_t i = 0; i < p->n_ingress; i++) {
-        if (rule_may_select(c, p, &p->ingress_rules[i], pod)) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < p->n_egress; i++) {
-        if (rule_may_select(c, p, &p->egress_rules[i], pod)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Marks the nodes touched by a change of 'pod' (a version of it in
  * cluster 'c'). */
 static void
@@ -288,7 +237,7 @@ mark_pod(struct daemon_state *d, const struct cf_cluster *c,
     mark_node(d, pod->node);
     for (size_t i = 0; i < c->n_policies && !all_marked(d); i++) {
         const struct cf_policy *p = c->policies[i];
-        if (policy_may_select_peer(c, p, pod)) {
+        if (cf_policy_may_select_peer(c, p, pod)) {
             mark_policy_nodes(d, c, p);
         }
     }

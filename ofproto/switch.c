@@ -254,7 +254,7 @@ struct cf_switch {
     ovs_be32 stats_xid;         /* xid of the pending stats request. */
     bool stats_pending;         /* A stats request is in flight. */
     struct cf_flow_counter *stats;      /* Last complete dump (owned). */
-    size_t n_stats;
+    size_t n_stats, allocated_stats;
     struct cf_flow_counter *stats_new;  /* Dump being received (owned). */
     size_t n_stats_new, allocated_stats_new;
     unsigned int stats_seqno;   /* Completed dumps. */
@@ -1308,11 +1308,14 @@ of_handle_stats_reply(struct cf_switch *sw, struct ofpbuf *msg)
     }
     ofpbuf_uninit(&ofpacts);
     if (!ofpmp_more(oh)) {
+        /* Swap the buffers, each with its own capacity. */
         struct cf_flow_counter *tmp = sw->stats;
+        size_t tmp_allocated = sw->allocated_stats;
         sw->stats = sw->stats_new;
         sw->n_stats = sw->n_stats_new;
+        sw->allocated_stats = sw->allocated_stats_new;
         sw->stats_new = tmp;
-        sw->allocated_stats_new = tmp ? sw->allocated_stats_new : 0;
+        sw->allocated_stats_new = tmp_allocated;
         sw->n_stats_new = 0;
         sw->stats_pending = false;
         sw->stats_seqno++;

@@ -27,7 +27,9 @@
  * "compile" is cf_compiler_create() plus every node's
  * cf_compiler_node_flows() (flows sorted, then freed node by node);
  * generating the cluster is not timed but is part of the peak RSS.
- * Usage: bench-compiler [--quick] (--quick skips the 100k scenarios).
+ * Usage: bench-compiler [--quick | --node-cache] (--quick skips the 100k
+ * scenarios, --node-cache runs only the node cache scenario, in this
+ * process, for profiling).
  */
 #include "conjflow-config.h"
 
@@ -455,14 +457,19 @@ run_node_cache(void *aux)
     struct cf_node_cache *cache = cf_node_cache_create();
     long long t_full = 0, t_cached = 0;
     size_t n_flows = 0, n_delta = 0;
-    int rounds = 20;
+    const char *n_rounds = getenv("CF_BENCH_ROUNDS");
+    int rounds = n_rounds ? atoi(n_rounds) : 20;
+    /* CF_BENCH_CACHED_ONLY: skip the full compiles (for profiling). */
+    bool only_cached = getenv("CF_BENCH_CACHED_ONLY") != NULL;
     for (int k = 0; k <= rounds; k++) {
         const struct cf_cluster *cl = &cls[k % 2];
         struct cf_compiler *c = cf_compiler_create(cl);
         struct cflow_set set;
         cflow_set_init(&set);
         long long t0 = cf_time_nsec();
-        char *error = cf_compiler_node_flows(c, cl->nodes[0], &ports, &set);
+        char *error = (only_cached ? NULL
+                       : cf_compiler_node_flows(c, cl->nodes[0], &ports,
+                                                &set));
         cf_assert(!error);
         long long t1 = cf_time_nsec();
         n_flows = set.n;
@@ -547,6 +554,12 @@ int
 main(int argc, char *argv[])
 {
     bool quick = argc > 1 && !strcmp(argv[1], "--quick");
+    if (argc > 1 && !strcmp(argv[1], "--node-cache")) {
+        /* Only the node cache scenario (for profiling). */
+        run_node_cache(NULL);
+        printf("\n");
+        return 0;
+    }
     static const struct shape shapes[] = {
         { "1k pods, 1k policies, 10 nodes", 1000, 4, 10 },
         { "10k pods, 10k policies, 100 nodes", 10000, 4, 100 },

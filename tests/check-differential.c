@@ -905,6 +905,158 @@ START_TEST(test_conformance_corpus)
 END_TEST
 
 
+/* ---- What a pod change touches --------------------------------------------
+ *
+ * conjflowd recompiles, after a change of a pod, only the nodes where the
+ * pod is (before or after) and the nodes of the pods selected by the
+ * policies for which cf_policy_may_select_peer() holds (for the old or the
+ * new version of the pod, in the old or the new cluster).  Every node whose
+ * flows a random pod change (address, labels, named ports, node, the pod
+ * appearing or going) changes must be among them. */
+
+/* Compiles every node of 'cl' into 'flows' (one set per node). */
+static void
+compile_nodes(const struct cf_cluster *cl, struct cflow_set *flows)
+{
+    struct cf_compiler *c = cf_compiler_create(cl);
+    for (size_t i = 0; i < cl->n_nodes; i++) {
+        struct cf_node_ports ports;
+        tb_node_ports(cl, cl->nodes[i], &ports);
+        cflow_set_init(&flows[i]);
+        char *error = cf_compiler_node_flows(c, cl->nodes[i], &ports,
+                                             &flows[i]);
+        ck_assert_msg(!error, "%s", error);
+        cf_node_ports_destroy(&ports);
+    }
+    cf_compiler_destroy(c);
+}
+
+/* True if a policy of 'cl' for which cf_policy_may_select_peer() holds
+ * for 'pod' (NULL: none) selects a pod of 'cl' on node 'node'. */
+static bool
+marked_by_policies(const struct cf_cluster *cl, const struct cf_pod *pod,
+                   const char *node)
+{
+    for (size_t i = 0; pod && i < cl->n_policies; i++) {
+        const struct cf_policy *p = cl->policies[i];
+        if (!cf_policy_may_select_peer(cl, p, pod)) {
+            continue;
+        }
+        for (size_t j = 0; j < cl->n_pods; j++) {
+            const struct cf_pod *q = cl->pods[j];
+            if (q->node && !strcmp(q->node, node) && !strcmp(q->ns, p->ns)
+                && cf_selector_matches(&p->pod_sel, &q->labels)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Changes pod 'k' of 'cl' in the way 'how' (0..4) says. */
+static void
+mutate_pod(struct rng *r, struct cf_cluster *cl, size_t k, unsigned how)
+{
+    struct cf_pod *pod = cl->pods[k];
+    char buf[32];
+    switch (how) {
+    case 0:
+    case 1:
+        /* A new address, often in the same /24 as another pod. */
+        if (pod->n_ips && !pod->host_network) {
+            snprintf(buf, sizeof buf, "10.0.%u.%u", rnd_n(r, 4),
+                     how ? 10 + rnd_n(r, 30) : 1 + rnd_n(r, 254));
+            ck_assert(!cf_addr_parse(buf, &pod->ips[0]));
+        }
+        break;
+    case 2:
+        cf_labels_set(&pod->labels, "app", apps[rnd_n(r, 3)]);
+        break;
+    case 3:
+        for (size_t i = 0; i < pod->n_ports; i++) {
+            if (pod->ports[i].name) {
+                pod->ports[i].port = 80 + rnd_n(r, 3);
+            }
+        }
+        break;
+    case 4:
+        free(pod->node);
+        pod->node = cf_xasprintf("n%u", rnd_n(r, (unsigned) cl->n_nodes));
+        break;
+    }
+}
+
+START_TEST(test_pod_change_marks)
+{
+    const char *count = getenv("CF_DIFF_N");
+    uint64_t n = count ? strtoull(count, NULL, 10) / 4 : 1000;
+    size_t n_changed = 0, n_checked = 0;
+    for (uint64_t seed = 1; seed <= n; seed++) {
+        struct rng r = { seed * 104729 + 7 };
+        struct cf_cluster a, b;
+        gen_cluster(seed, &a);
+        gen_cluster(seed, &b);
+        if (!a.n_pods) {
+            cf_cluster_destroy(&a);
+            cf_cluster_destroy(&b);
+            continue;
+        }
+        size_t k = rnd_n(&r, a.n_pods);
+        unsigned how = rnd_n(&r, 7);
+        if (how < 5) {
+            mutate_pod(&r, &b, k, how);
+        } else {
+            /* The pod goes (5) or appears (6). */
+            struct cf_cluster *cl = how == 5 ? &b : &a;
+            cf_pod_destroy(cl->pods[k]);
+            memmove(&cl->pods[k], &cl->pods[k + 1],
+                    (cl->n_pods - k - 1) * sizeof *cl->pods);
+            cl->n_pods--;
+        }
+        const struct cf_pod *pa = how == 6 ? NULL : a.pods[k];
+        const struct cf_pod *pb = how == 5 ? NULL : b.pods[k];
+
+        struct cflow_set *fa = cf_xcalloc(a.n_nodes, sizeof *fa);
+        struct cflow_set *fb = cf_xcalloc(b.n_nodes, sizeof *fb);
+        compile_nodes(&a, fa);
+        compile_nodes(&b, fb);
+        for (size_t i = 0; i < a.n_nodes; i++) {
+            const char *node = a.nodes[i]->name;
+            bool same = fa[i].n == fb[i].n;
+            for (size_t j = 0; same && j < fa[i].n; j++) {
+                same = cflow_equal(&fa[i].flows[j], &fb[i].flows[j]);
+            }
+            n_checked++;
+            if (same) {
+                continue;
+            }
+            n_changed++;
+            bool marked = ((pa && pa->node && !strcmp(pa->node, node))
+                           || (pb && pb->node && !strcmp(pb->node, node))
+                           || marked_by_policies(&a, pa, node)
+                           || marked_by_policies(&a, pb, node)
+                           || marked_by_policies(&b, pa, node)
+                           || marked_by_policies(&b, pb, node));
+            ck_assert_msg(marked, "seed %"PRIu64": change %u of pod %s/%s "
+                          "changes the flows of node %s, which it does "
+                          "not mark", seed, how,
+                          (pa ? pa : pb)->ns, (pa ? pa : pb)->name, node);
+        }
+        for (size_t i = 0; i < a.n_nodes; i++) {
+            cflow_set_destroy(&fa[i]);
+            cflow_set_destroy(&fb[i]);
+        }
+        free(fa);
+        free(fb);
+        cf_cluster_destroy(&a);
+        cf_cluster_destroy(&b);
+    }
+    printf("pod changes: %"PRIu64" clusters, %zu nodes checked, %zu "
+           "changed\n", n, n_checked, n_changed);
+    ck_assert(n_changed > n / 4);
+}
+END_TEST
+
 /* ---- The node cache ------------------------------------------------------
  *
  * cf_compiler_node_flows_cached() must give exactly cf_compiler_node_flows()
@@ -1074,6 +1226,83 @@ START_TEST(test_node_cache)
 }
 END_TEST
 
+/* Changes rule ports or the selector of policy 'k' of 'cl'. */
+static void
+mutate_policy(struct rng *r, struct cf_cluster *cl, size_t k)
+{
+    struct cf_policy *p = cl->policies[k];
+    for (size_t i = 0; i < p->n_ingress + p->n_egress; i++) {
+        struct cf_rule *rule = (i < p->n_ingress ? &p->ingress_rules[i]
+                                : &p->egress_rules[i - p->n_ingress]);
+        for (size_t j = 0; j < rule->n_ports; j++) {
+            if (rule->ports[j].kind == CF_PORT_NUMBER && rnd_n(r, 2)) {
+                rule->ports[j].port = rule->ports[j].end_port
+                    = 1000 + rnd_n(r, 3);
+                return;
+            }
+        }
+    }
+    p->log = !p->log;
+}
+
+/* The node cache through small changes, as conjflowd sees them: one or two
+ * pods or a policy change and change back, each compiled with a new
+ * compiler (rules whose inputs did not change are reused, see "Reuse of
+ * rules" in compiler.c), checked against full compiles. */
+START_TEST(test_node_cache_reuse)
+{
+    const char *count = getenv("CF_DIFF_N");
+    uint64_t n = count ? strtoull(count, NULL, 10) / 4 : 1000;
+    struct cf_node_cache *caches[4];
+    struct cflow_set prevs[4];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
+        caches[i] = cf_node_cache_create();
+        cflow_set_init(&prevs[i]);
+    }
+    size_t n_flows = 0, n_deltas = 0;
+    for (uint64_t seed = 1; seed <= n; seed++) {
+        struct rng r = { seed * 6151 + 11 };
+        struct cf_cluster a;
+        gen_cluster(seed, &a);
+        n_flows += check_cached(&a, caches, prevs, CF_ARRAY_SIZE(caches),
+                                &n_deltas);
+        for (int step = 0; step < 6; step++) {
+            struct cf_cluster b;
+            gen_cluster(seed, &b);
+            unsigned n_changes = 1 + rnd_n(&r, 2);
+            for (unsigned i = 0; i < n_changes; i++) {
+                if (b.n_policies && !rnd_n(&r, 4)) {
+                    mutate_policy(&r, &b, rnd_n(&r, b.n_policies));
+                } else if (b.n_pods) {
+                    mutate_pod(&r, &b, rnd_n(&r, b.n_pods), rnd_n(&r, 5));
+                }
+            }
+            n_flows += check_cached(&b, caches, prevs,
+                                    CF_ARRAY_SIZE(caches), &n_deltas);
+            cf_cluster_destroy(&b);
+            if (rnd_n(&r, 2)) {
+                n_flows += check_cached(&a, caches, prevs,
+                                        CF_ARRAY_SIZE(caches), &n_deltas);
+            }
+        }
+        cf_cluster_destroy(&a);
+    }
+    uint64_t n_reused = 0;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
+        struct cf_node_cache_stats stats;
+        cf_node_cache_get_stats(caches[i], &stats);
+        n_reused += stats.n_rules_reused;
+        cf_node_cache_destroy(caches[i]);
+        cflow_set_destroy(&prevs[i]);
+    }
+    printf("node cache through small changes: %"PRIu64" clusters, %"PRIu64
+           " rules reused, %zu differences applied, %zu flows compared\n",
+           n, n_reused, n_deltas, n_flows);
+    ck_assert(n_reused > n);
+    ck_assert(n_deltas > n * 4);
+}
+END_TEST
+
 /* A node with 'n' single-rule policies whose rules all allow the same
  * peer pod on a different port each, so that the peer's clause flow is
  * shared by 'n' conjunctions. */
@@ -1167,6 +1396,8 @@ differential_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_node_cache);
     tcase_add_test(tc, test_node_cache_bands);
+    tcase_add_test(tc, test_pod_change_marks);
+    tcase_add_test(tc, test_node_cache_reuse);
     suite_add_tcase(s, tc);
     tc = tcase_create("conformance");
     tcase_set_timeout(tc, 600);

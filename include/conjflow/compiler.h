@@ -114,6 +114,9 @@ struct cf_node_cache_stats {
                                  * inconsistency). */
     uint64_t n_full;            /* Full merges without the cache (more
                                  * than the initial bands needed). */
+    uint64_t n_rules_reused;    /* Rule conjunctions taken from the last
+                                 * contribution instead of compiled again
+                                 * (nothing they are made of changed). */
 };
 void cf_node_cache_get_stats(const struct cf_node_cache *,
                              struct cf_node_cache_stats *);
@@ -127,5 +130,19 @@ char *cf_compiler_node_flows_cached(struct cf_compiler *,
                                     const struct cf_node_ports *ports,
                                     struct cf_node_cache *cache,
                                     struct cflow_set *out);
+
+/* ---- What a pod change touches --------------------------------------
+ *
+ * True if a change of 'pod' (this version of it, in 'cluster') may change
+ * 'policy''s contribution to the nodes of the pods it selects through the
+ * policy's rules: the pod may be a peer that a selector picks, or a pod
+ * against which an egress rule's named ports resolve (a selected peer, a
+ * pod whose address lies in an ipBlock, or any pod for a rule without
+ * peers).  A superset: false means the policy's flows cannot depend on the
+ * pod as a peer.  (The nodes where the pod itself is, or is bound, are the
+ * caller's to mark.) */
+bool cf_policy_may_select_peer(const struct cf_cluster *cluster,
+                               const struct cf_policy *policy,
+                               const struct cf_pod *pod);
 
 #endif /* conjflow/compiler.h */

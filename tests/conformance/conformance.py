@@ -605,8 +605,8 @@ class Cluster:
                 raise RunError("conjflowd not in sync with store seq %d "
                                "after %.0f s (last reply: %s)"
                                % (seq, SYNC_TIMEOUT, last))
-            # Poll interval: an external wait on nothing, like
-            # cf_wait_until's (no sleep-to-wait: the deadline bounds it).
+            # The poll interval of this deadline-bounded poll (as in
+            # cf_wait_until).
             time.sleep(0.01)
 
     # Diagnostics.
