@@ -321,6 +321,17 @@ cf_smap_sweep(struct cf_smap *map, bool (*keep)(void *data, void *aux),
 
 /* ---- Label index -------------------------------------------------------- */
 
+/* Frees a struct cidr4_vec allocated on the heap. */
+static void
+free_cidr4_vec(void *vec_)
+{
+    struct cidr4_vec *vec = vec_;
+    if (vec) {
+        cidr4_vec_destroy(vec);
+        free(vec);
+    }
+}
+
 /* Frees a struct u32_vec allocated on the heap. */
 static void
 free_u32_vec(void *vec_)
@@ -572,10 +583,23 @@ compiler_peer_pods_key(struct cf_compiler *c, const char *policy_ns,
     }
     cf_ds_put_char(&key, '\3');
     cf_selector_format(pod_sel, &key);
-
-    void **vslot = cf_smap_slot(&c->peer_memo, cf_ds_cstr(&key));
-    struct u32_vec **slot = (struct u32_vec **) vslot;
+    const struct u32_vec *pods = compiler_peer_pods_by_key(
+        c, policy_ns, peer, cf_ds_cstr(&key), keyp);
     cf_ds_destroy(&key);
+    return pods;
+}
+
+/* See compiler-private.h. */
+const struct u32_vec *
+compiler_peer_pods_by_key(struct cf_compiler *c, const char *policy_ns,
+                          const struct cf_peer *peer, const char *key,
+                          const char **keyp)
+{
+    static const struct cf_selector everything = { NULL, 0 };
+    const struct cf_selector *pod_sel = (peer->has_pod_sel ? &peer->pod_sel
+                                         : &everything);
+    void **vslot = cf_smap_slot(&c->peer_memo, key);
+    struct u32_vec **slot = (struct u32_vec **) vslot;
     if (keyp) {
         /* The slot is the 'data' member of the map's node. */
         const void *base = ((const char *) vslot
@@ -637,6 +661,7 @@ compiler_index_build(struct cf_compiler *c)
     cf_smap_init(&c->ns_sel_memo);
     cf_smap_init(&c->pod_sel_memo);
     cf_smap_init(&c->peer_memo);
+    cf_smap_init(&c->addrs_memo);
     cf_ds_init(&c->scratch);
 
     c->pod_ip = cf_xcalloc(cl->n_pods ? cl->n_pods : 1, sizeof *c->pod_ip);
@@ -690,6 +715,7 @@ compiler_index_destroy(struct cf_compiler *c)
     cf_smap_destroy(&c->ns_sel_memo, free_u32_vec);
     cf_smap_destroy(&c->pod_sel_memo, free_u32_vec);
     cf_smap_destroy(&c->peer_memo, free_u32_vec);
+    cf_smap_destroy(&c->addrs_memo, free_cidr4_vec);
     cf_ds_destroy(&c->scratch);
     free(c->pod_ip);
     free(c->ip_pods);

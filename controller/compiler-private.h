@@ -135,8 +135,15 @@ struct pod_range {
 
 /* What the compiler caches about one rule. */
 struct rule_cache {
+    bool have_peers;            /* 'peer_pods' and 'peer_keys' are set. */
+    const struct u32_vec **peer_pods;  /* Owned array, per peer: the pods
+                                        * it selects (memo, not owned), or
+                                        * NULL for an ipBlock. */
+    const char **peer_keys;     /* Owned array, per peer: its memo key
+                                 * (owned by the compiler) or NULL. */
     bool have_addrs;            /* 'addrs' is computed. */
-    struct cidr4_vec addrs;     /* Peer address set (if n_peers > 0). */
+    const struct cidr4_vec *addrs;  /* Peer address set (if n_peers > 0;
+                                     * memo, not owned). */
     bool have_named_pods;       /* 'named_pods' is computed. */
     struct u32_vec named_pods;  /* Peer pods a named port resolves
                                  * against (egress), sorted. */
@@ -173,6 +180,8 @@ struct cf_compiler {
                                  * pod indices. */
     struct cf_smap peer_memo;      /* Canonical peer text -> struct u32_vec *
                                  * of pod indices. */
+    struct cf_smap addrs_memo;     /* A rule's peers' canonical texts ->
+                                 * struct cidr4_vec *, its address set. */
     struct policy_cache *policies;  /* One per cluster->policies. */
     struct u32_vec *pod_policies;   /* Per pod: indices of the policies
                                      * selecting it, ascending. */
@@ -201,6 +210,14 @@ const struct u32_vec *compiler_peer_pods_key(struct cf_compiler *c,
                                              const char *policy_ns,
                                              const struct cf_peer *peer,
                                              const char **keyp);
+/* Like compiler_peer_pods_key() for a peer whose canonical text 'key' the
+ * caller already knows (it must be the text compiler_peer_pods_key() gives
+ * for 'peer' of a policy in 'policy_ns'). */
+const struct u32_vec *compiler_peer_pods_by_key(struct cf_compiler *c,
+                                                const char *policy_ns,
+                                                const struct cf_peer *peer,
+                                                const char *key,
+                                                const char **keyp);
 /* Builds the indexes of 'c' over its cluster. */
 void compiler_index_build(struct cf_compiler *c);
 /* Frees what compiler_index_build() built. */

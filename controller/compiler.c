@@ -110,6 +110,11 @@ struct cf_policy_flows {
     struct cf_policy *snapshot; /* Owned copy of the policy as compiled,
                                  * kept by a node cache for reuse (else
                                  * NULL). */
+    char **peer_keys;           /* With 'snapshot': per peer of every rule
+                                 * (ingress rules, then egress), the peer's
+                                 * memo key (owned), or NULL (an ipBlock or
+                                 * not known). */
+    size_t n_peer_keys;
 };
 
 /* A pod bound on the node being compiled. */
@@ -167,7 +172,8 @@ static void
 rule_caches_destroy(struct rule_cache *rules, size_t n)
 {
     for (size_t i = 0; rules && i < n; i++) {
-        cidr4_vec_destroy(&rules[i].addrs);
+        free(rules[i].peer_pods);
+        free(rules[i].peer_keys);
         u32_vec_destroy(&rules[i].named_pods);
     }
     free(rules);
@@ -214,16 +220,87 @@ rule_cache_get(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
     return &(*rules)[r];
 }
 
+/* Fills in 'rc' the pods and memo keys of the selector peers of 'rule' of
+ * policy 'p', once. */
+static void
+rule_peers_get(struct cf_compiler *c, const struct cf_policy *p,
+               const struct cf_rule *rule, struct rule_cache *rc,
+               char *const *known_keys)
+{
+    if (rc->have_peers) {
+        return;
+    }
+    rc->have_peers = true;
+    size_t n = rule->n_peers ? rule->n_peers : 1;
+    rc->peer_pods = cf_xcalloc(n, sizeof *rc->peer_pods);
+    rc->peer_keys = cf_xcalloc(n, sizeof *rc->peer_keys);
+    for (size_t i = 0; i < rule->n_peers; i++) {
+        const struct cf_peer *peer = &rule->peers[i];
+        if (peer->has_ipblock) {
+            continue;
+        }
+        rc->peer_pods[i] = (known_keys && known_keys[i]
+                            ? compiler_peer_pods_by_key(c, p->ns, peer,
+                                                        known_keys[i],
+                                                        &rc->peer_keys[i])
+                            : compiler_peer_pods_key(c, p->ns, peer,
+                                                     &rc->peer_keys[i]));
+    }
+}
+
 /* Returns the peer address set of 'rule' of policy 'p' (normalized CIDRs),
- * computing it into 'rc' once. */
+ * computing it once per distinct list of peers (rules with the same peers
+ * share it). */
 static const struct cidr4_vec *
 rule_peer_addrs(struct cf_compiler *c, const struct cf_policy *p,
                 const struct cf_rule *rule, struct rule_cache *rc)
 {
     if (rc->have_addrs) {
-        return &rc->addrs;
+        return rc->addrs;
     }
     rc->have_addrs = true;
+    rule_peers_get(c, p, rule, rc, NULL);
+
+    /* The memo key: each peer's canonical text, or an ipBlock's CIDRs. */
+    struct cf_ds *key = &c->scratch;
+    cf_ds_clear(key);
+    size_t n_addrs = 0;
+    for (size_t i = 0; i < rule->n_peers; i++) {
+        const struct cf_peer *peer = &rule->peers[i];
+        if (peer->has_ipblock) {
+            const struct cf_ipblock *b = &peer->ipblock;
+            cf_ds_put_format(key, "B%u/%u", (unsigned) b->cidr.addr.family,
+                             (unsigned) b->cidr.plen);
+            for (size_t j = 0; j < 16; j++) {
+                cf_ds_put_format(key, "%02x", b->cidr.addr.bytes[j]);
+            }
+            for (size_t k = 0; k < b->n_except; k++) {
+                const struct cf_cidr *ex = &b->except[k];
+                cf_ds_put_format(key, "-%u/%u", (unsigned) ex->addr.family,
+                                 (unsigned) ex->plen);
+                for (size_t j = 0; j < 16; j++) {
+                    cf_ds_put_format(key, "%02x", ex->addr.bytes[j]);
+                }
+            }
+            n_addrs += 1 + b->n_except;
+        } else {
+            cf_ds_put_char(key, 'S');
+            cf_ds_put_cstr(key, rc->peer_keys[i]);
+            n_addrs += rc->peer_pods[i]->n;
+        }
+        cf_ds_put_char(key, '\4');
+    }
+    struct cidr4_vec **slot = (struct cidr4_vec **) cf_smap_slot(
+        &c->addrs_memo, cf_ds_cstr(key));
+    if (*slot) {
+        rc->addrs = *slot;
+        return rc->addrs;
+    }
+    struct cidr4_vec *addrs = cf_xzalloc(sizeof *addrs);
+    *slot = addrs;
+    rc->addrs = addrs;
+    addrs->allocated = n_addrs ? n_addrs : 1;
+    addrs->v = cf_xmalloc(addrs->allocated * sizeof *addrs->v);
     for (size_t i = 0; i < rule->n_peers; i++) {
         const struct cf_peer *peer = &rule->peers[i];
         if (peer->has_ipblock) {
@@ -234,19 +311,19 @@ rule_peer_addrs(struct cf_compiler *c, const struct cf_policy *p,
             struct cidr4 block;
             block.plen = b->cidr.plen;
             block.addr = cf_addr_ipv4(&b->cidr.addr) & cidr4_mask(block.plen);
-            cidr4_difference(&block, b->except, b->n_except, &rc->addrs);
+            cidr4_difference(&block, b->except, b->n_except, addrs);
         } else {
-            const struct u32_vec *pods = compiler_peer_pods(c, p->ns, peer);
+            const struct u32_vec *pods = rc->peer_pods[i];
             for (size_t j = 0; j < pods->n; j++) {
                 uint32_t ip = c->pod_ip[pods->v[j]];
                 if (ip) {
-                    cidr4_vec_push(&rc->addrs, ip, 32);
+                    cidr4_vec_push(addrs, ip, 32);
                 }
             }
         }
     }
-    cidr4_vec_normalize(&rc->addrs);
-    return &rc->addrs;
+    cidr4_vec_normalize(addrs);
+    return addrs;
 }
 
 /* True if IPv4 'ip' lies in 'block' (IPv4) and outside its excepts. */
@@ -504,6 +581,10 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     }
     free(pf->conjs);
     u32_vec_destroy(&pf->local_ips);
+    for (size_t i = 0; i < pf->n_peer_keys; i++) {
+        free(pf->peer_keys[i]);
+    }
+    free(pf->peer_keys);
     if (pf->snapshot) {
         cf_policy_destroy(pf->snapshot);
     }
@@ -661,11 +742,18 @@ struct reuse {
     struct cf_policy_flows *old;    /* The policy's last contribution, if
                                      * its policy and local pods are the
                                      * same, else NULL. */
+    char *const *peer_keys;     /* The peers' memo keys, if the policy is
+                                 * the same as last time (see struct
+                                 * cf_policy_flows), else NULL. */
+    size_t n_peer_keys;
 };
 
 static bool cache_peers_unchanged(struct cf_node_cache *,
-                                  struct cf_compiler *, const char *ns,
-                                  const struct cf_rule *);
+                                  struct cf_compiler *,
+                                  const struct cf_policy *,
+                                  const struct cf_rule *,
+                                  struct rule_cache *,
+                                  char *const *known_keys);
 static void cache_count_reuse(struct cf_node_cache *);
 
 /* Moves the conjunction 'id' of 'old' to 'pf' if 'old' has it; if it has
@@ -702,7 +790,8 @@ reuse_conj(struct cf_policy_flows *pf, struct cf_policy_flows *old,
 static void
 compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
              size_t r, const struct local_pod *locals, size_t n_locals,
-             const struct reuse *ru, struct cf_policy_flows *pf)
+             const struct reuse *ru, size_t key_ofs,
+             struct cf_policy_flows *pf)
 {
     const struct cf_policy *p = c->cluster->policies[pi];
     const struct cf_rule *rule = (dir == CFLOW_DIR_INGRESS
@@ -738,7 +827,11 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
     }
 
     if (ru && rule->n_peers) {
-        bool unchanged = cache_peers_unchanged(ru->cache, c, p->ns, rule);
+        char *const *keys = (ru->peer_keys
+                             && key_ofs + rule->n_peers <= ru->n_peer_keys
+                             ? &ru->peer_keys[key_ofs] : NULL);
+        bool unchanged = cache_peers_unchanged(ru->cache, c, p, rule, rc,
+                                               keys);
         if (unchanged && ru->old && !has_named
             && reuse_conj(pf, ru->old, cf_conj_id(p->id, dir, r, 0))) {
             cache_count_reuse(ru->cache);
@@ -875,8 +968,14 @@ compile_policy(struct cf_compiler *c, size_t pi,
         }
         size_t n_rules = dir == CFLOW_DIR_INGRESS ? p->n_ingress
                                                    : p->n_egress;
+        size_t key_ofs = 0;     /* Peers of the rules before 'r'. */
+        for (size_t r = 0; r < (d ? p->n_ingress : 0); r++) {
+            key_ofs += p->ingress_rules[r].n_peers;
+        }
         for (size_t r = 0; r < n_rules && r < CF_MAX_RULES; r++) {
-            compile_rule(c, pi, dir, r, locals, n_locals, ru, pf);
+            compile_rule(c, pi, dir, r, locals, n_locals, ru, key_ofs, pf);
+            key_ofs += (dir == CFLOW_DIR_INGRESS ? p->ingress_rules[r]
+                        : p->egress_rules[r]).n_peers;
         }
     }
     return pf;
@@ -1836,13 +1935,46 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
     struct reuse ru = {
         .cache = cache,
         .old = same && locals_equal(old, sel, n_sel) ? old : NULL,
+        .peer_keys = same ? old->peer_keys : NULL,
+        .n_peer_keys = same ? old->n_peer_keys : 0,
     };
     struct cf_policy_flows *pf = compile_policy(c, pi, sel, n_sel, &ru);
     if (same) {
         pf->snapshot = old->snapshot;
         old->snapshot = NULL;
-    } else {
-        pf->snapshot = cf_policy_clone(p);
+        pf->peer_keys = old->peer_keys;
+        pf->n_peer_keys = old->n_peer_keys;
+        old->peer_keys = NULL;
+        old->n_peer_keys = 0;
+        return pf;
+    }
+    pf->snapshot = cf_policy_clone(p);
+    /* The peers' memo keys, as far as the rules were compiled. */
+    size_t n = 0;
+    for (size_t r = 0; r < p->n_ingress; r++) {
+        n += p->ingress_rules[r].n_peers;
+    }
+    for (size_t r = 0; r < p->n_egress; r++) {
+        n += p->egress_rules[r].n_peers;
+    }
+    pf->peer_keys = cf_xcalloc(n ? n : 1, sizeof *pf->peer_keys);
+    pf->n_peer_keys = n;
+    size_t k = 0;
+    for (int d = 0; d < 2; d++) {
+        enum cflow_dir dir = d ? CFLOW_DIR_EGRESS : CFLOW_DIR_INGRESS;
+        size_t n_rules = d ? p->n_egress : p->n_ingress;
+        for (size_t r = 0; r < n_rules; r++) {
+            const struct cf_rule *rule = (d ? &p->egress_rules[r]
+                                          : &p->ingress_rules[r]);
+            const struct rule_cache *rc = (r < CF_MAX_RULES
+                                           ? rule_cache_get(c, pi, dir, r)
+                                           : NULL);
+            for (size_t i = 0; i < rule->n_peers; i++, k++) {
+                if (rc && rc->have_peers && rc->peer_keys[i]) {
+                    pf->peer_keys[k] = cf_xstrdup(rc->peer_keys[i]);
+                }
+            }
+        }
     }
     return pf;
 }
@@ -2110,25 +2242,24 @@ cache_end(struct cf_node_cache *cache)
                   peer_rec_free);
 }
 
-/* Refreshes the records in 'cache' of the selector peers of 'rule' (of a
- * policy in namespace 'ns') with what compiler 'c' selects, and returns
- * true if each selects the same addresses as at the cache's last
+/* Refreshes the records in 'cache' of the selector peers of 'rule' of
+ * policy 'p' (whose rule cache is 'rc') with what compiler 'c' selects, and
+ * returns true if each selects the same addresses as at the cache's last
  * compilation that used it (see "Reuse of rules"). */
 static bool
 cache_peers_unchanged(struct cf_node_cache *cache, struct cf_compiler *c,
-                      const char *ns, const struct cf_rule *rule)
+                      const struct cf_policy *p, const struct cf_rule *rule,
+                      struct rule_cache *rc, char *const *known_keys)
 {
     bool unchanged = true;
+    rule_peers_get(c, p, rule, rc, known_keys);
     for (size_t i = 0; i < rule->n_peers; i++) {
-        const struct cf_peer *peer = &rule->peers[i];
-        if (peer->has_ipblock) {
+        if (rule->peers[i].has_ipblock) {
             continue;
         }
-        const char *key;
-        const struct u32_vec *pods = compiler_peer_pods_key(c, ns, peer,
-                                                            &key);
+        const struct u32_vec *pods = rc->peer_pods[i];
         struct peer_rec **slot = (struct peer_rec **)
-            cf_smap_slot(&cache->peer_recs, key);
+            cf_smap_slot(&cache->peer_recs, rc->peer_keys[i]);
         bool fresh = !*slot;
         if (fresh) {
             *slot = cf_xzalloc(sizeof **slot);

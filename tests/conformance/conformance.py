@@ -78,10 +78,11 @@ states it, and a case that fails only on the diagonal says so
 ("diagonal only"); --ignore-diagonal leaves those cells out (shown as
 "-"), which is how the test suite runs it.  --hairpin makes the pods
 send that traffic through OVS instead (policy routing in the pod, see
-cf_pod_hairpin in tests/lib/harness.sh), where the policies can judge it;
-the bridge must then send such a frame back out of the port it came in
-on, which OpenFlow's NORMAL never does: until conjflow's pipeline does it,
-every diagonal cell is "blocked" with --hairpin.
+cf_pod_hairpin in tests/lib/harness.sh), where the policies judge it:
+conjflow's forward table sends a pod's packets to its own IP back out of
+the port they came in on (NORMAL never does), after the same egress and
+ingress checks as any other packet.  With --hairpin the diagonal is
+checked as strictly as the corpus states it; the test suite runs so.
 
 Waiting for enforcement: after each step the runner polls "ovs-appctl
 sync" until conjflowd has the store's sequence number in sync (every
