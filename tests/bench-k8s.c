@@ -130,8 +130,22 @@ main(void)
         }
         usleep(10000);
     }
-    /* The running daemon may still be setting up its watches. */
-    usleep(200000);
+    /* The running daemon may still be setting up its watches: wait until
+     * the server has seen a watch of every resource. */
+    static const char *const watched[] = {
+        "watches.namespaces", "watches.pods", "watches.networkpolicies",
+        "watches.nodes",
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(watched); i++) {
+        while (k8s_server_stat(&env, watched[i]) < 1) {
+            if (cf_time_msec() > deadline) {
+                fprintf(stderr, "bench-k8s: conjflow-k8s started no %s\n",
+                        watched[i]);
+                exit(1);
+            }
+            usleep(10000);
+        }
+    }
     char *error = cf_store_open(env.db, CF_STORE_READ_ONLY, &store);
     if (error) {
         fprintf(stderr, "bench-k8s: %s\n", error);
