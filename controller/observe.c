@@ -2,8 +2,8 @@
  * Copyright (c) 2026 The conjflow authors.
  * Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * conjflowd's audit log and per-rule statistics (see observe.h for the
- * formats).  Both explain what the datapath reports in policy terms: a
+ * conjflowd's audit log, per-rule statistics and the metrics of
+ * conjflow-k8s's watch health (see observe.h for the formats).  Both explain what the datapath reports in policy terms: a
  * cookie or a conjunction id (cflow.h, compiler.h) names a policy, a
  * direction and a rule; an address names a pod.
  */
@@ -19,7 +19,9 @@
 #include <time.h>
 
 #include "conjflow/cflow.h"
+#include "conjflow/k8s.h"
 #include "conjflow/model.h"
+#include "conjflow/store.h"
 #include "dp-packet.h"
 #include "flow.h"
 #include "ofproto/switch.h"
@@ -366,4 +368,162 @@ cf_stats_format(const struct cf_cluster *cluster, const char *node,
     }
     free(lines);
     ds_destroy(&key);
+}
+
+/* ---- Kubernetes watch health (metrics) ---------------------------------- */
+
+/* The resources conjflow-k8s follows, in the order of its health rows
+ * (the keys CF_K8S_HEALTH_PREFIX + name, see conjflow/k8s.h). */
+static const char *const k8s_resources[] = {
+    "namespaces", "nodes", "pods", "networkpolicies",
+};
+
+/* One health row, parsed. */
+struct k8s_health {
+    const char *resource;       /* "pods"... */
+    bool synced;                /* synced=1. */
+    uint64_t events;            /* events=N. */
+    uint64_t errors;            /* errors=N. */
+    uint64_t reconnects;        /* reconnects=N. */
+    uint64_t relists;           /* relists=N (410 Gone). */
+    uint64_t invalid;           /* invalid=N. */
+    long long int last_event;   /* last_event=MS (0: never). */
+    long long int updated;      /* updated=MS (0: unknown). */
+};
+
+/* Parses health row 'row' of 'resource' into '*h'.  Unknown fields are
+ * ignored; the "error" field ends the row.  Returns false if 'row' is not
+ * a health row (no "synced" field). */
+static bool
+k8s_health_parse(const char *resource, const char *row,
+                 struct k8s_health *h)
+{
+    memset(h, 0, sizeof *h);
+    h->resource = resource;
+    bool has_synced = false;
+    for (const char *p = row; p && *p; ) {
+        size_t len = strcspn(p, " ");
+        const char *eq = memchr(p, '=', len);
+        if (eq) {
+            size_t name_len = eq - p;
+            const char *v = eq + 1;
+            if (name_len == 5 && !strncmp(p, "error", 5)) {
+                break;          /* The rest of the line is the error. */
+            }
+#define K8S_FIELD(NAME) (name_len == strlen(NAME) && !strncmp(p, NAME, \
+                                                              name_len))
+            if (K8S_FIELD("synced")) {
+                has_synced = true;
+                h->synced = *v == '1';
+            } else if (K8S_FIELD("events")) {
+                h->events = strtoull(v, NULL, 10);
+            } else if (K8S_FIELD("errors")) {
+                h->errors = strtoull(v, NULL, 10);
+            } else if (K8S_FIELD("reconnects")) {
+                h->reconnects = strtoull(v, NULL, 10);
+            } else if (K8S_FIELD("relists")) {
+                h->relists = strtoull(v, NULL, 10);
+            } else if (K8S_FIELD("invalid")) {
+                h->invalid = strtoull(v, NULL, 10);
+            } else if (K8S_FIELD("last_event")) {
+                h->last_event = strtoll(v, NULL, 10);
+            } else if (K8S_FIELD("updated")) {
+                h->updated = strtoll(v, NULL, 10);
+            }
+#undef K8S_FIELD
+        }
+        p += len;
+        p += strspn(p, " ");
+    }
+    return has_synced;
+}
+
+void
+cf_metrics_put_k8s(struct cf_store *store, struct ds *out)
+{
+    struct k8s_health rows[ARRAY_SIZE(k8s_resources)];
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(k8s_resources); i++) {
+        char *key = xasprintf(CF_K8S_HEALTH_PREFIX "%s", k8s_resources[i]);
+        char *value = NULL;
+        char *error = cf_store_meta_get(store, key, &value);
+        if (error) {
+            static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 10);
+            VLOG_WARN_RL(&rl, "metrics: reading %s: %s", key, error);
+            free(error);
+        } else if (value) {
+            n += k8s_health_parse(k8s_resources[i], value, &rows[n]);
+        }
+        free(value);
+        free(key);
+    }
+    if (!n) {
+        return;                 /* conjflow-k8s never ran on this store. */
+    }
+
+    static const struct {
+        const char *name;
+        const char *type;
+        const char *help;
+    } metrics[] = {
+        { "conjflow_k8s_watch_synced", "gauge",
+          "conjflow-k8s has the resource listed and follows its watch." },
+        { "conjflow_k8s_watch_events_total", "counter",
+          "Watch events received (bookmarks included) since conjflow-k8s "
+          "started." },
+        { "conjflow_k8s_watch_errors_total", "counter",
+          "Errors (requests, streams) since conjflow-k8s started." },
+        { "conjflow_k8s_watch_reconnects_total", "counter",
+          "Watches broken (connection lost, stalled, error) and resumed." },
+        { "conjflow_k8s_watch_relists_total", "counter",
+          "Relists forced by 410 Gone." },
+        { "conjflow_k8s_watch_invalid_objects_total", "counter",
+          "API objects skipped as invalid." },
+        { "conjflow_k8s_watch_last_event_age_seconds", "gauge",
+          "Time since the last watch event or completed LIST." },
+        { "conjflow_k8s_watch_report_age_seconds", "gauge",
+          "Time since conjflow-k8s last updated this resource's health "
+          "(written when it changes)." },
+    };
+    long long int now = time_wall_msec();
+    for (size_t k = 0; k < ARRAY_SIZE(metrics); k++) {
+        ds_put_format(out, "# HELP %s %s\n# TYPE %s %s\n", metrics[k].name,
+                      metrics[k].help, metrics[k].name, metrics[k].type);
+        for (size_t i = 0; i < n; i++) {
+            const struct k8s_health *h = &rows[i];
+            if ((k == 6 && !h->last_event) || (k == 7 && !h->updated)) {
+                continue;       /* Never happened: no sample. */
+            }
+            ds_put_format(out, "%s{resource=\"%s\"} ", metrics[k].name,
+                          h->resource);
+            switch (k) {
+            case 0:
+                ds_put_format(out, "%d\n", h->synced);
+                break;
+            case 1:
+                ds_put_format(out, "%"PRIu64"\n", h->events);
+                break;
+            case 2:
+                ds_put_format(out, "%"PRIu64"\n", h->errors);
+                break;
+            case 3:
+                ds_put_format(out, "%"PRIu64"\n", h->reconnects);
+                break;
+            case 4:
+                ds_put_format(out, "%"PRIu64"\n", h->relists);
+                break;
+            case 5:
+                ds_put_format(out, "%"PRIu64"\n", h->invalid);
+                break;
+            case 6:
+                ds_put_format(out, "%.3f\n",
+                              MAX(0, now - h->last_event) / 1000.0);
+                break;
+            default:
+                ds_put_format(out, "%.3f\n",
+                              MAX(0, now - h->updated) / 1000.0);
+                break;
+            }
+        }
+    }
 }

@@ -42,6 +42,7 @@
 
 struct cf_cluster;
 struct cf_flow_counter;
+struct cf_store;
 struct ds;
 struct ofputil_packet_in;
 
@@ -86,5 +87,30 @@ void cf_stats_format(const struct cf_cluster *cluster, const char *node,
  * "NS/NAME", or "-". */
 void cf_observe_put_pod(const struct cf_cluster *, uint32_t ip,
                         struct ds *out);
+
+/* ---- Kubernetes watch health -------------------------------------------- */
+
+/* Appends Prometheus text (exposition format 0.0.4, HELP and TYPE lines
+ * included) for the watch health that conjflow-k8s keeps in 'store''s meta
+ * table (keys "k8s/watch/<resource>", format in conjflow/k8s.h), one
+ * sample per resource with a row:
+ *
+ *   conjflow_k8s_watch_synced{resource}            listed and followed (0/1)
+ *   conjflow_k8s_watch_events_total{resource}      watch events received
+ *   conjflow_k8s_watch_errors_total{resource}      errors
+ *   conjflow_k8s_watch_reconnects_total{resource}  broken watches resumed
+ *   conjflow_k8s_watch_relists_total{resource}     relists after 410 Gone
+ *   conjflow_k8s_watch_invalid_objects_total{resource}  objects skipped
+ *   conjflow_k8s_watch_last_event_age_seconds{resource}  since the last
+ *                                                  event or LIST (if any)
+ *   conjflow_k8s_watch_report_age_seconds{resource}  since conjflow-k8s
+ *                                                  last updated the row
+ *
+ * resource is "namespaces", "nodes", "pods" or "networkpolicies".  The
+ * counters are conjflow-k8s's since it started (they reset when it
+ * restarts).  Appends nothing if conjflow-k8s never wrote a row (a store
+ * fed only by conjflowctl).  A row that cannot be read is skipped (logged,
+ * rate-limited). */
+void cf_metrics_put_k8s(struct cf_store *, struct ds *out);
 
 #endif /* controller/observe.h */

@@ -3,8 +3,9 @@
  * Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
  * Where the Kubernetes API server is and how to authenticate to it: a
- * kubeconfig file (parsed with libyaml, the fields kubectl uses for the
- * current or a named context) or a pod's service account (in-cluster).
+ * kubeconfig file, or several merged as kubectl merges $KUBECONFIG
+ * (parsed with libyaml, the fields kubectl uses for the current or a named
+ * context), or a pod's service account (in-cluster).
  * See struct cf_k8s_config in conjflow/k8s.h.
  *
  * Secrets (the token, the client key) are never put in messages.
@@ -254,82 +255,136 @@ check_server(struct cf_k8s_config *config, const char *where)
     return NULL;
 }
 
-/* Parses a kubeconfig (see conjflow/k8s.h). */
-char *
-cf_k8s_config_parse(const char *text, size_t len, const char *file_name,
-                    const char *context_name, struct cf_k8s_config **configp)
-{
-    *configp = NULL;
+/* One kubeconfig file of a merged set (KUBECONFIG=a:b:c), parsed. */
+struct kc_file {
+    const char *name;           /* File name: messages, relative paths. */
+    yaml_document_t doc;        /* Its YAML document. */
+    bool has_doc;               /* 'doc' was loaded (must be deleted). */
+    yaml_node_t *root;          /* Its top-level mapping, or NULL (an
+                                 * empty file). */
+};
 
+/* Parses 'text' ('len' bytes) of file 'name' into 'f'.  An empty document
+ * is accepted if 'allow_empty' (kubectl skips empty files in KUBECONFIG).
+ * Returns NULL or a malloc'd error. */
+static char *
+kc_file_parse(struct kc_file *f, const char *name, const char *text,
+              size_t len, bool allow_empty)
+{
+    memset(f, 0, sizeof *f);
+    f->name = name;
     yaml_parser_t parser;
-    yaml_document_t doc;
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *) text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        char *error = cf_xasprintf("%s:%zu: not valid YAML (%s)", file_name,
+    if (!yaml_parser_load(&parser, &f->doc)) {
+        char *error = cf_xasprintf("%s:%zu: not valid YAML (%s)", name,
                                    parser.problem_mark.line + 1,
                                    parser.problem ? parser.problem : "?");
         yaml_parser_delete(&parser);
         return error;
     }
     yaml_parser_delete(&parser);
+    f->has_doc = true;
+    yaml_node_t *root = yaml_document_get_root_node(&f->doc);
+    if (root && root->type == YAML_MAPPING_NODE) {
+        f->root = root;
+    } else if (root || !allow_empty) {
+        return cf_xasprintf("%s: not a kubeconfig (no mapping at the top)",
+                            name);
+    }
+    return NULL;
+}
+
+/* Frees what 'f' owns (not its name). */
+static void
+kc_file_destroy(struct kc_file *f)
+{
+    if (f->has_doc) {
+        yaml_document_delete(&f->doc);
+        f->has_doc = false;
+    }
+}
+
+/* Looks up the entry named 'name' of list 'list_key' ("clusters") the way
+ * kubectl merges files: the first of the 'n' 'files' that defines that
+ * name wins.  Returns the entry's 'field' ("cluster") and sets '*filep' to
+ * its file, or returns NULL. */
+static yaml_node_t *
+kc_named(struct kc_file *files, size_t n, const char *list_key,
+         const char *name, const char *field, struct kc_file **filep)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (files[i].root) {
+            yaml_node_t *node = ynamed(&files[i].doc, list_key, name, field);
+            if (node) {
+                *filep = &files[i];
+                return node;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Builds the configuration of context 'context_name' (NULL: the
+ * current-context of the first file that sets one) from the merged 'n'
+ * 'files'; 'all' names them all in messages.  Relative paths are
+ * relative to the file that holds them. */
+static char *
+kc_config(struct kc_file *files, size_t n, const char *all,
+          const char *context_name, struct cf_k8s_config **configp)
+{
+    *configp = NULL;
+    if (!context_name) {
+        for (size_t i = 0; i < n && !context_name; i++) {
+            context_name = ymap_str(&files[i].doc, files[i].root,
+                                    "current-context");
+        }
+        if (!context_name) {
+            return cf_xasprintf("%s: no current-context (use --context)",
+                                all);
+        }
+    }
+    struct kc_file *cf, *clf, *uf;
+    yaml_node_t *context = kc_named(files, n, "contexts", context_name,
+                                    "context", &cf);
+    if (!context) {
+        return cf_xasprintf("%s: context \"%s\" not found", all,
+                            context_name);
+    }
+    const char *cluster_name = ymap_str(&cf->doc, context, "cluster");
+    const char *user_name = ymap_str(&cf->doc, context, "user");
+    if (!cluster_name) {
+        return cf_xasprintf("%s: context \"%s\" names no cluster",
+                            cf->name, context_name);
+    }
+    yaml_node_t *cluster = kc_named(files, n, "clusters", cluster_name,
+                                    "cluster", &clf);
+    if (!cluster) {
+        return cf_xasprintf("%s: cluster \"%s\" not found", all,
+                            cluster_name);
+    }
 
     struct cf_k8s_config *config = cf_xzalloc(sizeof *config);
     char *error = NULL;
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root || root->type != YAML_MAPPING_NODE) {
-        error = cf_xasprintf("%s: not a kubeconfig (no mapping at the top)",
-                             file_name);
-        goto out;
-    }
-    if (!context_name) {
-        context_name = ymap_str(&doc, root, "current-context");
-        if (!context_name) {
-            error = cf_xasprintf("%s: no current-context (use --context)",
-                                 file_name);
-            goto out;
-        }
-    }
-    yaml_node_t *context = ynamed(&doc, "contexts", context_name,
-                                  "context");
-    if (!context) {
-        error = cf_xasprintf("%s: context \"%s\" not found", file_name,
-                             context_name);
-        goto out;
-    }
-    const char *cluster_name = ymap_str(&doc, context, "cluster");
-    const char *user_name = ymap_str(&doc, context, "user");
-    if (!cluster_name) {
-        error = cf_xasprintf("%s: context \"%s\" names no cluster",
-                             file_name, context_name);
-        goto out;
-    }
-    yaml_node_t *cluster = ynamed(&doc, "clusters", cluster_name, "cluster");
-    if (!cluster) {
-        error = cf_xasprintf("%s: cluster \"%s\" not found", file_name,
-                             cluster_name);
-        goto out;
-    }
-
-    config->source = cf_xasprintf("kubeconfig %s, context %s", file_name,
+    config->source = cf_xasprintf("kubeconfig %s, context %s", all,
                                   context_name);
-    config->server = cf_xstrdup(ymap_str(&doc, cluster, "server"));
+    config->server = cf_xstrdup(ymap_str(&clf->doc, cluster, "server"));
     error = check_server(config, config->source);
     if (error) {
         goto out;
     }
-    const char *insecure = ymap_str(&doc, cluster,
+    const char *insecure = ymap_str(&clf->doc, cluster,
                                     "insecure-skip-tls-verify");
     if (insecure && !strcmp(insecure, "true")) {
         error = cf_xasprintf("%s: cluster \"%s\": insecure-skip-tls-verify "
                              "is not supported (conjflow-k8s always "
                              "verifies the API server's certificate)",
-                             file_name, cluster_name);
+                             clf->name, cluster_name);
         goto out;
     }
     char *where = cf_xasprintf("clusters[%s].cluster", cluster_name);
-    error = get_blob(&doc, cluster, "certificate-authority",
-                     "certificate-authority-data", file_name, where,
+    error = get_blob(&clf->doc, cluster, "certificate-authority",
+                     "certificate-authority-data", clf->name, where,
                      &config->ca);
     free(where);
     if (error) {
@@ -337,54 +392,66 @@ cf_k8s_config_parse(const char *text, size_t len, const char *file_name,
     }
 
     if (user_name) {
-        yaml_node_t *user = ynamed(&doc, "users", user_name, "user");
+        yaml_node_t *user = kc_named(files, n, "users", user_name, "user",
+                                     &uf);
         if (!user) {
-            error = cf_xasprintf("%s: user \"%s\" not found", file_name,
+            error = cf_xasprintf("%s: user \"%s\" not found", all,
                                  user_name);
             goto out;
         }
-        if (ymap_get(&doc, user, "exec")
-            || ymap_get(&doc, user, "auth-provider")) {
+        if (ymap_get(&uf->doc, user, "exec")
+            || ymap_get(&uf->doc, user, "auth-provider")) {
             error = cf_xasprintf("%s: user \"%s\": exec and auth-provider "
                                  "credentials are not supported (use a "
                                  "token, a tokenFile or a client "
-                                 "certificate)", file_name, user_name);
+                                 "certificate)", uf->name, user_name);
             goto out;
         }
-        config->token = cf_xstrdup(ymap_str(&doc, user, "token"));
-        const char *token_file = ymap_str(&doc, user, "tokenFile");
+        config->token = cf_xstrdup(ymap_str(&uf->doc, user, "token"));
+        const char *token_file = ymap_str(&uf->doc, user, "tokenFile");
         if (token_file && !config->token) {
-            config->token_file = resolve_path(token_file, file_name);
+            config->token_file = resolve_path(token_file, uf->name);
         }
         where = cf_xasprintf("users[%s].user", user_name);
-        error = get_blob(&doc, user, "client-certificate",
-                         "client-certificate-data", file_name, where,
+        error = get_blob(&uf->doc, user, "client-certificate",
+                         "client-certificate-data", uf->name, where,
                          &config->cert);
         if (!error) {
-            error = get_blob(&doc, user, "client-key", "client-key-data",
-                             file_name, where, &config->key);
+            error = get_blob(&uf->doc, user, "client-key", "client-key-data",
+                             uf->name, where, &config->key);
         }
         if (!error
             && (config->cert.file || config->cert.data)
                != (config->key.file || config->key.data)) {
             error = cf_xasprintf("%s: %s: a client certificate needs a "
-                                 "client key and vice versa", file_name,
+                                 "client key and vice versa", uf->name,
                                  where);
         }
         free(where);
-        if (error) {
-            goto out;
-        }
     }
 
 out:
-    yaml_document_delete(&doc);
     if (error) {
         cf_k8s_config_destroy(config);
         return error;
     }
     *configp = config;
     return NULL;
+}
+
+/* Parses a kubeconfig (see conjflow/k8s.h). */
+char *
+cf_k8s_config_parse(const char *text, size_t len, const char *file_name,
+                    const char *context_name, struct cf_k8s_config **configp)
+{
+    *configp = NULL;
+    struct kc_file f;
+    char *error = kc_file_parse(&f, file_name, text, len, false);
+    if (!error) {
+        error = kc_config(&f, 1, file_name, context_name, configp);
+    }
+    kc_file_destroy(&f);
+    return error;
 }
 
 /* The in-cluster configuration (see conjflow/k8s.h). */
@@ -429,18 +496,36 @@ cf_k8s_config_in_cluster(const char *sa_dir, struct cf_k8s_config **configp)
     return NULL;
 }
 
-/* Loads a kubeconfig file. */
+/* Loads the kubeconfig files 'names' ('n' of them, which exist) and
+ * merges them the way kubectl does (see conjflow/k8s.h). */
 static char *
-load_file(const char *file_name, const char *context,
-          struct cf_k8s_config **configp)
+load_files(char **names, size_t n, const char *context,
+           struct cf_k8s_config **configp)
 {
-    char *text;
-    size_t len;
-    char *error = read_file(file_name, &text, &len);
-    if (!error) {
-        error = cf_k8s_config_parse(text, len, file_name, context, configp);
-        free(text);
+    struct kc_file *files = cf_xcalloc(n, sizeof *files);
+    struct cf_ds all = CF_DS_INIT;
+    char *error = NULL;
+    size_t n_files = 0;
+    for (size_t i = 0; i < n && !error; i++) {
+        char *text;
+        size_t len;
+        error = read_file(names[i], &text, &len);
+        if (!error) {
+            error = kc_file_parse(&files[n_files++], names[i], text, len,
+                                  n > 1);
+            free(text);
+        }
+        cf_ds_put_format(&all, "%s%s", i ? ":" : "", names[i]);
     }
+    if (!error) {
+        error = kc_config(files, n_files, cf_ds_cstr(&all), context,
+                          configp);
+    }
+    for (size_t i = 0; i < n_files; i++) {
+        kc_file_destroy(&files[i]);
+    }
+    free(files);
+    cf_ds_destroy(&all);
     return error;
 }
 
@@ -451,24 +536,37 @@ cf_k8s_config_load(const char *kubeconfig, const char *context,
 {
     *configp = NULL;
     if (kubeconfig) {
-        return load_file(kubeconfig, context, configp);
+        char *name = (char *) kubeconfig;
+        return load_files(&name, 1, context, configp);
     }
 
     const char *env = getenv("KUBECONFIG");
     if (env && *env) {
+        /* Every file that exists, merged; missing ones are skipped, as
+         * kubectl does. */
         char *copy = cf_xstrdup(env);
+        char **names = NULL;
+        size_t n = 0, allocated = 0;
         char *save = NULL;
         for (char *f = strtok_r(copy, ":", &save); f;
              f = strtok_r(NULL, ":", &save)) {
             struct stat st;
-            if (!stat(f, &st)) {
-                char *error = load_file(f, context, configp);
-                free(copy);
-                return error;
+            bool seen = false;
+            for (size_t i = 0; i < n && !seen; i++) {
+                seen = !strcmp(names[i], f);
+            }
+            if (!seen && !stat(f, &st)) {
+                if (n >= allocated) {
+                    names = cf_x2nrealloc(names, &allocated, sizeof *names);
+                }
+                names[n++] = f;
             }
         }
+        char *error = (n ? load_files(names, n, context, configp)
+                       : cf_xasprintf("KUBECONFIG=%s: no such file", env));
+        free(names);
         free(copy);
-        return cf_xasprintf("KUBECONFIG=%s: no such file", env);
+        return error;
     }
 
     const char *home = getenv("HOME");
@@ -476,7 +574,7 @@ cf_k8s_config_load(const char *kubeconfig, const char *context,
         char *file = cf_xasprintf("%s/.kube/config", home);
         struct stat st;
         if (!stat(file, &st)) {
-            char *error = load_file(file, context, configp);
+            char *error = load_files(&file, 1, context, configp);
             free(file);
             return error;
         }

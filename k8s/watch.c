@@ -32,6 +32,13 @@
  * resourceVersion goes to the store's meta table, so a restarted
  * conjflow-k8s resumes watching from there (or relists on 410).
  *
+ * Each resource's health (synced, state, resourceVersion, counters, last
+ * event, last error) also goes to the meta table, under
+ * "k8s/watch/<resource>" in the line format documented in conjflow/k8s.h,
+ * for conjflowd's metrics and "conjflowctl status": at once when a
+ * resource becomes synced or meets an error, otherwise at most once per
+ * RV_PERSIST_MS, and only when the row changed.
+ *
  * An object the parser rejects is logged (rate-limited) with its name and
  * the failing field and skipped: the store keeps its previous version.
  * If the store rejects a whole batch, its objects are retried one by one
@@ -88,6 +95,12 @@ enum res_state {
     RS_WATCHING,                /* A WATCH stream is open. */
 };
 
+/* State names, in "status" and in health rows. */
+static const char *const state_names[] = {
+    [RS_IDLE] = "waiting", [RS_LISTING] = "listing",
+    [RS_WATCHING] = "watching",
+};
+
 /* One resource being followed. */
 struct resource {
     struct cf_k8s *k8s;         /* Owner. */
@@ -102,6 +115,10 @@ struct resource {
 
     char *rv;                   /* Last resourceVersion seen, or NULL. */
     char *stored_rv;            /* Last one written to the store meta. */
+    char *stored_health;        /* Last health row written (without its
+                                 * "updated" time), or NULL. */
+    long long last_event_time;  /* Last watch event or completed LIST
+                                 * (wall clock msec, 0: none yet). */
     bool synced;                /* Store holds a complete LIST (or was
                                  * resumed) and changes are followed. */
     bool synced_once;           /* 'synced' was ever true. */
@@ -168,8 +185,14 @@ struct cf_k8s {
     size_t n_deferred, allocated_deferred;
     bool rv_dirty;                  /* A resourceVersion is not stored. */
     long long rv_persist_time;      /* Store RVs again no sooner. */
+    bool health_dirty;              /* A health row may have changed. */
+    bool health_urgent;             /* ...and must be written at once (a
+                                     * resource synced or failed). */
+    long long health_persist_time;  /* Store health rows again no sooner
+                                     * (unless urgent). */
     char *fatal;                    /* A store write failed: stop. */
     uint64_t flushes;               /* Batches written. */
+    bool started;                   /* cf_k8s_start() was called. */
 };
 
 /* Sets the default options. */
@@ -203,6 +226,13 @@ cf_k8s_meta_key(enum cf_k8s_resource r)
     return cf_xasprintf("k8s/%s/resourceVersion", cf_k8s_resource_name(r));
 }
 
+/* The meta key of 'r''s health row (the caller frees it). */
+char *
+cf_k8s_health_key(enum cf_k8s_resource r)
+{
+    return cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", cf_k8s_resource_name(r));
+}
+
 /* Wall-clock milliseconds, for "last error" times. */
 static long long
 wall_msec(void)
@@ -210,6 +240,14 @@ wall_msec(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Notes that a health row changed; 'urgent' to write it at once. */
+static void
+health_changed(struct cf_k8s *k8s, bool urgent)
+{
+    k8s->health_dirty = true;
+    k8s->health_urgent |= urgent;
 }
 
 /* Records 'error' (taking ownership) as 'r''s last error and logs it. */
@@ -221,6 +259,8 @@ set_error(struct resource *r, char *error)
     free(r->last_error);
     r->last_error = error;
     r->last_error_time = wall_msec();
+    r->stats.errors++;
+    health_changed(r->k8s, true);
 }
 
 /* ---- Requests ----------------------------------------------------------- */
@@ -332,6 +372,9 @@ retry_later(struct resource *r)
     int base = CF_MAX(r->backoff_ms, o->backoff_min_ms);
     int delay = base / 2 + (int) (random() % (base / 2 + 1));
     r->backoff_ms = CF_MIN(base * 2, o->backoff_max_ms);
+    if (r->state == RS_WATCHING) {
+        r->stats.reconnects++;  /* A broken watch, resumed after the delay. */
+    }
     r->state = RS_IDLE;
     r->next_attempt = cf_time_msec() + delay;
     CF_DBG("%s: retrying in %d ms", r->def->name, delay);
@@ -416,6 +459,7 @@ start_request(struct resource *r)
     r->watch_progress = false;
     r->last_data = cf_time_msec();
     r->state = list ? RS_LISTING : RS_WATCHING;
+    health_changed(k8s, false);
     if (!list) {
         r->stats.watches++;
     }
@@ -519,6 +563,8 @@ handle_event(struct resource *r, const char *text, size_t len)
     json_t *obj = json_object_get(event, "object");
     bool ok = true;
     r->stats.events++;
+    r->last_event_time = wall_msec();
+    health_changed(r->k8s, false);
     if (!type || !json_is_object(obj)) {
         r->stream_error = cf_xstrdup("watch: event without type or "
                                      "object");
@@ -695,6 +741,8 @@ list_page_done(struct resource *r, CURLcode result, const char *errbuf)
     r->list_rv = NULL;
     k8s->rv_dirty = true;
     r->stats.lists++;
+    r->last_event_time = wall_msec();
+    health_changed(k8s, false);
     r->need_list = false;
     r->backoff_ms = 0;
     CF_INFO("%s: listed %zu objects (%zu invalid) at resourceVersion %s "
@@ -1012,6 +1060,7 @@ flush_replace(struct cf_k8s *k8s, struct op *op)
     }
     if (!r->synced) {
         CF_INFO("%s: synced", r->def->name);
+        health_changed(k8s, true);
     }
     r->synced = r->synced_once = true;
     return NULL;
@@ -1038,6 +1087,69 @@ persist_rvs(struct cf_k8s *k8s)
         }
         free(r->stored_rv);
         r->stored_rv = cf_xstrdup(r->rv);
+    }
+}
+
+/* Appends 'r''s health row (the format is in conjflow/k8s.h) to 'out',
+ * with state "stopped" if 'stopped', and with the "updated" field
+ * 'updated' (wall clock msec) unless it is 0. */
+static void
+format_health(const struct resource *r, bool stopped, long long updated,
+              struct cf_ds *out)
+{
+    cf_ds_put_format(out, "synced=%d state=%s rv=%s events=%llu lists=%llu "
+                     "watches=%llu reconnects=%llu relists=%llu "
+                     "invalid=%llu errors=%llu last_event=%lld "
+                     "last_error_time=%lld",
+                     r->synced && !stopped,
+                     stopped ? "stopped" : state_names[r->state],
+                     r->rv && *r->rv ? r->rv : "-",
+                     (unsigned long long) r->stats.events,
+                     (unsigned long long) r->stats.lists,
+                     (unsigned long long) r->stats.watches,
+                     (unsigned long long) r->stats.reconnects,
+                     (unsigned long long) r->stats.relists_410,
+                     (unsigned long long) r->stats.invalid,
+                     (unsigned long long) r->stats.errors,
+                     r->last_event_time,
+                     r->last_error ? r->last_error_time : 0);
+    if (updated) {
+        cf_ds_put_format(out, " updated=%lld", updated);
+    }
+    cf_ds_put_cstr(out, " error=");
+    for (const char *p = r->last_error; p && *p; p++) {
+        cf_ds_put_char(out, *p == '\n' || *p == '\r' ? ' ' : *p);
+    }
+}
+
+/* Writes the health row of every resource whose row changed since it was
+ * last written ('stopped': the engine is going away, rows say so). */
+static void
+persist_health(struct cf_k8s *k8s, bool stopped)
+{
+    long long now = wall_msec();
+    k8s->health_dirty = k8s->health_urgent = false;
+    for (int r_id = 0; r_id < CF_K8S_N_RESOURCES; r_id++) {
+        struct resource *r = &k8s->res[r_id];
+        struct cf_ds row = CF_DS_INIT;
+        format_health(r, stopped, 0, &row);
+        if (r->stored_health && !strcmp(r->stored_health, cf_ds_cstr(&row))) {
+            cf_ds_destroy(&row);
+            continue;
+        }
+        struct cf_ds full = CF_DS_INIT;
+        format_health(r, stopped, now, &full);
+        char *key = cf_k8s_health_key(r_id);
+        char *error = cf_store_meta_set(k8s->store, key, cf_ds_cstr(&full));
+        free(key);
+        cf_ds_destroy(&full);
+        if (error) {
+            cf_ds_destroy(&row);
+            k8s->fatal = error;
+            break;
+        }
+        free(r->stored_health);
+        r->stored_health = cf_ds_steal(&row);
     }
 }
 
@@ -1133,6 +1245,9 @@ cf_k8s_destroy(struct cf_k8s *k8s)
     if (!k8s->fatal && (k8s->n_ops || k8s->n_deferred || k8s->rv_dirty)) {
         flush(k8s, true);       /* What was received is not lost. */
     }
+    if (!k8s->fatal && k8s->started) {
+        persist_health(k8s, true);
+    }
     for (int i = 0; i < CF_K8S_N_RESOURCES; i++) {
         struct resource *r = &k8s->res[i];
         end_request(r);
@@ -1141,6 +1256,7 @@ cf_k8s_destroy(struct cf_k8s *k8s)
         cf_json_splitter_destroy(&r->splitter);
         free(r->rv);
         free(r->stored_rv);
+        free(r->stored_health);
         free(r->last_error);
     }
     for (size_t i = 0; i < k8s->n_ops; i++) {
@@ -1212,6 +1328,8 @@ void
 cf_k8s_start(struct cf_k8s *k8s)
 {
     long long now = cf_time_msec();
+    k8s->started = true;
+    health_changed(k8s, true);  /* Replace a previous run's rows. */
     for (int i = 0; i < CF_K8S_N_RESOURCES; i++) {
         struct resource *r = &k8s->res[i];
         r->state = RS_IDLE;
@@ -1277,6 +1395,10 @@ run_timers(struct cf_k8s *k8s, long long now)
     if (k8s->rv_dirty) {
         next = CF_MIN(next, k8s->rv_persist_time);
     }
+    if (k8s->health_dirty) {
+        next = CF_MIN(next, (k8s->health_urgent ? now
+                             : k8s->health_persist_time));
+    }
     return next;
 }
 
@@ -1338,6 +1460,11 @@ cf_k8s_run(struct cf_k8s *k8s, struct cf_k8s_waitfd *fds, size_t n_fds,
         persist_rvs(k8s);
         k8s->rv_persist_time = now + RV_PERSIST_MS;
     }
+    if (k8s->health_dirty && !k8s->fatal
+        && (k8s->health_urgent || now >= k8s->health_persist_time)) {
+        persist_health(k8s, false);
+        k8s->health_persist_time = now + RV_PERSIST_MS;
+    }
     run_timers(k8s, now);
     return k8s->fatal ? cf_xstrdup(k8s->fatal) : NULL;
 }
@@ -1367,10 +1494,6 @@ cf_k8s_get_stats(const struct cf_k8s *k8s, enum cf_k8s_resource id,
 void
 cf_k8s_status(const struct cf_k8s *k8s, struct cf_ds *out)
 {
-    static const char *state_names[] = {
-        [RS_IDLE] = "waiting", [RS_LISTING] = "listing",
-        [RS_WATCHING] = "watching",
-    };
     cf_ds_put_format(out, "API server: %s (%s)\n", k8s->config->server,
                      k8s->config->source);
     cf_ds_put_format(out, "batches written: %llu, objects waiting for "
@@ -1388,6 +1511,15 @@ cf_k8s_status(const struct cf_k8s *k8s, struct cf_ds *out)
                          (unsigned long long) r->stats.watches,
                          (unsigned long long) r->stats.invalid,
                          (unsigned long long) r->stats.relists_410);
+        cf_ds_put_format(out, "  errors %llu, watch reconnects %llu, ",
+                         (unsigned long long) r->stats.errors,
+                         (unsigned long long) r->stats.reconnects);
+        if (r->last_event_time) {
+            cf_ds_put_format(out, "last event or list %.1f s ago\n",
+                             (wall_msec() - r->last_event_time) / 1000.0);
+        } else {
+            cf_ds_put_cstr(out, "no event or list yet\n");
+        }
         if (r->last_error) {
             time_t t = r->last_error_time / 1000;
             struct tm tm;

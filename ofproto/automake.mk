@@ -66,3 +66,22 @@ tests_check_ofconv_LDADD = \
 	controller/libcfmodel.la \
 	$(CHECK_LIBS) $(OVS_LIBS)
 TESTS += tests/check-ofconv
+
+# Unit tests of the Kubernetes watch health metrics (cf_metrics_put_k8s()
+# in controller/observe.c, on a real store file).
+check_PROGRAMS += tests/check-metrics-k8s
+tests_check_metrics_k8s_SOURCES = \
+	tests/check-metrics-k8s.c \
+	controller/observe.c \
+	controller/observe.h
+tests_check_metrics_k8s_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	$(OVS_CPPFLAGS)
+tests_check_metrics_k8s_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11 \
+	$(CHECK_CFLAGS)
+tests_check_metrics_k8s_LDADD = \
+	ofproto/libcfofproto.la \
+	controller/libcfcompiler.la \
+	store/libcfstore.la \
+	controller/libcfmodel.la \
+	$(SQLITE_LIBS) $(CHECK_LIBS) $(OVS_LIBS)
+TESTS += tests/check-metrics-k8s

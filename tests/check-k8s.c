@@ -3,14 +3,15 @@
  * Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
  * Tests of conjflow-k8s (k8s/).  Unit tests: the JSON stream splitter,
- * base64, kubeconfig and in-cluster configuration, Node conversion.
+ * base64, kubeconfig (one file, and several merged as kubectl does) and
+ * in-cluster configuration, Node conversion.
  * System tests: the real conjflow-k8s against the test API server
  * (tests/k8s-apiserver.py: TLS, bearer tokens, chunked watch streams,
  * bookmarks, 410 Gone), with the real store: initial sync of 10,000 pods,
  * every event type, a connection dropped mid-event, a stalled stream, a
  * 410 relist (and one that changes nothing), invalid objects, an auth
- * failure, resume after a restart, client certificates, ovs-appctl, and
- * --detach --monitor.
+ * failure, resume after a restart, client certificates, ovs-appctl,
+ * --detach --monitor, and the watch health rows in the store.
  */
 #include "conjflow-config.h"
 
@@ -262,6 +263,163 @@ START_TEST(test_kubeconfig)
     free(ca);
     free(cert);
     free(tok);
+}
+END_TEST
+
+START_TEST(test_kubeconfig_merge)
+{
+    /* KUBECONFIG with several files, merged as kubectl merges them: the
+     * first file to name a context, cluster or user wins; current-context
+     * from the first file that sets one; relative paths relative to the
+     * file that holds them; missing and empty files are skipped. */
+    char *dir = make_tmpdir();
+    char *dir_a = cf_xasprintf("%s/a", dir);
+    char *dir_b = cf_xasprintf("%s/b", dir);
+    ck_assert_int_eq(mkdir(dir_a, 0755), 0);
+    ck_assert_int_eq(mkdir(dir_b, 0755), 0);
+    char *file_a = cf_xasprintf("%s/config", dir_a);
+    char *file_b = cf_xasprintf("%s/config", dir_b);
+    char *file_c = cf_xasprintf("%s/users-only", dir);
+    char *file_e = cf_xasprintf("%s/empty", dir);
+    char *ca_a = cf_xasprintf("%s/ca.pem", dir_a);
+    char *ca_b = cf_xasprintf("%s/ca.pem", dir_b);
+    char *tok_b = cf_xasprintf("%s/tok", dir_b);
+    write_file(file_a,
+               "apiVersion: v1\n"
+               "kind: Config\n"
+               "current-context: a-ctx\n"
+               "clusters:\n"
+               "- name: shared\n"
+               "  cluster: {server: 'https://first:6443', "
+               "certificate-authority: ca.pem}\n"
+               "users:\n"
+               "- name: ua\n"
+               "  user: {token: tok-a}\n"
+               "contexts:\n"
+               "- name: a-ctx\n"
+               "  context: {cluster: shared, user: ua}\n");
+    write_file(file_b,
+               "apiVersion: v1\n"
+               "kind: Config\n"
+               "current-context: b-ctx\n"
+               "clusters:\n"
+               "- name: shared\n"
+               "  cluster: {server: 'https://second:6443', "
+               "certificate-authority: ca.pem}\n"
+               "- name: bonly\n"
+               "  cluster: {server: 'https://bonly:6443', "
+               "certificate-authority: ca.pem}\n"
+               "users:\n"
+               "- name: ua\n"
+               "  user: {token: tok-b-ua}\n"
+               "- name: ub\n"
+               "  user: {tokenFile: tok}\n"
+               "contexts:\n"
+               "- name: a-ctx\n"
+               "  context: {cluster: shared, user: ub}\n"
+               "- name: b-ctx\n"
+               "  context: {cluster: bonly, user: ub}\n"
+               "- name: cross\n"
+               "  context: {cluster: bonly, user: ua}\n");
+    write_file(file_c,
+               "apiVersion: v1\n"
+               "kind: Config\n"
+               "users:\n"
+               "- name: uc\n"
+               "  user: {token: tok-c}\n");
+    write_file(file_e, "");
+    write_file(ca_a, "ca a");
+    write_file(ca_b, "ca b");
+    write_file(tok_b, "from-b\n");
+
+    /* A first: A's current-context and A's entries win. */
+    char *env = cf_xasprintf("%s/none:%s:%s:%s:%s", dir, file_e, file_c,
+                             file_a, file_b);
+    setenv("KUBECONFIG", env, 1);
+    struct cf_k8s_config *c;
+    char *error = cf_k8s_config_load(NULL, NULL, &c);
+    ck_assert_msg(!error, "%s", error);
+    ck_assert_str_eq(c->server, "https://first:6443");
+    ck_assert_str_eq(c->ca.file, ca_a);
+    ck_assert_str_eq(c->token, "tok-a");
+    ck_assert_msg(strstr(c->source, file_a) && strstr(c->source, file_b)
+                  && strstr(c->source, "context a-ctx"), "%s", c->source);
+    cf_k8s_config_destroy(c);
+
+    /* A context only B has, with B's cluster and user, B's paths. */
+    error = cf_k8s_config_load(NULL, "b-ctx", &c);
+    ck_assert_msg(!error, "%s", error);
+    ck_assert_str_eq(c->server, "https://bonly:6443");
+    ck_assert_str_eq(c->ca.file, ca_b);
+    ck_assert(!c->token);
+    ck_assert_str_eq(c->token_file, tok_b);
+    char *token;
+    ck_assert(!cf_k8s_config_token(c, &token));
+    ck_assert_str_eq(token, "from-b");
+    free(token);
+    cf_k8s_config_destroy(c);
+
+    /* A context of B naming a user both define: A's user wins. */
+    error = cf_k8s_config_load(NULL, "cross", &c);
+    ck_assert_msg(!error, "%s", error);
+    ck_assert_str_eq(c->server, "https://bonly:6443");
+    ck_assert_str_eq(c->token, "tok-a");
+    cf_k8s_config_destroy(c);
+
+    /* Not found in any file: the message names them all. */
+    error = cf_k8s_config_load(NULL, "nosuch", &c);
+    ck_assert(error && strstr(error, "context \"nosuch\" not found"));
+    ck_assert_msg(strstr(error, file_a) && strstr(error, file_b), "%s",
+                  error);
+    free(error);
+    free(env);
+
+    /* B first: B's current-context; and a-ctx is now B's. */
+    env = cf_xasprintf("%s:%s", file_b, file_a);
+    setenv("KUBECONFIG", env, 1);
+    error = cf_k8s_config_load(NULL, NULL, &c);
+    ck_assert_msg(!error, "%s", error);
+    ck_assert_str_eq(c->server, "https://bonly:6443");
+    ck_assert(strstr(c->source, "context b-ctx"));
+    cf_k8s_config_destroy(c);
+    error = cf_k8s_config_load(NULL, "a-ctx", &c);
+    ck_assert_msg(!error, "%s", error);
+    ck_assert_str_eq(c->server, "https://second:6443");
+    ck_assert_str_eq(c->token_file, tok_b);
+    cf_k8s_config_destroy(c);
+    free(env);
+
+    /* Only files without a current-context: a clear error. */
+    env = cf_xasprintf("%s:%s", file_e, file_c);
+    setenv("KUBECONFIG", env, 1);
+    error = cf_k8s_config_load(NULL, NULL, &c);
+    ck_assert_msg(error && strstr(error, "no current-context"), "%s", error);
+    free(error);
+    free(env);
+
+    /* A file that is not YAML spoils the merge, and is named. */
+    char *file_bad = cf_xasprintf("%s/bad", dir);
+    write_file(file_bad, "a: [");
+    env = cf_xasprintf("%s:%s", file_a, file_bad);
+    setenv("KUBECONFIG", env, 1);
+    error = cf_k8s_config_load(NULL, NULL, &c);
+    ck_assert_msg(error && strstr(error, file_bad), "%s", error);
+    free(error);
+    free(env);
+    unsetenv("KUBECONFIG");
+
+    remove_tree(dir);
+    free(file_bad);
+    free(dir);
+    free(dir_a);
+    free(dir_b);
+    free(file_a);
+    free(file_b);
+    free(file_c);
+    free(file_e);
+    free(ca_a);
+    free(ca_b);
+    free(tok_b);
 }
 END_TEST
 
@@ -1120,6 +1278,151 @@ START_TEST(test_appctl_detach_monitor)
 }
 END_TEST
 
+/* ---- Watch health in the store ------------------------------------------ */
+
+/* The value of field 'name' in health row 'row' (see conjflow/k8s.h), as a
+ * malloc'd string, or NULL if the row has no such field.  "error" takes
+ * the rest of the line. */
+static char *
+health_field(const char *row, const char *name)
+{
+    size_t len = strlen(name);
+    const char *p = row;
+    while (p && *p) {
+        if (!strncmp(p, name, len) && p[len] == '=') {
+            const char *v = p + len + 1;
+            return cf_xmemdup0(v, !strcmp(name, "error") ? strlen(v)
+                                                         : strcspn(v, " "));
+        }
+        if (!strncmp(p, "error=", 6)) {
+            return NULL;        /* The rest is the error text. */
+        }
+        p = strchr(p, ' ');
+        p = p ? p + 1 : NULL;
+    }
+    return NULL;
+}
+
+/* The numeric field 'name' of 'resource''s health row, or -1 if there is
+ * no row or no such field. */
+static long long
+health_num(struct k8s_env *env, const char *resource, const char *name)
+{
+    char *key = cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", resource);
+    char *row = k8s_store_meta(env, key);
+    char *value = row ? health_field(row, name) : NULL;
+    long long n = value ? atoll(value) : -1;
+    free(value);
+    free(row);
+    free(key);
+    return n;
+}
+
+/* A health row field and what it must be at least, for cond_health(). */
+struct health_cond {
+    const char *resource;       /* "pods"... */
+    const char *field;          /* "events"... */
+    long long min;              /* Smallest value accepted. */
+};
+
+static bool
+cond_health(struct k8s_env *env, const void *aux)
+{
+    const struct health_cond *c = aux;
+    return health_num(env, c->resource, c->field) >= c->min;
+}
+
+static bool
+wait_health(struct k8s_env *env, const char *resource, const char *field,
+            long long min)
+{
+    struct health_cond c = { resource, field, min };
+    return k8s_wait(cond_health, env, &c, 20000);
+}
+
+/* True if 'resource''s health row has 'field' equal to 'value'. */
+static bool
+health_is(struct k8s_env *env, const char *resource, const char *field,
+          const char *value)
+{
+    char *key = cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", resource);
+    char *row = k8s_store_meta(env, key);
+    char *v = row ? health_field(row, field) : NULL;
+    bool eq = v && !strcmp(v, value);
+    free(v);
+    free(row);
+    free(key);
+    return eq;
+}
+
+static bool
+cond_pods_watching(struct k8s_env *env, const void *aux)
+{
+    (void) aux;
+    return (health_is(env, "pods", "synced", "1")
+            && health_is(env, "pods", "state", "watching"));
+}
+
+START_TEST(test_health_rows)
+{
+    /* conjflow-k8s keeps a health row per resource in the store's meta
+     * table (for conjflowd's metrics and conjflowctl status). */
+    struct k8s_env env;
+    k8s_env_init(&env, NULL);
+    apply_namespace(&env, "a");
+    apply_pod(&env, "a", "p0", "x", "10.1.0.1");
+    k8s_daemon_start(&env, NULL);
+    wait_synced(&env);
+
+    /* Synced after the initial LIST, for every resource. */
+    static const char *const resources[] = { "namespaces", "nodes", "pods",
+                                             "networkpolicies" };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(resources); i++) {
+        ck_assert_msg(wait_health(&env, resources[i], "synced", 1),
+                      "%s: no synced health row", resources[i]);
+        ck_assert_int_eq(health_num(&env, resources[i], "lists"), 1);
+        ck_assert_int_gt(health_num(&env, resources[i], "last_event"), 0);
+        ck_assert_int_gt(health_num(&env, resources[i], "updated"), 0);
+        ck_assert_int_eq(health_num(&env, resources[i], "errors"), 0);
+    }
+    ck_assert(k8s_wait(cond_pods_watching, &env, NULL, 20000));
+    ck_assert(health_is(&env, "pods", "error", ""));
+
+    /* Events: the counter grows, the resourceVersion follows. */
+    long long events = health_num(&env, "pods", "events");
+    long long updated = health_num(&env, "pods", "updated");
+    ck_assert_int_ge(events, 0);
+    for (int i = 1; i <= 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%d", i);
+        apply_pod(&env, "a", name, "x", "10.1.0.2");
+    }
+    ck_assert_msg(wait_health(&env, "pods", "events", events + 3),
+                  "pods: events did not grow from %lld", events);
+    ck_assert_int_gt(health_num(&env, "pods", "updated"), updated);
+    ck_assert(wait_health(&env, "pods", "rv",
+                          k8s_server_stat(&env, "resourceVersion")));
+
+    /* A dropped watch: an error, at once, and a reconnection. */
+    free(k8s_ctl(&env, "/test/drop", NULL));
+    ck_assert(wait_health(&env, "pods", "errors", 1));
+    ck_assert(wait_health(&env, "pods", "reconnects", 1));
+    ck_assert(wait_health(&env, "pods", "last_error_time", 1));
+    char *row = k8s_store_meta(&env, CF_K8S_HEALTH_PREFIX "pods");
+    char *error = health_field(row, "error");
+    ck_assert_msg(error && strstr(error, "watch connection lost"), "%s", row);
+    free(error);
+    free(row);
+    ck_assert(k8s_wait(cond_pods_watching, &env, NULL, 20000));
+
+    /* A clean exit says so. */
+    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
+    ck_assert(health_is(&env, "pods", "state", "stopped"));
+    ck_assert(health_is(&env, "pods", "synced", "0"));
+    k8s_env_destroy(&env);
+}
+END_TEST
+
 static Suite *
 k8s_suite(void)
 {
@@ -1130,6 +1433,7 @@ k8s_suite(void)
     tcase_add_test(tc, test_splitter_partial_and_garbage);
     tcase_add_test(tc, test_base64);
     tcase_add_test(tc, test_kubeconfig);
+    tcase_add_test(tc, test_kubeconfig_merge);
     tcase_add_test(tc, test_in_cluster);
     tcase_add_test(tc, test_node_conversion);
     suite_add_tcase(s, tc);
@@ -1148,6 +1452,11 @@ k8s_suite(void)
     tcase_add_test(tc, test_resume_after_restart);
     tcase_add_test(tc, test_client_certificate);
     tcase_add_test(tc, test_appctl_detach_monitor);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("health");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_health_rows);
     suite_add_tcase(s, tc);
     return s;
 }

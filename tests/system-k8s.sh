@@ -15,14 +15,20 @@
 #   4. the API server drops every watch and compacts its history while
 #      conjflow-k8s is blind (410, relist): the policy deleted meanwhile is
 #      gone and the pods are open again.
+#
+# Along the way, the watch health that conjflow-k8s keeps in the store
+# (meta rows k8s/watch/RESOURCE, shown by "conjflowctl status"): synced
+# after the initial LIST, event counts that grow, the 410 relist.
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh"
 cf_init
 
 CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
 CONJFLOW_K8S=${CONJFLOW_K8S:-$CF_BUILDDIR/k8s/conjflow-k8s}
+CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
 [ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
 [ -x "$CONJFLOW_K8S" ] || { echo "conjflow-k8s not built: $CONJFLOW_K8S" >&2; exit 99; }
+[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 command -v openssl >/dev/null || cf_skip "openssl is not installed"
 command -v curl >/dev/null || cf_skip "curl is not installed"
@@ -56,6 +62,8 @@ diagnose() {
     ovs-appctl -t "$CF_TMPDIR/conjflow-k8s.ctl" status >&2 2>/dev/null
     echo "=== conjflow-k8s.log (last lines) ===" >&2
     tail -30 "$CF_TMPDIR/conjflow-k8s.log" >&2 2>/dev/null
+    echo "=== conjflowctl status ===" >&2
+    "$CONJFLOWCTL" --db="$DB" status >&2 2>/dev/null
     echo "=== conjflowd status ===" >&2
     ovs-appctl -t "$CF_TMPDIR/conjflowd.ctl" status >&2 2>/dev/null
     tail -20 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
@@ -73,6 +81,21 @@ api() {
 cfd_synced() {
     ovs-appctl -t "$CF_TMPDIR/conjflowd.ctl" sync 2>/dev/null \
         | grep -q 'synced=yes'
+}
+
+# health RESOURCE FIELD: FIELD of the watch health row conjflow-k8s keeps
+# in the store for RESOURCE (see conjflow/k8s.h), as "conjflowctl status"
+# shows it (FIELD is a column name: SYNCED, STATE, EVENTS, RELISTS...).
+health() {
+    "$CONJFLOWCTL" --db="$DB" status 2>/dev/null | awk -v r="$1" -v f="$2" '
+        $1 == "RESOURCE" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+        $1 == r && col[f] { print $col[f]; exit }'
+}
+# health_ge RESOURCE FIELD N: true if that field is a number >= N.
+health_ge() {
+    local v
+    v=$(health "$1" "$2")
+    [ -n "$v" ] && [ "$v" -ge "$3" ] 2>/dev/null
 }
 
 # ---------------------------------------------------------------------
@@ -119,12 +142,22 @@ cf_wait_until 10 cf_expect connected x/b tcp:x/a:80 \
 cf_expect connected x/c tcp:x/a:80 || cf_fail "1: c cannot reach a"
 cf_log "1. objects from the API server: pods reach each other"
 
+# Watch health: synced and watching after the initial LIST, for all four.
+for r in namespaces nodes pods networkpolicies; do
+    cf_wait_until 10 eval '[ "$(health $r SYNCED)" = yes ] && [ "$(health $r STATE)" = watching ]' \
+        || cf_fail "1: no synced, watching health row for $r"
+done
+POLICY_EVENTS=$(health networkpolicies EVENTS)
+[ -n "$POLICY_EVENTS" ] || cf_fail "1: no event count for networkpolicies"
+
 # 2. A policy from the API server.
 api apply '{"kind":"NetworkPolicy","metadata":{"namespace":"x","name":"web"},"spec":{"podSelector":{"matchLabels":{"app":"web"}},"policyTypes":["Ingress"],"ingress":[{"from":[{"podSelector":{"matchLabels":{"app":"client"}}}],"ports":[{"protocol":"TCP","port":80}]}]}}' || cf_fail
 cf_wait_until 10 cf_expect blocked x/c tcp:x/a:80 \
     || cf_fail "2: the policy did not block c"
 cf_expect connected x/b tcp:x/a:80 || cf_fail "2: the policy blocked b"
 cf_log "2. a NetworkPolicy created on the API server is enforced"
+cf_wait_until 5 health_ge networkpolicies EVENTS $((POLICY_EVENTS + 1)) \
+    || cf_fail "2: the networkpolicies event count did not grow"
 
 # 3. A relabeled pod.
 api apply "$(pod c client 10.1.0.3)" || cf_fail
@@ -146,6 +179,10 @@ cf_wait_until 15 cf_expect connected x/c tcp:x/a:80 \
 ovs-appctl -t "$CF_TMPDIR/conjflow-k8s.ctl" status \
     | grep -q 'networkpolicies: synced.*410 relists [1-9]' \
     || cf_fail "4: no 410 relist recorded"
+cf_wait_until 5 health_ge networkpolicies RELISTS 1 \
+    || cf_fail "4: the health row records no 410 relist"
+"$CONJFLOWCTL" --db="$DB" status | grep -q 'networkpolicies: last error: .*410' \
+    || cf_fail "4: conjflowctl status shows no 410 error"
 cf_log "4. after a 410 relist the store, and the bridge, follow the server"
 
 PASSED=yes

@@ -133,6 +133,8 @@ Policy inspection (on the store, or on the files given with -f):\n\
                                    there is no store yet)\n\
 \n\
 Observability (with conjflowd running):\n\
+  status                           store seq, policies realized, and the\n\
+                                   Kubernetes watches' health\n\
   stats [NODE]                     packets and bytes per policy rule and\n\
                                    per isolated pod (stored by conjflowd)\n\
   trace NODE FROM TO PORT[/PROTO] [--vswitchd-ctl SOCKET]\n\
@@ -865,6 +867,21 @@ cmd_stats(struct ctx *c)
     return status;
 }
 
+/* status: the store's sequence number, realization and Kubernetes watch
+ * health (see ctl_status()).  Returns the exit status. */
+static int
+cmd_status(struct ctx *c)
+{
+    allow_options(c, 0);
+    if (c->n_args) {
+        fatal("status: unexpected argument \"%s\"", c->args[0]);
+    }
+    struct cf_store *store = open_store_read(c);
+    int status = ctl_status(store);
+    cf_store_close(store);
+    return status;
+}
+
 /* trace NODE FROM TO PORT[/PROTO]: see ctl_trace().  Returns the exit
  * status (0 agree, 1 disagree, 2 error). */
 static int
@@ -905,7 +922,7 @@ main(int argc, char *argv[])
         { "get", cmd_get }, { "compile", cmd_compile },
         { "explain", cmd_explain }, { "matrix", cmd_matrix },
         { "seq", cmd_seq }, { "stats", cmd_stats },
-        { "trace", cmd_trace },
+        { "status", cmd_status }, { "trace", cmd_trace },
     };
 
     struct ctx c;

@@ -570,3 +570,154 @@ ctl_trace(struct cf_store *store, const struct cf_cluster *cluster,
     printf("agree\n");
     return 0;
 }
+
+/* ---- status ------------------------------------------------------------- */
+
+/* Appends "N s ago" for wall-clock time 'ms' (milliseconds) to 'out', or
+ * "-" if 'ms' is 0. */
+static void
+put_ago(struct cf_ds *out, long long int ms)
+{
+    if (ms <= 0) {
+        cf_ds_put_char(out, '-');
+    } else {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        long long int now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+        cf_ds_put_format(out, "%llds ago",
+                         (long long int) CF_MAX(0, now - ms) / 1000);
+    }
+}
+
+/* Prints what conjflowd reported in the "realization" meta text
+ * 'realization' (one line per policy, "NS/NAME ... nodes=N realized=R"). */
+static void
+status_realization(const char *realization)
+{
+    if (!realization) {
+        printf("realization: not reported (conjflowd has not run on this "
+               "store)\n");
+        return;
+    }
+    size_t n = 0, n_realized = 0;
+    struct cf_ds lagging = CF_DS_INIT;
+    char *copy = cf_xstrdup(realization);
+    char *save = NULL;
+    for (char *line = strtok_r(copy, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *nodes = field(line, "nodes");
+        char *realized = field(line, "realized");
+        if (nodes && realized) {
+            n++;
+            if (!strcmp(nodes, realized)) {
+                n_realized++;
+            } else {
+                cf_ds_put_format(&lagging, "  %.*s: realized on %s of %s "
+                                 "nodes\n", (int) strcspn(line, " "), line,
+                                 realized, nodes);
+            }
+        }
+        free(nodes);
+        free(realized);
+    }
+    printf("realization: %zu of %zu policies realized on every node they "
+           "apply to\n%s", n_realized, n, cf_ds_cstr(&lagging));
+    free(copy);
+    cf_ds_destroy(&lagging);
+}
+
+/* Prints the watch health rows conjflow-k8s keeps in 'store' (format in
+ * conjflow/k8s.h). */
+static void
+status_k8s(struct cf_store *store)
+{
+    static const char *const resources[] = {
+        "namespaces", "nodes", "pods", "networkpolicies",
+    };
+    struct cf_ds rows = CF_DS_INIT;
+    struct cf_ds errors = CF_DS_INIT;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(resources); i++) {
+        char *key = cf_xasprintf("k8s/watch/%s", resources[i]);
+        char *text = NULL;
+        char *error = store ? cf_store_meta_get(store, key, &text) : NULL;
+        free(key);
+        if (error) {
+            print_error(error);
+            continue;
+        } else if (!text) {
+            continue;
+        }
+        /* The error text is the rest of the row: cut it off first. */
+        char *err = strstr(text, " error=");
+        if (!strncmp(text, "error=", 6)) {
+            err = text;
+        }
+        const char *err_text = "";
+        if (err) {
+            *err = '\0';
+            err_text = err + (err == text ? 6 : 7);
+        }
+        static const char *const names[] = {
+            "synced", "state", "rv", "events", "errors", "reconnects",
+            "relists",
+        };
+        cf_ds_put_format(&rows, "%-15s ", resources[i]);
+        for (size_t j = 0; j < CF_ARRAY_SIZE(names); j++) {
+            char *v = field(text, names[j]);
+            const char *s = !v ? "?" : j ? v : !strcmp(v, "1") ? "yes" : "no";
+            cf_ds_put_format(&rows, "%-*s ", j == 1 ? 9 : j == 2 ? 11 : 7,
+                             s);
+            free(v);
+        }
+        char *last_event = field(text, "last_event");
+        char *updated = field(text, "updated");
+        struct cf_ds ago = CF_DS_INIT;
+        put_ago(&ago, last_event ? atoll(last_event) : 0);
+        cf_ds_put_format(&rows, "%-11s ", cf_ds_cstr(&ago));
+        cf_ds_clear(&ago);
+        put_ago(&ago, updated ? atoll(updated) : 0);
+        cf_ds_put_format(&rows, "%s\n", cf_ds_cstr(&ago));
+        cf_ds_destroy(&ago);
+        free(last_event);
+        free(updated);
+        if (*err_text) {
+            cf_ds_put_format(&errors, "  %s: last error: %s\n",
+                             resources[i], err_text);
+        }
+        free(text);
+    }
+    if (!rows.len) {
+        printf("kubernetes: no watch reported (conjflow-k8s has not run on "
+               "this store)\n");
+    } else {
+        printf("kubernetes watches (conjflow-k8s):\n"
+               "%-15s %-7s %-9s %-11s %-7s %-7s %-7s %-7s %-11s %s\n%s%s",
+               "RESOURCE", "SYNCED", "STATE", "RV", "EVENTS", "ERRORS",
+               "RECONN", "RELISTS", "LAST-EVENT", "UPDATED",
+               cf_ds_cstr(&rows), cf_ds_cstr(&errors));
+    }
+    cf_ds_destroy(&rows);
+    cf_ds_destroy(&errors);
+}
+
+int
+ctl_status(struct cf_store *store)
+{
+    uint64_t seq = 0;
+    char *realization = NULL;
+    if (store) {
+        char *error = cf_store_seq(store, &seq);
+        if (!error) {
+            error = cf_store_meta_get(store, "realization", &realization);
+        }
+        if (error) {
+            print_error(error);
+            return 1;
+        }
+    }
+    printf("store: %s, seq %"PRIu64"\n", store ? "open" : "none yet", seq);
+    status_realization(realization);
+    status_k8s(store);
+    free(realization);
+    return 0;
+}

@@ -3,9 +3,10 @@
  * Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
  * conjflowctl's observability commands (jansson side: never
- * libopenvswitch).  "stats" prints what conjflowd stored in the store's
- * meta table (see controller/observe.h and conjflowd.c: keys "stats/NODE"
- * and "realization"); "trace" runs "ovs-appctl ofproto/trace" on a node's
+ * libopenvswitch).  "stats" and "status" print what conjflowd and
+ * conjflow-k8s stored in the store's meta table (see controller/observe.h,
+ * conjflowd.c and conjflow/k8s.h: keys "stats/NODE", "realization" and
+ * "k8s/watch/RESOURCE"); "trace" runs "ovs-appctl ofproto/trace" on a node's
  * bridge and explains the result in policy terms next to the reference
  * evaluator's verdict.
  */
@@ -34,6 +35,13 @@ int ctl_stats(struct cf_store *store, const struct cf_cluster *cluster,
 int ctl_trace(struct cf_store *store, const struct cf_cluster *cluster,
               const char *node, const char *from, const char *to,
               uint16_t port, enum cf_proto proto, const char *vswitchd_ctl);
+
+/* Prints a summary of 'store' (NULL: there is none yet): its sequence
+ * number, how many policies conjflowd reports realized on every node they
+ * apply to (meta "realization"), and the watch health conjflow-k8s keeps
+ * (meta "k8s/watch/<resource>", see conjflow/k8s.h).  Returns the exit
+ * status (0, or 1 if the store cannot be read). */
+int ctl_status(struct cf_store *store);
 
 /* The REALIZED cell of policy 'ns'/'name' from the "realization" meta
  * text 'realization' (may be NULL): "R/N", or "-" if unknown.  Returns a

@@ -62,10 +62,13 @@ struct cf_k8s_config {
 };
 
 /* Loads the configuration.  With 'kubeconfig' nonnull, reads that file.
- * Otherwise the first file of $KUBECONFIG (a ':'-separated list) that
- * exists, else ~/.kube/config if it exists, else the in-cluster
- * configuration if $KUBERNETES_SERVICE_HOST is set.  'context' selects a
- * context (NULL: the file's current-context). */
+ * Otherwise the files of $KUBECONFIG (a ':'-separated list) that exist,
+ * merged as kubectl merges them (contexts, clusters and users by name:
+ * the first file to define a name wins; current-context from the first
+ * file that sets one; relative paths relative to the file that holds
+ * them; missing and empty files skipped), else ~/.kube/config if it
+ * exists, else the in-cluster configuration if $KUBERNETES_SERVICE_HOST is
+ * set.  'context' selects a context (NULL: the current-context). */
 char *cf_k8s_config_load(const char *kubeconfig, const char *context,
                          struct cf_k8s_config **configp);
 /* Parses kubeconfig YAML 'text' ('len' bytes).  'file_name' names it in
@@ -182,6 +185,30 @@ const char *cf_k8s_resource_name(enum cf_k8s_resource);
  * "k8s/<resource>/resourceVersion". */
 char *cf_k8s_meta_key(enum cf_k8s_resource);
 
+/* Watch health in the store's meta table, for conjflowd's metrics and
+ * "conjflowctl status" (which cannot ask conjflow-k8s): the key
+ * "k8s/watch/<resource>" of each resource holds one line of space-separated
+ * NAME=VALUE fields, in this order:
+ *
+ *   synced=0|1 state=STATE rv=RV events=N lists=N watches=N reconnects=N
+ *   relists=N invalid=N errors=N last_event=MS last_error_time=MS
+ *   updated=MS error=TEXT
+ *
+ * STATE is "waiting", "listing", "watching", or "stopped" (conjflow-k8s
+ * exited; then synced=0).  RV is the last resourceVersion seen ("-":
+ * none).  The counters are those of struct cf_k8s_stats ('relists' is
+ * relists_410) since conjflow-k8s started.  MS are wall-clock times in
+ * milliseconds since the Unix epoch (0: never): 'last_event' is the last
+ * watch event (bookmarks included) or completed LIST, 'updated' when the
+ * row was written.  'error' is the last error (newlines made spaces), and
+ * comes last: its value is the rest of the line, empty if none.  Readers
+ * ignore fields they do not know.  A row is written at once when its
+ * resource becomes synced or meets an error, otherwise at most once a
+ * second and only when it changed; and once more, "stopped", at exit. */
+#define CF_K8S_HEALTH_PREFIX "k8s/watch/"
+/* "k8s/watch/<resource>" (the caller frees it). */
+char *cf_k8s_health_key(enum cf_k8s_resource);
+
 struct cf_k8s;
 
 /* Creates the engine; takes ownership of 'config', not of 'store' (which
@@ -229,6 +256,9 @@ struct cf_k8s_stats {
     uint64_t watches;           /* WATCH requests started. */
     uint64_t invalid;           /* Objects skipped as invalid. */
     uint64_t relists_410;       /* Relists forced by 410 Gone. */
+    uint64_t errors;            /* Errors (each one also "last error"). */
+    uint64_t reconnects;        /* Watches broken (connection lost,
+                                 * stalled, error) and resumed. */
 };
 void cf_k8s_get_stats(const struct cf_k8s *, enum cf_k8s_resource,
                       struct cf_k8s_stats *);

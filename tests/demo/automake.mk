@@ -1,7 +1,8 @@
 # tests/demo/: the quick-start demo ("./quickstart demo", tests/demo/run)
 # and its test; with it the example clusters (examples/), conjflow-mininet
 # (utilities/conjflow-mininet, not installed: it needs the test tree's
-# cf-netprobe) and its system test.
+# cf-netprobe; nor is its man page, utilities/conjflow-mininet.1, which is
+# only distributed) and its system test.
 
 # Root-only tests on real OVS ("make check-system"):
 #  - check-demo.sh asserts the demo's probed matrices (before and after
@@ -18,6 +19,7 @@ EXTRA_DIST += \
 	tests/demo/three-tier.before \
 	tests/demo/three-tier.after \
 	utilities/conjflow-mininet \
+	utilities/conjflow-mininet.1 \
 	examples/README.md \
 	examples/one-node/cluster.yaml \
 	examples/one-node/policy.yaml \
