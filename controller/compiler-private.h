@@ -133,14 +133,24 @@ struct pod_range {
     uint32_t end;               /* One past the last. */
 };
 
+/* A chunk of a compiler's arena (see compiler_arena_zalloc()). */
+struct arena_chunk {
+    struct arena_chunk *next;   /* The previous chunk. */
+    size_t used;                /* Bytes of 'data' handed out. */
+    size_t size;                /* Bytes in 'data'. */
+    void *data[];               /* The memory (pointer-aligned). */
+};
+
 /* What the compiler caches about one rule. */
 struct rule_cache {
     bool have_peers;            /* 'peer_pods' and 'peer_keys' are set. */
-    const struct u32_vec **peer_pods;  /* Owned array, per peer: the pods
-                                        * it selects (memo, not owned), or
-                                        * NULL for an ipBlock. */
-    const char **peer_keys;     /* Owned array, per peer: its memo key
-                                 * (owned by the compiler) or NULL. */
+    const struct u32_vec **peer_pods;  /* Per peer: the pods it selects
+                                        * (memo), or NULL for an ipBlock
+                                        * (array in the compiler's
+                                        * arena). */
+    const char **peer_keys;     /* Per peer: its memo key (owned by the
+                                 * compiler) or NULL (array in the
+                                 * arena). */
     bool have_addrs;            /* 'addrs' is computed. */
     const struct cidr4_vec *addrs;  /* Peer address set (if n_peers > 0;
                                      * memo, not owned). */
@@ -186,6 +196,8 @@ struct cf_compiler {
     struct u32_vec *pod_policies;   /* Per pod: indices of the policies
                                      * selecting it, ascending. */
     struct cf_ds scratch;       /* Scratch string for memo keys. */
+    struct arena_chunk *arena;  /* Memory for the rule caches' small
+                                 * arrays, freed with the compiler. */
     bool log_denies;            /* Isolation drops go to conjflowd's audit
                                  * log (cf_compiler_set_log_denies()). */
 };

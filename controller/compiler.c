@@ -172,8 +172,6 @@ static void
 rule_caches_destroy(struct rule_cache *rules, size_t n)
 {
     for (size_t i = 0; rules && i < n; i++) {
-        free(rules[i].peer_pods);
-        free(rules[i].peer_keys);
         u32_vec_destroy(&rules[i].named_pods);
     }
     free(rules);
@@ -198,6 +196,11 @@ cf_compiler_destroy(struct cf_compiler *c)
         u32_vec_destroy(&c->pod_policies[i]);
     }
     free(c->pod_policies);
+    while (c->arena) {
+        struct arena_chunk *next = c->arena->next;
+        free(c->arena);
+        c->arena = next;
+    }
     compiler_index_destroy(c);
     free(c);
 }
@@ -220,6 +223,25 @@ rule_cache_get(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
     return &(*rules)[r];
 }
 
+/* Returns 'size' zeroed bytes, pointer-aligned, from the arena of 'c'
+ * (freed with 'c'). */
+static void *
+compiler_arena_zalloc(struct cf_compiler *c, size_t size)
+{
+    size = (size + sizeof (void *) - 1) & ~(sizeof (void *) - 1);
+    struct arena_chunk *chunk = c->arena;
+    if (!chunk || chunk->size - chunk->used < size) {
+        size_t data_size = CF_MAX(size, 65536 - sizeof *chunk);
+        chunk = cf_xzalloc(sizeof *chunk + data_size);
+        chunk->size = data_size;
+        chunk->next = c->arena;
+        c->arena = chunk;
+    }
+    void *p = (char *) chunk->data + chunk->used;
+    chunk->used += size;
+    return p;
+}
+
 /* Fills in 'rc' the pods and memo keys of the selector peers of 'rule' of
  * policy 'p', once. */
 static void
@@ -232,8 +254,9 @@ rule_peers_get(struct cf_compiler *c, const struct cf_policy *p,
     }
     rc->have_peers = true;
     size_t n = rule->n_peers ? rule->n_peers : 1;
-    rc->peer_pods = cf_xcalloc(n, sizeof *rc->peer_pods);
-    rc->peer_keys = cf_xcalloc(n, sizeof *rc->peer_keys);
+    void **both = compiler_arena_zalloc(c, 2 * n * sizeof *both);
+    rc->peer_pods = (const struct u32_vec **) both;
+    rc->peer_keys = (const char **) (both + n);
     for (size_t i = 0; i < rule->n_peers; i++) {
         const struct cf_peer *peer = &rule->peers[i];
         if (peer->has_ipblock) {
@@ -413,6 +436,17 @@ dim_add(struct dim *d)
     struct cflow_match *m = &d->m[d->n++];
     memset(m, 0, sizeof *m);
     return m;
+}
+
+/* Makes room in 'd' for 'n' more matches. */
+static void
+dim_reserve(struct dim *d, size_t n)
+{
+    if (d->n + n > d->allocated) {
+        d->allocated = d->n + n;
+        d->m = cf_xrealloc(d->m, (d->allocated ? d->allocated : 1)
+                           * sizeof *d->m);
+    }
 }
 
 /* Frees 'd''s matches. */
@@ -843,12 +877,14 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
     if (!rule->n_ports || has_unnamed) {
         if (rule->n_peers) {
             const struct cidr4_vec *addrs = rule_peer_addrs(c, p, rule, rc);
+            dim_reserve(&dims[n_dims], addrs->n);
             for (size_t i = 0; i < addrs->n; i++) {
                 match_ip(dim_add(&dims[n_dims]), ingress, addrs->v[i].addr,
                          addrs->v[i].plen);
             }
             n_dims++;
         }
+        dim_reserve(&dims[n_dims], n_locals);
         for (size_t i = 0; i < n_locals; i++) {
             match_ip(dim_add(&dims[n_dims]), !ingress, locals[i].ip, 32);
         }
@@ -939,9 +975,18 @@ compile_policy(struct cf_compiler *c, size_t pi,
 {
     const struct cf_policy *p = c->cluster->policies[pi];
     struct cf_policy_flows *pf = policy_flows_create(p);
+    pf->local_ips.allocated = n_locals ? n_locals : 1;
+    pf->local_ips.v = cf_xmalloc(pf->local_ips.allocated
+                                 * sizeof *pf->local_ips.v);
     for (size_t i = 0; i < n_locals; i++) {
         u32_vec_push(&pf->local_ips, locals[i].ip);
     }
+    /* Room for a conjunction per rule (two with named ports: then it
+     * grows). */
+    pf->allocated_conjs = p->n_ingress + p->n_egress;
+    pf->conjs = (pf->allocated_conjs
+                 ? cf_xmalloc(pf->allocated_conjs * sizeof *pf->conjs)
+                 : NULL);
     static const struct cflow_action drop = { .type = CFLOW_A_DROP };
     /* With every deny logged, the drop is a metered copy to conjflowd
      * (a flow whose only action is controller() drops the packet). */

@@ -29,8 +29,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/inotify.h>
+#endif
 
 #include "command-line.h"
 #include "conjflow/cfconfig.h"
@@ -99,6 +104,14 @@ struct node_ctx {
                                  * in sync (0: never). */
 };
 
+/* Wakeups on store writes (see "Store wakeups"). */
+struct store_watch {
+    int fd;                     /* inotify descriptor, or -1: polling only. */
+    char *base;                 /* The store file's name in its directory. */
+    long long int recheck_until;    /* Until then, look every millisecond
+                                     * (a write was seen). */
+};
+
 /* The daemon's state. */
 struct daemon_state {
     struct cf_store *store;     /* The store. */
@@ -117,6 +130,7 @@ struct daemon_state {
     size_t n_affected;          /* Nodes the last change recompiled. */
     bool exiting;               /* "exit" was requested. */
     struct observe *obs;        /* Audit log, statistics, metrics. */
+    struct store_watch watch;   /* Wakeups on store writes. */
 };
 
 static void observe_init(struct daemon_state *);
@@ -143,6 +157,108 @@ set_store_error(struct daemon_state *d, char *error)
     VLOG_WARN_RL(&rl, "store %s: %s", db_path, error);
     free(d->store_error);
     d->store_error = error;
+}
+
+/* ---- Store wakeups -------------------------------------------------------
+ *
+ * conjflowd looks at the store's data_version (a cheap query) on every
+ * pass of its main loop, and wakes up for that at least every
+ * --poll-interval ms.  On Linux it also wakes up as soon as a file of the
+ * store (the database, its WAL or rollback journal) is written, or closed
+ * after writing, in the store's directory (inotify), so that a change is
+ * seen at once instead of up to --poll-interval later.  A write can come
+ * before the commit is visible (SQLite writes and syncs the WAL, then
+ * updates the WAL index in shared memory, which inotify does not see), so
+ * after a write conjflowd also looks every millisecond for
+ * STORE_RECHECK_MS.  Without inotify (or if the watch fails) only the
+ * polling remains. */
+#define STORE_RECHECK_MS 50
+
+/* Starts watching the directory of the store at 'path'. */
+static void
+store_watch_init(struct store_watch *w, const char *path)
+{
+    w->fd = -1;
+    w->recheck_until = 0;
+    const char *slash = strrchr(path, '/');
+    w->base = xstrdup(slash ? slash + 1 : path);
+#ifdef __linux__
+    char *dir = (slash ? xmemdup0(path, slash == path ? 1 : slash - path)
+                 : xstrdup("."));
+    w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (w->fd >= 0
+        && inotify_add_watch(w->fd, dir, (IN_MODIFY | IN_CLOSE_WRITE
+                                          | IN_CREATE | IN_MOVED_TO)) < 0) {
+        VLOG_INFO("%s: cannot watch for store writes (%s): polling every "
+                  "%d ms", dir, ovs_strerror(errno), poll_interval);
+        close(w->fd);
+        w->fd = -1;
+    }
+    free(dir);
+#endif
+}
+
+/* Stops watching. */
+static void
+store_watch_destroy(struct store_watch *w)
+{
+    if (w->fd >= 0) {
+        close(w->fd);
+    }
+    free(w->base);
+}
+
+/* True if 'name' is the store file of 'w' or its WAL or journal. */
+static bool OVS_UNUSED
+store_watch_is_store_file(const struct store_watch *w, const char *name)
+{
+    size_t len = strlen(w->base);
+    return (!strncmp(name, w->base, len)
+            && (!name[len] || !strcmp(&name[len], "-wal")
+                || !strcmp(&name[len], "-journal")));
+}
+
+/* Reads the pending events of 'w'; after a write of the store, looks every
+ * millisecond for a while. */
+static void
+store_watch_run(struct store_watch *w)
+{
+#ifdef __linux__
+    if (w->fd < 0) {
+        return;
+    }
+    for (;;) {
+        char buf[4096]
+            __attribute__((aligned(__alignof__(struct inotify_event))));
+        ssize_t n = read(w->fd, buf, sizeof buf);
+        if (n <= 0) {
+            break;
+        }
+        for (char *p = buf; p < buf + n; ) {
+            const struct inotify_event *ev = ALIGNED_CAST(
+                const struct inotify_event *, p);
+            if (ev->len && store_watch_is_store_file(w, ev->name)) {
+                w->recheck_until = time_msec() + STORE_RECHECK_MS;
+            }
+            p += sizeof *ev + ev->len;
+        }
+    }
+#else
+    (void) w;
+#endif
+}
+
+/* Arranges for poll_block() to wake up on a store write, and every
+ * millisecond while rechecking. */
+static void
+store_watch_wait(const struct store_watch *w)
+{
+    if (w->fd >= 0) {
+        poll_fd_wait(w->fd, POLLIN);
+    }
+    if (time_msec() < w->recheck_until) {
+        poll_timer_wait(1);
+    }
 }
 
 /* ---- Which nodes a change touches --------------------------------------
@@ -963,6 +1079,7 @@ main(int argc, char *argv[])
         ovs_fatal(0, "%s", error);
     }
     VLOG_INFO("store %s opened", db_path);
+    store_watch_init(&d.watch, db_path);
     observe_init(&d);
 
     daemonize_complete();
@@ -985,6 +1102,7 @@ main(int argc, char *argv[])
             simap_destroy(&usage);
         }
 
+        store_watch_run(&d.watch);
         if (store_run(&d, false)) {
             nodes_sync(&d);
         }
@@ -1002,6 +1120,7 @@ main(int argc, char *argv[])
         nodes_wait(&d);
         observe_wait(&d);
         unixctl_server_wait(unixctl);
+        store_watch_wait(&d.watch);
         poll_timer_wait(poll_interval);
         if (d.exiting) {
             poll_immediate_wake();
@@ -1019,6 +1138,7 @@ main(int argc, char *argv[])
     cf_compiler_destroy(d.compiler);
     cf_cluster_destroy(&d.cluster);
     cf_store_close(d.store);
+    store_watch_destroy(&d.watch);
     free(d.store_error);
     unixctl_server_destroy(unixctl);
     cf_config_free_argv(config_argc, config_argv);
@@ -1320,7 +1440,9 @@ usage(void)
            "\nOptions:\n"
            "  --db=PATH               store (default $%s or %s)\n"
            "  --poll-interval=MS      how often to look for store changes "
-           "(default 10)\n"
+           "(default 10;\n"
+           "                          on Linux a write to the store also "
+           "wakes conjflowd)\n"
            "  --openflow-port=PORT    OpenFlow listener port on nodes "
            "reached by tcp:/ssl:\n"
            "                          (default 6653)\n"
@@ -1870,7 +1992,9 @@ conjflowd_stats(struct unixctl_conn *conn, int argc, const char *argv[],
  *   conjflow_realization_seconds          histogram: store change seen ->
  *                                         installed on every node
  *   conjflow_audit_packets_total          audit packet-ins received
- *   conjflow_audit_lines_total            audit log lines written */
+ *   conjflow_audit_lines_total            audit log lines written
+ *   conjflow_k8s_watch_*{resource}        conjflow-k8s's watch health, from
+ *                                         the store (cf_metrics_put_k8s()) */
 
 /* Upper bounds of the realization histogram's buckets, in seconds. */
 static const double realization_buckets[] = {
@@ -2071,6 +2195,9 @@ metrics_format(struct daemon_state *d, struct ds *s)
                       "Audit log lines written.");
     ds_put_format(s, "conjflow_audit_lines_total %"PRIu64"\n",
                   cf_audit_n_lines(d->obs->audit));
+
+    /* conjflow-k8s's watch health, from the rows it keeps in the store. */
+    cf_metrics_put_k8s(d->store, s);
 }
 
 /* Prepares the response of 'c' to its complete request. */
