@@ -23,6 +23,7 @@
 static const char *const table_names[CFLOW_N_TABLES] = {
     "classify", "conntrack", "ct_state", "egress_rules", "egress_isolation",
     "ingress_rules", "ingress_isolation", "commit", "forward", "sctp_reply",
+    "conn_count",
 };
 
 /* Returns the name of 'table' ("classify", ...), or "unknown" for a number
@@ -130,6 +131,8 @@ match_compare(const struct cflow_match *a, const struct cflow_match *b)
     CMP(CFLOW_F_ARP_SPA, arp_spa);
     CMP(CFLOW_F_REG0, reg0);
     CMP(CFLOW_F_REG0, reg0_mask);
+    CMP(CFLOW_F_REG1, reg1);
+    CMP(CFLOW_F_REG2, reg2);
     CMP(CFLOW_F_CT_STATE, ct_state);
     CMP(CFLOW_F_CT_STATE, ct_state_mask);
 #undef CMP
@@ -266,6 +269,12 @@ cflow_key_hash(const struct cflow *flow, uint32_t basis)
     }
     if (f & CFLOW_F_REG0) {
         h = cf_hash_u32(m->reg0 ^ m->reg0_mask * 31, h);
+    }
+    if (f & CFLOW_F_REG1) {
+        h = cf_hash_u32(m->reg1, h);
+    }
+    if (f & CFLOW_F_REG2) {
+        h = cf_hash_u32(m->reg2 * 31, h);
     }
     if (f & CFLOW_F_CT_STATE) {
         h = cf_hash_u32((uint32_t) m->ct_state << 8 | m->ct_state_mask, h);
@@ -421,6 +430,14 @@ cflow_format_match(const struct cflow_match *m, struct cf_ds *ds)
             cf_ds_put_format(ds, "reg0=0x%"PRIx32"/0x%"PRIx32,
                              m->reg0 & m->reg0_mask, m->reg0_mask);
         }
+    }
+    if (f & CFLOW_F_REG1) {
+        put_sep(ds, &first);
+        cf_ds_put_format(ds, "reg1=0x%"PRIx32, m->reg1);
+    }
+    if (f & CFLOW_F_REG2) {
+        put_sep(ds, &first);
+        cf_ds_put_format(ds, "reg2=0x%"PRIx32, m->reg2);
     }
     if (f & CFLOW_F_CT_STATE) {
         static const struct {

@@ -546,6 +546,8 @@ match_qsort_compare(const void *a_, const void *b_)
     CMP_FIELD(CFLOW_F_ARP_SPA, arp_spa);
     CMP_FIELD(CFLOW_F_REG0, reg0);
     CMP_FIELD(CFLOW_F_REG0, reg0_mask);
+    CMP_FIELD(CFLOW_F_REG1, reg1);
+    CMP_FIELD(CFLOW_F_REG2, reg2);
     CMP_FIELD(CFLOW_F_CT_STATE, ct_state);
     CMP_FIELD(CFLOW_F_CT_STATE, ct_state_mask);
 #undef CMP_FIELD
@@ -965,6 +967,74 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
     }
 }
 
+/* qsort() comparison of uint64_t. */
+static int
+u64_compare(const void *a_, const void *b_)
+{
+    uint64_t a = *(const uint64_t *) a_;
+    uint64_t b = *(const uint64_t *) b_;
+    return a < b ? -1 : a > b;
+}
+
+/* Adds to 'pf' one conn_count flow (see cflow.h) per rule part that has
+ * allow flows in 'pf' (a conjunction or plain flows), in conjunction id
+ * order: ingress parts match reg2, egress parts reg1, each in its pass
+ * (reg0 bit 4).  The cookie is the rule's, of kind CFLOW_KIND_CONN. */
+static void
+add_conn_counters(struct cf_policy_flows *pf)
+{
+    /* Per part: conj id << 32 | index of a flow or conj giving its
+     * cookie, with bit 31 set for a conjunction. */
+    size_t n = 0, allocated = pf->n_conjs + 4;
+    uint64_t *parts = cf_xmalloc(allocated * sizeof *parts);
+
+    for (size_t i = 0; i < pf->n_conjs; i++) {
+        parts[n++] = (uint64_t) pf->conjs[i].id << 32 | 0x80000000u | i;
+    }
+    size_t n_flows = pf->flows.n;
+    for (size_t i = 0; i < n_flows; i++) {
+        const struct cflow *f = &pf->flows.flows[i];
+        if ((f->cookie & 0xffff) != CFLOW_KIND_ALLOW) {
+            continue;
+        }
+        uint32_t id = pf->ranks.v[i];
+        bool seen = false;
+        for (size_t j = 0; j < n && !seen; j++) {
+            seen = parts[j] >> 32 == id;
+        }
+        if (!seen) {
+            if (n >= allocated) {
+                parts = cf_x2nrealloc(parts, &allocated, sizeof *parts);
+            }
+            parts[n++] = (uint64_t) id << 32 | i;
+        }
+    }
+    qsort(parts, n, sizeof *parts, u64_compare);
+
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id = parts[i] >> 32;
+        uint32_t idx = parts[i] & 0x7fffffff;
+        uint64_t cookie = (parts[i] & 0x80000000u
+                           ? pf->conjs[idx].cookie
+                           : pf->flows.flows[idx].cookie);
+        bool ingress = ((cookie >> 28) & 0xf) == CFLOW_DIR_INGRESS;
+        struct cflow *f = pf_add_flow(pf, CFLOW_T_CONN_COUNT, 100,
+                                      (cookie & ~0xffffULL)
+                                      | CFLOW_KIND_CONN, id);
+        f->match.fields = CFLOW_F_REG0;
+        f->match.reg0 = ingress ? 0 : 16;
+        f->match.reg0_mask = 16;
+        if (ingress) {
+            f->match.fields |= CFLOW_F_REG2;
+            f->match.reg2 = id;
+        } else {
+            f->match.fields |= CFLOW_F_REG1;
+            f->match.reg1 = id;
+        }
+    }
+    free(parts);
+}
+
 /* Compiles policy 'pi' for its selected pods bound on the node, 'locals'
  * (nonempty), and returns the contribution.  'ru' is NULL, or says what
  * may be reused (compiling for a node cache). */
@@ -1023,6 +1093,7 @@ compile_policy(struct cf_compiler *c, size_t pi,
                         : p->egress_rules[r]).n_peers;
         }
     }
+    add_conn_counters(pf);
     return pf;
 }
 
@@ -1215,6 +1286,10 @@ match_hash(const struct cflow_match *m, uint32_t basis)
     }
     if (f & CFLOW_F_REG0) {
         h = cf_hash_u32(m->reg0, cf_hash_u32(m->reg0_mask, h));
+    }
+    if (f & (CFLOW_F_REG1 | CFLOW_F_REG2)) {
+        h = cf_hash_u32(f & CFLOW_F_REG1 ? m->reg1 : 0,
+                        cf_hash_u32(f & CFLOW_F_REG2 ? m->reg2 : 0, h));
     }
     if (f & CFLOW_F_CT_STATE) {
         h = cf_hash_u32((uint32_t) m->ct_state << 8 | m->ct_state_mask, h);
@@ -1416,6 +1491,14 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
         cflow_add_action(f, &a);                                \
     } while (0)
 #define GOTO(T) ACTION(CFLOW_A_GOTO, a.table = (T))
+    /* A new connection's counters (see cflow.h): conn_count's ingress
+     * pass, reg0 bit 4, its egress pass. */
+#define COUNT_CONN()                                                    \
+    do {                                                                \
+        ACTION(CFLOW_A_RESUBMIT, a.table = CFLOW_T_CONN_COUNT);         \
+        ACTION(CFLOW_A_LOAD_REG, a.reg = 0; a.value = 16; a.mask = 16); \
+        ACTION(CFLOW_A_RESUBMIT, a.table = CFLOW_T_CONN_COUNT);         \
+    } while (0)
 
     /* classify: pods may send their own MAC and IP only. */
     for (size_t i = 0; i < n_locals; i++) {
@@ -1561,6 +1644,7 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
     f->match.reg0_mask = 8;
     ACTION(CFLOW_A_CONTROLLER, a.value = CFLOW_AUDIT_ALLOW;
            a.id = CFLOW_AUDIT_METER_ID);
+    COUNT_CONN();
     ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id);
     GOTO(CFLOW_T_FORWARD);
     f = cflow_set_add(set, CFLOW_T_COMMIT, 100, infra);
@@ -1568,10 +1652,15 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
     f->match.dl_type = 0x0800;
     f->match.ct_state = CFLOW_CS_NEW | CFLOW_CS_TRK;
     f->match.ct_state_mask = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    COUNT_CONN();
     ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id);
     GOTO(CFLOW_T_FORWARD);
     f = cflow_set_add(set, CFLOW_T_COMMIT, 0, infra);
     GOTO(CFLOW_T_FORWARD);
+
+    /* conn_count: the rules' counters come with the policies (see
+     * add_conn_counters()); a miss counts nothing. */
+    f = cflow_set_add(set, CFLOW_T_CONN_COUNT, 0, infra);
 
     /* forward: a pod's traffic to its own IP goes back out of its port
      * (hairpin: NORMAL never sends a frame back where it came from); the
@@ -1587,6 +1676,7 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
     }
     f = cflow_set_add(set, CFLOW_T_FORWARD, 0, infra);
     ACTION(CFLOW_A_NORMAL, (void) 0);
+#undef COUNT_CONN
 #undef GOTO
 #undef ACTION
 }

@@ -1313,6 +1313,7 @@ parse_options(int argc, char *argv[])
         OPT_AUDIT_RATE,
         OPT_STATS_INTERVAL,
         OPT_METRICS_ADDRESS,
+        OPT_NO_DATAPATH_PURGE,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
         SSL_OPTION_ENUMS,
@@ -1328,6 +1329,7 @@ parse_options(int argc, char *argv[])
         {"audit-rate", required_argument, NULL, OPT_AUDIT_RATE},
         {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
         {"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
+        {"no-datapath-purge", no_argument, NULL, OPT_NO_DATAPATH_PURGE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         VLOG_LONG_OPTIONS,
@@ -1383,6 +1385,10 @@ parse_options(int argc, char *argv[])
             break;
         case OPT_LOG_ALL_DENIES:
             log_all_denies = true;
+            break;
+        case OPT_NO_DATAPATH_PURGE:
+            /* See ofproto/switch.c, "Datapath cache purge". */
+            cf_switch_set_datapath_purge(false);
             break;
         case OPT_AUDIT_RATE: {
             unsigned int rate, burst;
@@ -1452,6 +1458,9 @@ usage(void)
            "  --audit-log=FILE        append the audit log to FILE\n"
            "  --log-all-denies        log every connection isolation "
            "denies\n"
+           "  --no-datapath-purge     don't empty vswitchd's datapath "
+           "flow cache after\n"
+           "                          each change (see conjflowd(8))\n"
            "  --audit-rate=R[/B]      audit packets per second (and burst) "
            "per node\n"
            "                          (default 100/200)\n"

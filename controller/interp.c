@@ -157,6 +157,12 @@ match_packet(const struct cflow_match *m, const struct interp_state *s)
         && (s->result->regs[0] & m->reg0_mask) != (m->reg0 & m->reg0_mask)) {
         return false;
     }
+    if ((f & CFLOW_F_REG1) && s->result->regs[1] != m->reg1) {
+        return false;
+    }
+    if ((f & CFLOW_F_REG2) && s->result->regs[2] != m->reg2) {
+        return false;
+    }
     if ((f & CFLOW_F_CT_STATE)
         && (s->ct_state & m->ct_state_mask)
            != (m->ct_state & m->ct_state_mask)) {

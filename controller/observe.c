@@ -295,6 +295,7 @@ struct stats_line {
     char *key;                  /* Sort key and text, before counters. */
     uint64_t n_packets;         /* Summed packets. */
     uint64_t n_bytes;           /* Summed bytes. */
+    uint64_t n_conns;           /* Summed conn_count hits ("allow"). */
 };
 
 /* qsort() comparison of struct stats_line by key. */
@@ -326,7 +327,8 @@ cf_stats_format(const struct cf_cluster *cluster, const char *node,
                                 : dir == CFLOW_DIR_INGRESS ? "ingress"
                                 : NULL);
         ds_clear(&key);
-        if (kind == CFLOW_KIND_ALLOW && policy_id && dir_name) {
+        bool conn = kind == CFLOW_KIND_CONN;
+        if ((kind == CFLOW_KIND_ALLOW || conn) && policy_id && dir_name) {
             ds_put_cstr(&key, "allow policy=");
             put_policy(cluster, policy_id, &key);
             ds_put_format(&key, " id=%"PRIu32" rule=%s[%u]", policy_id,
@@ -354,16 +356,24 @@ cf_stats_format(const struct cf_cluster *cluster, const char *node,
             l->key = xstrdup(ds_cstr(&key));
             shash_add(&by_key, l->key, (void *) (uintptr_t) n_lines);
         }
-        l->n_packets += c->n_packets;
-        l->n_bytes += c->n_bytes;
+        if (conn) {
+            l->n_conns += c->n_packets;
+        } else {
+            l->n_packets += c->n_packets;
+            l->n_bytes += c->n_bytes;
+        }
     }
     shash_destroy(&by_key);
     qsort(lines, n_lines, sizeof *lines, stats_line_compare);
 
     ds_put_format(out, "node=%s time=%lld\n", node, when);
     for (size_t i = 0; i < n_lines; i++) {
-        ds_put_format(out, "%s packets=%"PRIu64" bytes=%"PRIu64"\n",
+        ds_put_format(out, "%s packets=%"PRIu64" bytes=%"PRIu64,
                       lines[i].key, lines[i].n_packets, lines[i].n_bytes);
+        if (!strncmp(lines[i].key, "allow ", 6)) {
+            ds_put_format(out, " connections=%"PRIu64, lines[i].n_conns);
+        }
+        ds_put_char(out, '\n');
         free(lines[i].key);
     }
     free(lines);

@@ -27,11 +27,12 @@
  * of a denied flow).  The datapath meter caps the rate per node.
  *
  * Statistics: the counters of a node's allow flows (conj_id= and plain:
- * packets and bytes per policy rule) and isolation drop flows (per pod and
- * direction), in the text form documented at cf_stats_format().  Counters
- * are packets and bytes; connections are not counted separately (the
- * allow flows see every packet of a connection in the original
- * direction, not only the first).
+ * packets and bytes per policy rule), conn_count flows (new connections
+ * per policy rule, see cflow.h: connections conntrack saw as +new; SCTP
+ * associations are not counted) and isolation drop flows (per pod and
+ * direction), in the text form documented at cf_stats_format().  Packets
+ * and bytes are those of the original direction (the allow flows see
+ * every such packet of a connection, not only the first).
  */
 #ifndef CONJFLOW_CONTROLLER_OBSERVE_H
 #define CONJFLOW_CONTROLLER_OBSERVE_H 1
@@ -71,10 +72,11 @@ char *cf_audit_reopen(struct cf_audit *);
  * received at wall time 'when' (ms), with names from 'cluster':
  *
  *   node=NODE time=MS
- *   allow policy=NS/NAME id=ID rule=DIR[i] packets=N bytes=N
+ *   allow policy=NS/NAME id=ID rule=DIR[i] packets=N bytes=N connections=N
  *   deny direction=DIR pod=NS/POD ip=IP packets=N bytes=N
  *
- * one "allow" line per rule with installed allow flows, one "deny" line
+ * one "allow" line per rule with installed allow or conn_count flows
+ * (connections: the rule's conn_count hits), one "deny" line
  * per isolation drop flow; sorted.  A policy no longer in the cluster is
  * named "-/-"; an address that is no pod's, pod "-".  This text is what
  * "ovs-appctl -t conjflowd stats" prints and what conjflowd stores under

@@ -88,6 +88,12 @@ cflow_match_to_match(const struct cflow_match *m, struct match *match)
     if (m->fields & CFLOW_F_REG0) {
         match_set_reg_masked(match, 0, m->reg0, m->reg0_mask);
     }
+    if (m->fields & CFLOW_F_REG1) {
+        match_set_reg(match, 1, m->reg1);
+    }
+    if (m->fields & CFLOW_F_REG2) {
+        match_set_reg(match, 2, m->reg2);
+    }
     if (m->fields & CFLOW_F_CT_STATE) {
         match_set_ct_state_masked(match, m->ct_state, m->ct_state_mask);
     }

@@ -22,7 +22,9 @@
  *                                                      barrier)
  *     OFS_BUNDLING --(barrier reply, no error)--> OFS_COMMITTING (commit)
  *     OFS_BUNDLING --(an error)--> discard; OFS_DUMPING after a backoff
- *     OFS_COMMITTING --(commit reply)--> OFS_IDLE ('installed' updated)
+ *     OFS_COMMITTING --(commit reply)--> OFS_IDLE ('installed' updated,
+ *                                     datapath purge requested: see
+ *                                     "Datapath cache purge")
  *     OFS_COMMITTING --(error)--> OFS_DUMPING after a backoff
  *     any --(connection lost, or new config applied)--> OFS_DISCONNECTED
  *
@@ -36,17 +38,21 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "byte-order.h"
 #include "conjflow/cflow.h"
 #include "conjflow/model.h"
 #include "coverage.h"
 #include "hash.h"
+#include "jsonrpc.h"
 #include "ofproto/ofconv.h"
 #include "openvswitch/dynamic-string.h"
 #include "openvswitch/hmap.h"
+#include "openvswitch/json.h"
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-bundle.h"
 #include "openvswitch/ofp-errors.h"
@@ -64,6 +70,7 @@
 #include "ovsdb-idl.h"
 #include "packets.h"
 #include "smap.h"
+#include "stream.h"
 #include "timeval.h"
 #include "util.h"
 #include "vswitch-idl.h"
@@ -75,10 +82,16 @@ COVERAGE_DEFINE(cf_switch_bundle_fail);
 COVERAGE_DEFINE(cf_switch_flow_mod);
 COVERAGE_DEFINE(cf_switch_dump);
 COVERAGE_DEFINE(cf_switch_config_txn);
+COVERAGE_DEFINE(cf_switch_dp_purge);
+COVERAGE_DEFINE(cf_switch_dp_purge_fail);
 
 static int openflow_port = 6653;
 static unsigned int audit_rate = CFLOW_AUDIT_RATE;    /* Meter, pkt/s. */
 static unsigned int audit_burst = CFLOW_AUDIT_BURST;  /* Meter burst. */
+static bool datapath_purge = true;  /* Purge after bundles (see below). */
+
+/* How long vswitchd may take to answer "revalidator/purge", in ms. */
+#define PURGE_TIMEOUT_MS 5000
 
 /* One OVSDB session, shared by the switches whose nodes have the same OVSDB
  * remote (several bridges of one vswitchd, as in tests and benchmarks):
@@ -259,6 +272,17 @@ struct cf_switch {
     size_t n_stats_new, allocated_stats_new;
     unsigned int stats_seqno;   /* Completed dumps. */
     long long int stats_time;   /* When the last dump completed (wall ms). */
+
+    /* Datapath cache purge (see "Datapath cache purge" below). */
+    bool purge_needed;          /* A bundle was committed since the last
+                                 * purge was sent. */
+    struct jsonrpc *purge_rpc;  /* Session to vswitchd's control socket
+                                 * while a purge is in flight, or NULL. */
+    struct json *purge_id;      /* Id of the request in flight (owned). */
+    long long int purge_deadline;   /* Give up on the reply then (ms). */
+    uint64_t n_purges;          /* Purges vswitchd acknowledged. */
+    uint64_t n_purge_failed;    /* Purges that failed. */
+    char *purge_error;          /* Why the last purge failed, or NULL. */
 };
 
 static void switch_set_error(struct cf_switch *, const char *format, ...)
@@ -372,6 +396,9 @@ cf_switch_destroy(struct cf_switch *sw)
     }
     shared_idl_put(sw->db);
     rconn_destroy(sw->rconn);
+    jsonrpc_close(sw->purge_rpc);
+    json_destroy(sw->purge_id);
+    free(sw->purge_error);
     clear_ops(sw);
     free(sw->ops);
     cf_ofl_table_destroy(&sw->dumped);
@@ -1115,6 +1142,7 @@ bundle_committed(struct cf_switch *sw)
     sw->last_bundle_ms = time_msec() - sw->bundle_start;
     sw->retry_ms = RETRY_MIN_MS;
     sw->of_state = OFS_IDLE;
+    sw->purge_needed = datapath_purge;
     COVERAGE_INC(cf_switch_bundle_commit);
     VLOG_DBG("%s: bundle %"PRIu32" committed in %lld ms", sw->name,
              sw->bundle_id, sw->last_bundle_ms);
@@ -1364,11 +1392,202 @@ of_run(struct cf_switch *sw)
     }
 }
 
+/* ---- Datapath cache purge ----------------------------------------------
+ *
+ * Open vSwitch 3.1's userspace datapath can keep forwarding with a stale
+ * megaflow after the OpenFlow tables changed, revalidation notwithstanding:
+ * when two megaflows of different masks overlap (an old one, and one
+ * installed since under the new tables whose wider mask covers the old
+ * one's key), the revalidator's "modify the actions of this flow" request
+ * reaches dpif-netdev's flow_put_on_pmd(), which looks the flow up by its
+ * key, not by its ufid, and so may modify the other megaflow.  The
+ * revalidator then believes the old megaflow has the new actions and never
+ * looks at it again: it keeps, e.g., committing and forwarding connections
+ * that a policy forbids now.  Only deleting the datapath flows helps.
+ *
+ * So after every committed bundle (a bundle may forbid something by
+ * removing or changing flows as well as by adding a drop), the switch asks
+ * the node's vswitchd, over its unixctl control socket (found next to the
+ * unix: OVSDB socket), to "revalidator/purge": every datapath flow is
+ * deleted and the next packets are translated from the new tables.  The
+ * request is asynchronous (JSON-RPC on a non-blocking stream); the switch
+ * counts as in sync only once vswitchd acknowledged it (or it failed: then
+ * the status says why). */
+
+/* Enables or disables the purge after committed bundles (default on). */
+void
+cf_switch_set_datapath_purge(bool enable)
+{
+    datapath_purge = enable;
+}
+
+/* Finds the control socket of the ovs-vswitchd that serves OVSDB remote
+ * 'ovsdb' ("unix:DIR/db.sock": DIR/ovs-vswitchd.ctl, else
+ * DIR/ovs-vswitchd.PID.ctl with the PID from DIR/ovs-vswitchd.pid, as
+ * vswitchd names it).  Returns NULL and sets '*pathp' (malloc'd), or
+ * returns a malloc'd error. */
+static char *
+find_vswitchd_ctl(const char *ovsdb, char **pathp)
+{
+    *pathp = NULL;
+    if (strncmp(ovsdb, "unix:", 5)) {
+        return xasprintf("OVSDB remote %s is not unix:, so vswitchd's "
+                         "control socket is unknown", ovsdb);
+    }
+    char *copy = xstrdup(ovsdb + 5);
+    char *dir = xstrdup(dirname(copy));
+    free(copy);
+
+    char *path = xasprintf("%s/ovs-vswitchd.ctl", dir);
+    struct stat st;
+    if (!stat(path, &st)) {
+        free(dir);
+        *pathp = path;
+        return NULL;
+    }
+    free(path);
+
+    char *pidfile = xasprintf("%s/ovs-vswitchd.pid", dir);
+    FILE *f = fopen(pidfile, "r");
+    long int pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    char *error = NULL;
+    if (pid > 0) {
+        *pathp = xasprintf("%s/ovs-vswitchd.%ld.ctl", dir, pid);
+    } else {
+        error = xasprintf("no %s/ovs-vswitchd.ctl and no pid in %s", dir,
+                          pidfile);
+    }
+    free(pidfile);
+    free(dir);
+    return error;
+}
+
+/* Ends the purge in flight (if any); 'error' (not taken) says why it
+ * failed, or is NULL if vswitchd acknowledged it. */
+static void
+purge_done(struct cf_switch *sw, const char *error)
+{
+    jsonrpc_close(sw->purge_rpc);
+    sw->purge_rpc = NULL;
+    json_destroy(sw->purge_id);
+    sw->purge_id = NULL;
+    if (error) {
+        static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
+        VLOG_WARN_RL(&rl, "%s: datapath flow cache purge failed (stale "
+                     "datapath flows may outlive the last change until "
+                     "revalidated): %s", sw->name, error);
+        free(sw->purge_error);
+        sw->purge_error = xstrdup(error);
+        sw->n_purge_failed++;
+        COVERAGE_INC(cf_switch_dp_purge_fail);
+    } else {
+        sw->n_purges++;
+        COVERAGE_INC(cf_switch_dp_purge);
+        VLOG_DBG("%s: datapath flow cache purged", sw->name);
+    }
+}
+
+/* Sends "revalidator/purge" to the node's vswitchd. */
+static void
+purge_start(struct cf_switch *sw)
+{
+    sw->purge_needed = false;
+
+    char *path;
+    char *error = find_vswitchd_ctl(sw->ovsdb, &path);
+    if (error) {
+        purge_done(sw, error);
+        free(error);
+        return;
+    }
+    char *target = xasprintf("unix:%s", path);
+    struct stream *stream;
+    int retval = stream_open(target, &stream, DSCP_DEFAULT);
+    if (retval) {
+        error = xasprintf("%s: %s", path, ovs_strerror(retval));
+        purge_done(sw, error);
+        free(error);
+    } else {
+        sw->purge_rpc = jsonrpc_open(stream);
+        struct jsonrpc_msg *request
+            = jsonrpc_create_request("revalidator/purge",
+                                     json_array_create_empty(), NULL);
+        sw->purge_id = json_clone(request->id);
+        sw->purge_deadline = time_msec() + PURGE_TIMEOUT_MS;
+        retval = jsonrpc_send(sw->purge_rpc, request);
+        if (retval) {
+            error = xasprintf("%s: %s", path, ovs_strerror(retval));
+            purge_done(sw, error);
+            free(error);
+        }
+    }
+    free(target);
+    free(path);
+}
+
+/* Advances the purge: starts one if needed, receives the reply. */
+static void
+purge_run(struct cf_switch *sw)
+{
+    if (!sw->purge_rpc) {
+        if (sw->purge_needed) {
+            purge_start(sw);
+        }
+        return;
+    }
+
+    jsonrpc_run(sw->purge_rpc);
+    struct jsonrpc_msg *msg;
+    int retval = jsonrpc_recv(sw->purge_rpc, &msg);
+    if (!retval) {
+        if (msg->type == JSONRPC_REPLY
+            && json_equal(msg->id, sw->purge_id)) {
+            purge_done(sw, NULL);
+        } else {
+            char *s = json_to_string(msg->error ? msg->error : msg->result,
+                                     0);
+            char *error = xasprintf("unexpected reply to revalidator/purge:"
+                                    " %s", s);
+            purge_done(sw, error);
+            free(error);
+            free(s);
+        }
+        jsonrpc_msg_destroy(msg);
+    } else if (retval != EAGAIN) {
+        purge_done(sw, retval == EOF ? "vswitchd closed the connection"
+                   : ovs_strerror(retval));
+    } else if (time_msec() >= sw->purge_deadline) {
+        purge_done(sw, "no reply to revalidator/purge within 5 s");
+    }
+    /* Another bundle committed meanwhile: purge again once this one is
+     * done (the next cf_switch_run()). */
+}
+
+/* Arranges for the poll loop to wake up for the purge. */
+static void
+purge_wait(struct cf_switch *sw)
+{
+    if (sw->purge_rpc) {
+        jsonrpc_wait(sw->purge_rpc);
+        jsonrpc_recv_wait(sw->purge_rpc);
+        poll_timer_wait_until(sw->purge_deadline);
+    } else if (sw->purge_needed) {
+        poll_immediate_wake();
+    }
+}
+
 void
 cf_switch_run(struct cf_switch *sw)
 {
     ovsdb_run(sw);
     of_run(sw);
+    purge_run(sw);
 }
 
 void
@@ -1386,6 +1605,7 @@ cf_switch_wait(struct cf_switch *sw)
     if (sw->of_state == OFS_IDLE && sw->dirty) {
         poll_immediate_wake();
     }
+    purge_wait(sw);
 }
 
 /* ---- Desired flows ------------------------------------------------------ */
@@ -1638,7 +1858,8 @@ bool
 cf_switch_is_synced(const struct cf_switch *sw)
 {
     return (sw->of_state == OFS_IDLE && !sw->dirty && sw->desired_valid
-            && rconn_is_connected(sw->rconn));
+            && rconn_is_connected(sw->rconn)
+            && !sw->purge_needed && !sw->purge_rpc);
 }
 
 uint64_t
@@ -1754,6 +1975,12 @@ cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
                   "%"PRIu64" flow_mods sent, last took %lld ms\n",
                   sw->n_bundles, sw->n_failed, sw->n_flow_mods,
                   sw->last_bundle_ms);
+    ds_put_format(s, "  datapath purges: %"PRIu64" done, %"PRIu64" errors%s"
+                  "%s%s\n", sw->n_purges, sw->n_purge_failed,
+                  !datapath_purge ? " (disabled)"
+                  : sw->purge_rpc || sw->purge_needed ? " (one pending)" : "",
+                  sw->purge_error ? ", last error: " : "",
+                  sw->purge_error ? sw->purge_error : "");
     ds_put_cstr(s, "  last sync: ");
     put_time(s, sw->last_sync);
     ds_put_char(s, '\n');

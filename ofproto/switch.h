@@ -54,6 +54,13 @@ struct cf_switch;
 /* Global options (set before creating switches). */
 /* TCP port of the OpenFlow listener for tcp:/ssl: OVSDB remotes. */
 void cf_switch_set_openflow_port(int port);
+/* Enables (the default) or disables asking the node's vswitchd to empty its
+ * datapath flow cache ("revalidator/purge") after each committed bundle,
+ * before the switch counts as in sync (see switch.c, "Datapath cache
+ * purge": works around stale megaflows in Open vSwitch 3.1's userspace
+ * datapath; needs a unix: OVSDB remote next to vswitchd's control
+ * socket). */
+void cf_switch_set_datapath_purge(bool enable);
 
 /* Creates the switch of node 'name' whose OVSDB is at 'ovsdb' and whose
  * bridge is 'bridge'.  Copies the strings.  Connects in the background. */

@@ -572,8 +572,9 @@ START_TEST(test_cookies_find_rules)
     struct cflow_set set;
     compile_node(&cl, "n1", &ports, &set);
 
-    /* Rule 0: peer, pod, 2 ports, conj_id flow: 5 flows under its cookie
-     * prefix (dump-flows cookie=0xcf00002a10000000/0xffffffffffff0000). */
+    /* Rule 0: peer, pod, 2 ports, conj_id flow, conn_count flow: 6 flows
+     * under its cookie prefix (dump-flows
+     * cookie=0xcf00002a10000000/0xffffffffffff0000). */
     size_t rule0 = 0, rule1 = 0;
     uint64_t mask = 0xffffffffffff0000ULL;
     for (size_t i = 0; i < set.n; i++) {
@@ -581,10 +582,131 @@ START_TEST(test_cookies_find_rules)
         rule0 += c == cflow_cookie(42, CFLOW_DIR_INGRESS, 0, 0);
         rule1 += c == cflow_cookie(42, CFLOW_DIR_INGRESS, 1, 0);
     }
-    ck_assert_uint_eq(rule0, 5);
-    /* Rule 1 (no peers): pod x port conjunction: 3 flows. */
-    ck_assert_uint_eq(rule1, 3);
+    ck_assert_uint_eq(rule0, 6);
+    /* Rule 1 (no peers): pod x port conjunction, conn_count: 4 flows. */
+    ck_assert_uint_eq(rule1, 4);
     ck_assert_uint_eq(count_flows(&set, -1, 42, CFLOW_KIND_ALLOW), 2);
+    /* One connection counter per rule, in conn_count, matching the
+     * rule's conjunction id in reg2 (ingress) during the ingress pass. */
+    ck_assert_uint_eq(count_flows(&set, CFLOW_T_CONN_COUNT, 42,
+                                  CFLOW_KIND_CONN), 2);
+    for (size_t i = 0; i < set.n; i++) {
+        const struct cflow *f = &set.flows[i];
+        if ((f->cookie & 0xffff) == CFLOW_KIND_CONN) {
+            unsigned rule = (f->cookie >> 16) & 0xfff;
+            ck_assert_uint_eq(f->table, CFLOW_T_CONN_COUNT);
+            ck_assert_uint_eq(f->match.fields,
+                              CFLOW_F_REG0 | CFLOW_F_REG2);
+            ck_assert_uint_eq(f->match.reg2,
+                              cf_conj_id(42, CFLOW_DIR_INGRESS, rule, 0));
+            ck_assert_uint_eq(f->match.reg0_mask, 0x10);
+            ck_assert_uint_eq(f->match.reg0, 0);
+            ck_assert_uint_eq(f->n_actions, 0);
+        }
+    }
+    cflow_set_destroy(&set);
+    cf_node_ports_destroy(&ports);
+    cf_cluster_destroy(&cl);
+}
+END_TEST
+
+/* Runs a TCP packet from 'src' to 'dst':'port' with conntrack state
+ * 'ct_state' (0: +new) through 'set' and returns whether it was forwarded;
+ * counts in '*n_conn' the conn_count hits whose cookie is 'cookie' (kind
+ * CONN), and returns in '*other' the other conn_count hits. */
+static bool
+conn_hits(const struct cflow_set *set, const struct cf_node_ports *ports,
+          const struct cf_pod *src, const struct cf_pod *dst, uint16_t port,
+          uint8_t ct_state, const uint64_t cookies[2], size_t n_conn[2],
+          size_t *other)
+{
+    struct cf_interp *in = cf_interp_create(set);
+    struct cf_interp_result r;
+    struct cf_interp_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    ck_assert(tb_pod_port(ports, src, &pkt.in_port, pkt.dl_src));
+    pkt.nw_src = cf_addr_ipv4(&src->ips[0]);
+    pkt.nw_dst = cf_addr_ipv4(&dst->ips[0]);
+    pkt.nw_proto = 6;
+    pkt.tp_dst = port;
+    pkt.ct_state = ct_state;
+    cf_interp_result_init(&r);
+    bool ok = cf_interp_run(in, &pkt, &r);
+    n_conn[0] = n_conn[1] = *other = 0;
+    for (size_t i = 0; i < r.n_hits; i++) {
+        const struct cflow *f = &set->flows[r.hits[i]];
+        if ((f->cookie & 0xffff) != CFLOW_KIND_CONN) {
+            continue;
+        }
+        ck_assert_uint_eq(f->table, CFLOW_T_CONN_COUNT);
+        if (f->cookie == cookies[0]) {
+            n_conn[0]++;
+        } else if (f->cookie == cookies[1]) {
+            n_conn[1]++;
+        } else {
+            (*other)++;
+        }
+    }
+    cf_interp_result_destroy(&r);
+    cf_interp_destroy(in);
+    return ok;
+}
+
+START_TEST(test_conn_count)
+{
+    /* a -> b on one node: a's egress rule and b's ingress rule each count
+     * a new connection once; established packets and denied ones count
+     * nothing; the verdicts are the same as without the counters. */
+    struct cf_cluster cl;
+    cf_cluster_init(&cl);
+    tb_node(&cl, "n1", 1, "192.168.0.1");
+    tb_ns(&cl, "x", "");
+    tb_pod(&cl, "x", "a", "n1", "10.0.0.1", "app=a", "");
+    tb_pod(&cl, "x", "b", "n1", "10.0.0.2", "app=b", "");
+    struct cf_policy *pe = tb_policy(&cl, "x", "pe", "app=a", false, true);
+    struct cf_rule *r = tb_rule(pe, true);
+    tb_port_number(r, CF_PROTO_TCP, 53, 0);     /* Egress rule 0. */
+    r = tb_rule(pe, true);
+    tb_peer_sel(r, NULL, "app=b");
+    tb_port_number(r, CF_PROTO_TCP, 80, 0);     /* Egress rule 1. */
+    struct cf_policy *pi = tb_policy(&cl, "x", "pi", "app=b", true, false);
+    r = tb_rule(pi, false);
+    tb_peer_sel(r, NULL, "app=a");
+    tb_port_number(r, CF_PROTO_TCP, 80, 0);
+    tb_port_number(r, CF_PROTO_TCP, 81, 0);
+    pe->id = 7;
+    pi->id = 9;
+    cf_cluster_assign_ids(&cl);
+    struct cf_node_ports ports;
+    struct cflow_set set;
+    compile_node(&cl, "n1", &ports, &set);
+    const struct cf_pod *a = cf_cluster_find_pod(&cl, "x", "a");
+    const struct cf_pod *b = cf_cluster_find_pod(&cl, "x", "b");
+
+    /* One counter per rule: egress 0 and 1 of pe, ingress 0 of pi. */
+    ck_assert_uint_eq(count_flows(&set, CFLOW_T_CONN_COUNT, 7,
+                                  CFLOW_KIND_CONN), 2);
+    ck_assert_uint_eq(count_flows(&set, CFLOW_T_CONN_COUNT, 9,
+                                  CFLOW_KIND_CONN), 1);
+    const uint64_t cookies[2] = {
+        cflow_cookie(7, CFLOW_DIR_EGRESS, 1, CFLOW_KIND_CONN),
+        cflow_cookie(9, CFLOW_DIR_INGRESS, 0, CFLOW_KIND_CONN),
+    };
+    size_t n[2], other;
+    ck_assert(conn_hits(&set, &ports, a, b, 80, 0, cookies, n, &other));
+    ck_assert_uint_eq(n[0], 1);
+    ck_assert_uint_eq(n[1], 1);
+    ck_assert_uint_eq(other, 0);
+    ck_assert(conn_hits(&set, &ports, a, b, 80, CFLOW_CS_EST, cookies, n,
+                        &other));
+    ck_assert_uint_eq(n[0] + n[1] + other, 0);
+    /* Egress allows 81 nowhere: denied, nothing counted. */
+    ck_assert(!conn_hits(&set, &ports, a, b, 81, 0, cookies, n, &other));
+    ck_assert_uint_eq(n[0] + n[1] + other, 0);
+    /* b -> a: no rule involved (a is not ingress-isolated, b not
+     * egress-isolated): allowed, nothing counted. */
+    ck_assert(conn_hits(&set, &ports, b, a, 80, 0, cookies, n, &other));
+    ck_assert_uint_eq(n[0] + n[1] + other, 0);
     cflow_set_destroy(&set);
     cf_node_ports_destroy(&ports);
     cf_cluster_destroy(&cl);
@@ -674,6 +796,7 @@ compiler_suite(void)
     tcase_add_test(tc, test_isolation_and_node);
     tcase_add_test(tc, test_sctp_replies);
     tcase_add_test(tc, test_cookies_find_rules);
+    tcase_add_test(tc, test_conn_count);
     tcase_add_test(tc, test_stable_across_changes);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);

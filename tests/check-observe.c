@@ -240,7 +240,9 @@ START_TEST(test_audit_marks)
                                      ".02,meter_id=207)"));
         ck_assert_ptr_nonnull(strstr(cf_ds_cstr(&s),
                                      "actions=controller(userdata=cf.00.00"
-                                     ".01,meter_id=207),ct(commit,"));
+                                     ".01,meter_id=207),resubmit(,10),"
+                                     "set_field:0x10/0x10->reg0,"
+                                     "resubmit(,10),ct(commit,"));
         cf_ds_destroy(&s);
 
         cflow_set_destroy(&f1);

@@ -138,6 +138,26 @@ START_TEST(test_match_fields)
     act(f, CFLOW_A_GOTO, 0, 0, 0, 7, 0, 0, 0, 0);
     check_format(f, "table=5, priority=1000, cookie=0xcf00002a10030003, "
                  "conj_id=7 actions=set_field:0x7->reg2,goto_table:7");
+
+    /* conn_count: reg1 and reg2 exact, no actions. */
+    f = cflow_set_add(&set, CFLOW_T_CONN_COUNT, 100,
+                      cflow_cookie(42, CFLOW_DIR_EGRESS, 3,
+                                   CFLOW_KIND_CONN));
+    f->match.fields = CFLOW_F_REG0 | CFLOW_F_REG1;
+    f->match.reg0 = 0x10;
+    f->match.reg0_mask = 0x10;
+    f->match.reg1 = 0x2a86;
+    check_format(f, "table=10, priority=100, cookie=0xcf00002a20030007, "
+                 "reg0=0x10/0x10,reg1=0x2a86 actions=drop");
+    f = cflow_set_add(&set, CFLOW_T_CONN_COUNT, 100,
+                      cflow_cookie(42, CFLOW_DIR_INGRESS, 3,
+                                   CFLOW_KIND_CONN));
+    f->match.fields = CFLOW_F_REG0 | CFLOW_F_REG2;
+    f->match.reg0 = 0;
+    f->match.reg0_mask = 0x10;
+    f->match.reg2 = 0x2a06;
+    check_format(f, "table=10, priority=100, cookie=0xcf00002a10030007, "
+                 "reg0=0/0x10,reg2=0x2a06 actions=drop");
     cflow_set_destroy(&set);
 }
 END_TEST

@@ -10,7 +10,8 @@
 #
 #   1. per-rule statistics: "ovs-appctl -t conjflowd stats" and
 #      "conjflowctl stats" show the allowing rule's and the isolation
-#      drop's counters, and they move with traffic;
+#      drop's counters, and they move with traffic; N new TCP connections
+#      move the rule's connection count by exactly N (packets by more);
 #   2. audit log: one denied UDP datagram gives exactly one "deny" line
 #      naming the isolating policy and both pods; one allowed UDP datagram
 #      of a policy with conjflow.io/log: "true" gives exactly one "allow"
@@ -302,8 +303,45 @@ cf_log "stats: x/web ingress[0] $a1 -> $a2 packets, x/b isolation $d1 -> $d2"
 # conjflowctl reads what conjflowd stored (every --stats-interval).
 cf_wait_until 5 eval "ctl stats | grep -q 'x/web'" \
     || { ctl stats >&2; cf_fail "conjflowctl stats shows no x/web"; }
-ctl stats | grep -E '^n1 +x/web +ingress\[0\] +[0-9]+ +[0-9]+' >/dev/null \
+ctl stats | grep -E '^n1 +x/web +ingress\[0\] +[0-9]+ +[0-9]+ +[0-9]+$' >/dev/null \
     || { ctl stats >&2; cf_fail "conjflowctl stats: bad x/web row"; }
+ctl stats | grep -E '^NODE +POLICY +RULE +PACKETS +BYTES +CONNECTIONS$' \
+    >/dev/null || { ctl stats >&2; cf_fail "conjflowctl stats: no CONNECTIONS column"; }
+
+# Connections (conn_count, see cflow.h): N new TCP connections move the
+# rule's connection counter by exactly N and its packet counter by more
+# (the handshake's last ACK and the close are packets of the same
+# connections).  Through the logged commit flow (x/web) and the unlogged
+# one (y/db).
+conns_moved() {
+    c2=$(stat_field n1 "$1" connections)
+    p2=$(stat_field n1 "$1" packets)
+    [ "${c2:-0}" -ge $((c1 + $2)) ] && [ "${p2:-0}" -ge $((p1 + 2 * $2)) ]
+}
+# check_conns KEY SRC TARGET N
+check_conns() {
+    local key=$1 from=$2 to=$3 n=$4 i   # (cf_expect sets src, tgt.)
+    c1=$(stat_field n1 "$key" connections)
+    p1=$(stat_field n1 "$key" packets)
+    [ -n "$c1" ] && [ -n "$p1" ] \
+        || { appctl stats n1 >&2; cf_fail "no connection count for $key"; }
+    for i in $(seq "$n"); do
+        cf_expect connected "$from" "$to" || cf_fail "$from cannot reach $to"
+    done
+    cf_wait_until 5 conns_moved "$key" "$n" \
+        || { appctl stats n1 >&2; cf_fail "$key: connections $c1->$c2, packets $p1->$p2 after $n connections"; }
+    c2=$(stat_field n1 "$key" connections)
+    p2=$(stat_field n1 "$key" packets)
+    [ "$c2" = $((c1 + n)) ] \
+        || { appctl stats n1 >&2; cf_fail "$key: $n connections counted $((c2 - c1))"; }
+    [ $((p2 - p1)) -gt "$n" ] \
+        || cf_fail "$key: packets moved $((p2 - p1)), not more than $n"
+    cf_log "stats: $key $n connections: connections $c1 -> $c2, packets $p1 -> $p2"
+}
+check_conns 'allow policy=x/web id=' x/a tcp:x/b:80 3
+check_conns 'allow policy=y/db id=' x/a tcp:y/c:80 2
+cf_wait_until 5 eval "ctl stats | grep -qE '^n1 +y/db +ingress\[0\] +[0-9]+ +[0-9]+ +$c2\$'" \
+    || { ctl stats >&2; cf_fail "conjflowctl stats: y/db does not show $c2 connections"; }
 
 # The controller() actions survive a dump and diff unchanged: recompute
 # (dump again, compare) sends nothing.

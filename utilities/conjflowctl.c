@@ -135,8 +135,9 @@ Policy inspection (on the store, or on the files given with -f):\n\
 Observability (with conjflowd running):\n\
   status                           store seq, policies realized, and the\n\
                                    Kubernetes watches' health\n\
-  stats [NODE]                     packets and bytes per policy rule and\n\
-                                   per isolated pod (stored by conjflowd)\n\
+  stats [NODE]                     packets, bytes, connections per policy\n\
+                                   rule; drops per isolated pod (stored by\n\
+                                   conjflowd)\n\
   trace NODE FROM TO PORT[/PROTO] [--vswitchd-ctl SOCKET]\n\
                                    ofproto/trace a new connection through\n\
                                    NODE's bridge, explained in policy terms\n\

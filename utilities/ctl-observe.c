@@ -65,6 +65,7 @@ stats_rows(const char *node, const char *text, struct cf_ds *rows,
          line = strtok_r(NULL, "\n", &save)) {
         char *packets = field(line, "packets");
         char *bytes = field(line, "bytes");
+        char *conns = field(line, "connections");
         if (!strncmp(line, "node=", 5)) {
             char *t = field(line, "time");
             long long int ms = t ? atoll(t) : 0;
@@ -84,17 +85,18 @@ stats_rows(const char *node, const char *text, struct cf_ds *rows,
         } else if (!strncmp(line, "allow ", 6)) {
             char *policy = field(line, "policy");
             char *rule = field(line, "rule");
-            cf_ds_put_format(rows, "%s\t%s\t%s\t%s\t%s\n", node,
+            cf_ds_put_format(rows, "%s\t%s\t%s\t%s\t%s\t%s\n", node,
                              policy ? policy : "-", rule ? rule : "-",
-                             packets ? packets : "0", bytes ? bytes : "0");
+                             packets ? packets : "0", bytes ? bytes : "0",
+                             conns ? conns : "-");
             free(policy);
             free(rule);
         } else if (!strncmp(line, "deny ", 5)) {
             char *dir = field(line, "direction");
             char *pod = field(line, "pod");
             char *ip = field(line, "ip");
-            cf_ds_put_format(rows, "%s\t(isolation)\t%s:%s\t%s\t%s\n", node,
-                             dir ? dir : "-",
+            cf_ds_put_format(rows, "%s\t(isolation)\t%s:%s\t%s\t%s\t-\n",
+                             node, dir ? dir : "-",
                              pod && strcmp(pod, "-") ? pod : ip ? ip : "-",
                              packets ? packets : "0", bytes ? bytes : "0");
             free(dir);
@@ -103,6 +105,7 @@ stats_rows(const char *node, const char *text, struct cf_ds *rows,
         }
         free(packets);
         free(bytes);
+        free(conns);
     }
     free(copy);
 }
@@ -112,7 +115,7 @@ stats_rows(const char *node, const char *text, struct cf_ds *rows,
 static void
 print_table(const char *header, const char *rows)
 {
-    enum { N_COLS = 5 };
+    enum { N_COLS = 6 };
     size_t widths[N_COLS] = { 0 };
     struct cf_ds all = CF_DS_INIT;
     cf_ds_put_format(&all, "%s\n%s", header, rows);
@@ -176,7 +179,8 @@ ctl_stats(struct cf_store *store, const struct cf_cluster *cluster,
         free(key);
     }
     fputs(cf_ds_cstr(&notes), stdout);
-    print_table("NODE\tPOLICY\tRULE\tPACKETS\tBYTES", cf_ds_cstr(&rows));
+    print_table("NODE\tPOLICY\tRULE\tPACKETS\tBYTES\tCONNECTIONS",
+                cf_ds_cstr(&rows));
     cf_ds_destroy(&rows);
     cf_ds_destroy(&notes);
     return 0;
@@ -390,6 +394,11 @@ explain_cookie(const struct cf_cluster *cluster, unsigned table,
                    || table == CFLOW_T_EGRESS_ISOLATION)) {
         cf_ds_put_format(ds, "dropped: the pod is %s-isolated and no rule "
                          "allowed it", dir_name);
+    } else if (kind == CFLOW_KIND_CONN) {
+        const struct cf_policy *p = policy_by_id(cluster, policy_id);
+        cf_ds_put_format(ds, "new connection counted for networkpolicy "
+                         "%s%s%s %s[%u]", p ? p->ns : "?", p ? "/" : "",
+                         p ? p->name : "(unknown id)", dir_name, rule);
     } else if (kind == CFLOW_KIND_NODE) {
         cf_ds_put_cstr(ds, "the node's own address (always allowed)");
     } else if (kind == CFLOW_KIND_POD) {

@@ -37,10 +37,28 @@
  *   6 ingress_isolation drops traffic to ingress-isolated local pods that
  *                       no rule allowed; the rest goes to commit.
  *   7 commit            ct(commit) for +new; for SCTP, learn() a reply flow
- *                       into sctp_reply.
+ *                       into sctp_reply.  A +new packet first counts its
+ *                       connection: resubmit(,conn_count) (ingress pass),
+ *                       set reg0 bit 4, resubmit(,conn_count) (egress
+ *                       pass), then ct(commit).
  *   8 forward           NORMAL.
  *   9 sctp_reply        learned flows only: the reverse 4-tuple of each
  *                       allowed SCTP association sets reg0 bit 1.
+ *  10 conn_count        per-rule connection counters, reached only by the
+ *                       two resubmits of commit's +new flows: per rule part
+ *                       present on the node, one flow "reg0=0/0x10,
+ *                       reg2=<ingress conj id>" or "reg0=0x10/0x10,
+ *                       reg1=<egress conj id>" (cookie kind
+ *                       CFLOW_KIND_CONN, no actions); a miss does nothing.
+ *                       Their n_packets is the number of new connections
+ *                       the rule allowed on this node, counted once per
+ *                       direction (a connection between two isolated pods
+ *                       counts for the egress and for the ingress rule).
+ *                       Actions-free and only reached after the verdict, so
+ *                       they change no verdict.  SCTP skips conntrack and
+ *                       OpenFlow cannot match an INIT chunk, so SCTP
+ *                       associations are not counted (their packets are,
+ *                       by the allow flows).
  *
  * Why SCTP is different: the userspace datapath's conntrack keys SCTP by
  * addresses only (no ports), so A->B:80 would make an unrelated B->A:81 look
@@ -54,7 +72,8 @@
  * audit logging on (annotation conjflow.io/log: "true"; commit then sends
  * the +new packet to conjflowd, see CFLOW_A_CONTROLLER); reg1 = the
  * conjunction id (or 0) that allowed egress, reg2 = the one that allowed
- * ingress (for observability).
+ * ingress (for observability and conn_count); reg0 bit 4 = conn_count's
+ * egress pass (set in commit between the two resubmits).
  *
  * Cookies (64 bits) tell which policy and rule a flow serves:
  *
@@ -87,8 +106,9 @@ enum cflow_table {
     CFLOW_T_COMMIT = 7,
     CFLOW_T_FORWARD = 8,
     CFLOW_T_SCTP_REPLY = 9,
+    CFLOW_T_CONN_COUNT = 10,
 };
-#define CFLOW_N_TABLES 10
+#define CFLOW_N_TABLES 11
 /* "classify", "conntrack", ... (the names conjflowd gives the tables). */
 const char *cflow_table_name(enum cflow_table);
 
@@ -107,6 +127,8 @@ enum cflow_kind {
     CFLOW_KIND_NODE = 5,        /* Node-address allowance. */
     CFLOW_KIND_LEARNED = 6,     /* Flows learned in sctp_reply (conjflowd
                                  * leaves these out of its diff). */
+    CFLOW_KIND_CONN = 7,        /* A rule's connection counter
+                                 * (conn_count). */
 };
 static inline uint64_t
 cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
@@ -135,6 +157,8 @@ enum cflow_field {
     CFLOW_F_REG0 = 1 << 9,
     CFLOW_F_CT_STATE = 1 << 10,
     CFLOW_F_CONJ_ID = 1 << 11,
+    CFLOW_F_REG1 = 1 << 12,     /* Exact. */
+    CFLOW_F_REG2 = 1 << 13,     /* Exact. */
 };
 
 /* conntrack state bits, as in OpenFlow's ct_state. */
@@ -161,6 +185,7 @@ struct cflow_match {
     uint32_t reg0, reg0_mask;
     uint8_t ct_state, ct_state_mask;
     uint32_t conj_id;
+    uint32_t reg1, reg2;        /* Exact matches on reg1, reg2. */
 };
 
 enum cflow_action_type {
