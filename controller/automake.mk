@@ -13,6 +13,7 @@ noinst_LTLIBRARIES += controller/libcfcompiler.la
 controller_libcfcompiler_la_SOURCES = \
 	controller/cflow.c \
 	controller/compiler-private.h \
+	controller/compiler-cache.c \
 	controller/compiler-index.c \
 	controller/compiler.c \
 	controller/evaluator.c \

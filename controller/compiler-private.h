@@ -4,8 +4,9 @@
  *
  * Internals shared by the compiler's source files (not a public API):
  * a string-keyed hash map, index vectors, the label index and memoized
- * selector results (compiler-index.c), and the compiler struct itself
- * (compiler.c).
+ * selector results (compiler-index.c), the compiler struct itself
+ * (compiler.c), and what compiler.c and the node cache (compiler-cache.c)
+ * share: policy contributions, merging helpers and the cache's hooks.
  *
  * Scaling: selectors are evaluated through a label index (key=value and
  * key, for pods and for namespaces) that narrows candidates to the pods
@@ -234,5 +235,142 @@ const struct u32_vec *compiler_peer_pods_by_key(struct cf_compiler *c,
 void compiler_index_build(struct cf_compiler *c);
 /* Frees what compiler_index_build() built. */
 void compiler_index_destroy(struct cf_compiler *c);
+
+/* ---- Contributions and merging (compiler.c, compiler-cache.c) -------- */
+
+struct cf_node_cache;
+
+/* Priorities (see compiler.c's file comment). */
+enum {
+    PRIO_NODE = 30000,          /* Node-address allowance. */
+    PRIO_PLAIN = 20000,         /* Single-dimension rule flows. */
+    PRIO_BAND = 1000,           /* Band 0 of conjunctions. */
+    PRIO_ISOLATION = 100,       /* Per-pod drop in the isolation tables. */
+};
+#define N_BANDS_INITIAL 16
+#define N_BANDS_MAX 16384       /* PRIO_BAND + N_BANDS_MAX < PRIO_PLAIN. */
+
+/* A conjunction of one rule part, before merging. */
+struct pf_conj {
+    uint32_t id;                /* Conjunction id. */
+    uint8_t table;              /* Rule table. */
+    uint8_t next_table;         /* Where an allowed packet goes. */
+    uint8_t reg;                /* Register that records 'id'. */
+    uint8_t n_clauses;          /* Number of clauses (2 or 3). */
+    uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
+    bool log;                   /* The policy has audit logging on. */
+    struct cflow_match *matches;  /* Clause entries (owned unless
+                                 * 'lent'). */
+    uint8_t *clauses;           /* Per entry: its 1-based clause (same). */
+    size_t n;                   /* Number of entries. */
+    size_t allocated;           /* Allocated entries. */
+    bool lent;                  /* A later contribution of the policy reuses
+                                 * this conjunction and owns 'matches' and
+                                 * 'clauses' (see "Reuse of rules" in
+                                 * compiler.c). */
+};
+
+/* One policy's contribution to one node (see compiler.h). */
+struct cf_policy_flows {
+    const struct cf_policy *policy;  /* The policy (in the cluster). */
+    struct cflow_set flows;     /* Plain and isolation flows, final. */
+    struct u32_vec ranks;       /* Per flow: merge rank (conj id). */
+    struct pf_conj *conjs;      /* Conjunctions (owned). */
+    size_t n_conjs;
+    size_t allocated_conjs;
+    struct u32_vec local_ips;   /* IPv4 addresses of the local pods it was
+                                 * compiled for, in order. */
+    struct cf_policy *snapshot; /* Owned copy of the policy as compiled,
+                                 * kept by a node cache for reuse (else
+                                 * NULL). */
+    char **peer_keys;           /* With 'snapshot': per peer of every rule
+                                 * (ingress rules, then egress), the peer's
+                                 * memo key (owned), or NULL (an ipBlock or
+                                 * not known). */
+    size_t n_peer_keys;
+};
+
+/* A pod bound on the node being compiled. */
+struct local_pod {
+    uint32_t pod;               /* Index into the cluster's pods. */
+    uint32_t ip;                /* Its IPv4 address (host order). */
+    const struct cf_binding *binding;  /* Its port. */
+};
+
+/* Fills in 'rc' the pods and memo keys of the selector peers of 'rule' of
+ * policy 'p', once. */
+void compiler_rule_peers_get(struct cf_compiler *c, const struct cf_policy *p,
+                             const struct cf_rule *rule, struct rule_cache *rc,
+                             char *const *known_keys);
+/* Collects in 'locals' the pods bound on the node ('ports'): known, not
+ * host-network, with an IPv4 address. */
+void compiler_collect_locals(struct cf_compiler *c,
+                             const struct cf_node_ports *ports,
+                             struct local_pod **locals, size_t *n_locals);
+/* qsort() comparison of matches: the order of cflow_key_compare() on
+ * flows that differ only in their matches (fields present, then each
+ * present field in cflow.c's order), without building flows. */
+int compiler_match_qsort_compare(const void *a_, const void *b_);
+/* Returns a hash of match 'm' with 'basis': matches that
+ * compiler_match_qsort_compare() finds equal hash equally (only present
+ * fields count). */
+uint32_t compiler_match_hash(const struct cflow_match *m, uint32_t basis);
+/* Returns the band of conjunction 'id' among 'n_bands'. */
+unsigned compiler_conj_band(uint32_t id, unsigned n_bands);
+/* Chooses the number of bands for each rule table ('n_bands', indexed by
+ * table) so that no merged clause flow carries more than
+ * CFLOW_MAX_CONJUNCTIONS conjunctions. */
+void compiler_choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
+                           unsigned n_bands[CFLOW_N_TABLES]);
+/* Appends to 'set' the fixed pipeline flows and the per-port classify
+ * flows of 'node' with 'ports' and local pods 'locals'. */
+void compiler_add_pipeline(const struct cf_node *node,
+                           const struct cf_node_ports *ports,
+                           const struct local_pod *locals, size_t n_locals,
+                           struct cflow_set *set);
+/* Appends to 'set' the conj_id flow of 'conj' at 'prio' and returns it. */
+struct cflow *compiler_add_conj_id_flow(const struct pf_conj *conj,
+                                        uint16_t prio,
+                                        struct cflow_set *set);
+/* True if every action of 'flow' is a conjunction() (a clause flow). */
+bool compiler_is_clause_flow(const struct cflow *flow);
+/* Returns an error if 'node' or a policy of the 'n_pfs' contributions in
+ * 'pfs' has no valid id, else NULL. */
+char *compiler_merge_check(const struct cf_node *node,
+                           struct cf_policy_flows *const *pfs, size_t n_pfs);
+/* Groups the local pods of the node with 'ports' by the policies selecting
+ * them and compiles each policy's contribution: stores in '*pfsp' an array
+ * of '*n_pfsp' contributions (none NULL), in policy order.  The caller
+ * frees each one and the array.  With 'cache', compiles for it (see
+ * compile_policy_cached() in compiler.c). */
+void compiler_node_contributions(struct cf_compiler *c,
+                                 const struct cf_node_ports *ports,
+                                 struct cf_node_cache *cache,
+                                 struct cf_policy_flows ***pfsp,
+                                 size_t *n_pfsp);
+
+/* ---- Node cache hooks (compiler-cache.c) ------------------------------- */
+
+/* Returns the last contribution in 'cache' of the policy named 'key'
+ * ("ns/name"), or NULL. */
+struct cf_policy_flows *compiler_cache_get_pf(struct cf_node_cache *cache,
+                                              const char *key);
+/* Counts a reused rule in the statistics of 'cache'. */
+void compiler_cache_count_reuse(struct cf_node_cache *cache);
+/* Starts a compilation for 'cache'. */
+void compiler_cache_begin(struct cf_node_cache *cache);
+/* Ends a compilation for 'cache': forgets the peer selections that it did
+ * not use (no contribution it kept can depend on them). */
+void compiler_cache_end(struct cf_node_cache *cache);
+/* Refreshes the records in 'cache' of the selector peers of 'rule' of
+ * policy 'p' (whose rule cache is 'rc') with what compiler 'c' selects, and
+ * returns true if each selects the same addresses as at the cache's last
+ * compilation that used it (see "Reuse of rules" in compiler.c). */
+bool compiler_cache_peers_unchanged(struct cf_node_cache *cache,
+                                    struct cf_compiler *c,
+                                    const struct cf_policy *p,
+                                    const struct cf_rule *rule,
+                                    struct rule_cache *rc,
+                                    char *const *known_keys);
 
 #endif /* compiler-private.h */

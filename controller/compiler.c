@@ -53,6 +53,9 @@
  * its policyTypes gets a drop flow in ingress_isolation (egress_isolation).
  * A bound port whose pod is unknown, host-network or without an IPv4
  * address gets no flow in classify, so its traffic drops there.
+ *
+ * A node cache (cf_compiler_node_flows_cached()) merges incrementally
+ * instead: see compiler-cache.c.
  */
 #include "conjflow-config.h"
 
@@ -65,64 +68,8 @@
 #include "compiler-private.h"
 #include "conjflow/cfutil.h"
 
-/* Priorities (see the file comment). */
-enum {
-    PRIO_NODE = 30000,          /* Node-address allowance. */
-    PRIO_PLAIN = 20000,         /* Single-dimension rule flows. */
-    PRIO_BAND = 1000,           /* Band 0 of conjunctions. */
-    PRIO_ISOLATION = 100,       /* Per-pod drop in the isolation tables. */
-};
-#define N_BANDS_INITIAL 16
-#define N_BANDS_MAX 16384       /* PRIO_BAND + N_BANDS_MAX < PRIO_PLAIN. */
-
 /* Idle timeout of learned SCTP reply flows, in seconds. */
 #define SCTP_REPLY_IDLE_TIMEOUT 120
-
-/* A conjunction of one rule part, before merging. */
-struct pf_conj {
-    uint32_t id;                /* Conjunction id. */
-    uint8_t table;              /* Rule table. */
-    uint8_t next_table;         /* Where an allowed packet goes. */
-    uint8_t reg;                /* Register that records 'id'. */
-    uint8_t n_clauses;          /* Number of clauses (2 or 3). */
-    uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
-    bool log;                   /* The policy has audit logging on. */
-    struct cflow_match *matches;  /* Clause entries (owned unless
-                                 * 'lent'). */
-    uint8_t *clauses;           /* Per entry: its 1-based clause (same). */
-    size_t n;                   /* Number of entries. */
-    size_t allocated;           /* Allocated entries. */
-    bool lent;                  /* A later contribution of the policy reuses
-                                 * this conjunction and owns 'matches' and
-                                 * 'clauses' (see "Reuse of rules"). */
-};
-
-/* One policy's contribution to one node (see compiler.h). */
-struct cf_policy_flows {
-    const struct cf_policy *policy;  /* The policy (in the cluster). */
-    struct cflow_set flows;     /* Plain and isolation flows, final. */
-    struct u32_vec ranks;       /* Per flow: merge rank (conj id). */
-    struct pf_conj *conjs;      /* Conjunctions (owned). */
-    size_t n_conjs;
-    size_t allocated_conjs;
-    struct u32_vec local_ips;   /* IPv4 addresses of the local pods it was
-                                 * compiled for, in order. */
-    struct cf_policy *snapshot; /* Owned copy of the policy as compiled,
-                                 * kept by a node cache for reuse (else
-                                 * NULL). */
-    char **peer_keys;           /* With 'snapshot': per peer of every rule
-                                 * (ingress rules, then egress), the peer's
-                                 * memo key (owned), or NULL (an ipBlock or
-                                 * not known). */
-    size_t n_peer_keys;
-};
-
-/* A pod bound on the node being compiled. */
-struct local_pod {
-    uint32_t pod;               /* Index into the cluster's pods. */
-    uint32_t ip;                /* Its IPv4 address (host order). */
-    const struct cf_binding *binding;  /* Its port. */
-};
 
 /* A dimension of a rule: alternative partial matches. */
 struct dim {
@@ -244,10 +191,10 @@ compiler_arena_zalloc(struct cf_compiler *c, size_t size)
 
 /* Fills in 'rc' the pods and memo keys of the selector peers of 'rule' of
  * policy 'p', once. */
-static void
-rule_peers_get(struct cf_compiler *c, const struct cf_policy *p,
-               const struct cf_rule *rule, struct rule_cache *rc,
-               char *const *known_keys)
+void
+compiler_rule_peers_get(struct cf_compiler *c, const struct cf_policy *p,
+                        const struct cf_rule *rule, struct rule_cache *rc,
+                        char *const *known_keys)
 {
     if (rc->have_peers) {
         return;
@@ -282,7 +229,7 @@ rule_peer_addrs(struct cf_compiler *c, const struct cf_policy *p,
         return rc->addrs;
     }
     rc->have_addrs = true;
-    rule_peers_get(c, p, rule, rc, NULL);
+    compiler_rule_peers_get(c, p, rule, rc, NULL);
 
     /* The memo key: each peer's canonical text, or an ipBlock's CIDRs. */
     struct cf_ds *key = &c->scratch;
@@ -518,8 +465,8 @@ dim_add_port_range(struct dim *d, enum cf_proto proto, uint32_t lo,
 /* qsort() comparison of matches: the order of cflow_key_compare() on
  * flows that differ only in their matches (fields present, then each
  * present field in cflow.c's order), without building flows. */
-static int
-match_qsort_compare(const void *a_, const void *b_)
+int
+compiler_match_qsort_compare(const void *a_, const void *b_)
 {
     const struct cflow_match *a = a_;
     const struct cflow_match *b = b_;
@@ -572,16 +519,17 @@ dim_sort_unique(struct dim *d)
     /* Often already sorted and unique (addresses come normalized). */
     size_t sorted = 1;
     while (sorted < d->n
-           && match_qsort_compare(&d->m[sorted - 1], &d->m[sorted]) < 0) {
+           && compiler_match_qsort_compare(&d->m[sorted - 1],
+                                           &d->m[sorted]) < 0) {
         sorted++;
     }
     if (sorted == d->n) {
         return;
     }
-    qsort(d->m, d->n, sizeof *d->m, match_qsort_compare);
+    qsort(d->m, d->n, sizeof *d->m, compiler_match_qsort_compare);
     size_t n = 1;
     for (size_t i = 1; i < d->n; i++) {
-        if (match_qsort_compare(&d->m[n - 1], &d->m[i])) {
+        if (compiler_match_qsort_compare(&d->m[n - 1], &d->m[i])) {
             d->m[n++] = d->m[i];
         }
     }
@@ -784,14 +732,6 @@ struct reuse {
     size_t n_peer_keys;
 };
 
-static bool cache_peers_unchanged(struct cf_node_cache *,
-                                  struct cf_compiler *,
-                                  const struct cf_policy *,
-                                  const struct cf_rule *,
-                                  struct rule_cache *,
-                                  char *const *known_keys);
-static void cache_count_reuse(struct cf_node_cache *);
-
 /* Moves the conjunction 'id' of 'old' to 'pf' if 'old' has it; if it has
  * not, the rule part gave nothing and gives nothing again.  Returns false
  * (nothing done) if the conjunction was already lent. */
@@ -866,11 +806,11 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
         char *const *keys = (ru->peer_keys
                              && key_ofs + rule->n_peers <= ru->n_peer_keys
                              ? &ru->peer_keys[key_ofs] : NULL);
-        bool unchanged = cache_peers_unchanged(ru->cache, c, p, rule, rc,
-                                               keys);
+        bool unchanged = compiler_cache_peers_unchanged(ru->cache, c, p,
+                                                        rule, rc, keys);
         if (unchanged && ru->old && !has_named
             && reuse_conj(pf, ru->old, cf_conj_id(p->id, dir, r, 0))) {
-            cache_count_reuse(ru->cache);
+            compiler_cache_count_reuse(ru->cache);
             dim_destroy(&ports);
             return;
         }
@@ -1099,9 +1039,10 @@ compile_policy(struct cf_compiler *c, size_t pi,
 
 /* Collects in 'locals' the pods bound on the node ('ports'): known, not
  * host-network, with an IPv4 address. */
-static void
-collect_locals(struct cf_compiler *c, const struct cf_node_ports *ports,
-               struct local_pod **locals, size_t *n_locals)
+void
+compiler_collect_locals(struct cf_compiler *c,
+                        const struct cf_node_ports *ports,
+                        struct local_pod **locals, size_t *n_locals)
 {
     *locals = cf_xcalloc(ports->n_bindings ? ports->n_bindings : 1,
                          sizeof **locals);
@@ -1175,7 +1116,7 @@ cf_compiler_policy_flows(struct cf_compiler *c, const struct cf_policy *policy,
     (void) node;
     struct local_pod *locals;
     size_t n_locals;
-    collect_locals(c, ports, &locals, &n_locals);
+    compiler_collect_locals(c, ports, &locals, &n_locals);
     size_t n = 0;
     for (size_t i = 0; i < n_locals; i++) {
         if (u32_vec_contains(c->policies[pi].selected, locals[i].pod)) {
@@ -1240,7 +1181,7 @@ pending_key_compare(const struct pending *a, const struct pending *b)
     if (a->priority != b->priority) {
         return a->priority > b->priority ? -1 : 1;
     }
-    return match_qsort_compare(a->match, b->match);
+    return compiler_match_qsort_compare(a->match, b->match);
 }
 
 /* qsort() comparison of struct pending with equal keys: by rank.  (Flows
@@ -1255,10 +1196,10 @@ pending_rank_compare(const void *a_, const void *b_)
 }
 
 /* Returns a hash of match 'm' with 'basis': matches that
- * match_qsort_compare() finds equal hash equally (only present fields
- * count). */
-static uint32_t
-match_hash(const struct cflow_match *m, uint32_t basis)
+ * compiler_match_qsort_compare() finds equal hash equally (only present
+ * fields count). */
+uint32_t
+compiler_match_hash(const struct cflow_match *m, uint32_t basis)
 {
     uint32_t f = m->fields;
     uint32_t h = cf_hash_u32(f, basis);
@@ -1388,12 +1329,12 @@ clause_ref_equal(const void *refs_, size_t i, size_t j)
 {
     const struct clause_ref *refs = refs_;
     return (refs[i].table == refs[j].table
-            && !match_qsort_compare(refs[i].match, refs[j].match));
+            && !compiler_match_qsort_compare(refs[i].match, refs[j].match));
 }
 
 /* Returns the band of conjunction 'id' among 'n_bands'. */
-static unsigned
-conj_band(uint32_t id, unsigned n_bands)
+unsigned
+compiler_conj_band(uint32_t id, unsigned n_bands)
 {
     return cf_hash_u32(id, 0) % n_bands;
 }
@@ -1401,9 +1342,9 @@ conj_band(uint32_t id, unsigned n_bands)
 /* Chooses the number of bands for each rule table ('n_bands', indexed by
  * table) so that no merged clause flow carries more than
  * CFLOW_MAX_CONJUNCTIONS conjunctions. */
-static void
-choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
-             unsigned n_bands[CFLOW_N_TABLES])
+void
+compiler_choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
+                      unsigned n_bands[CFLOW_N_TABLES])
 {
     struct clause_ref *refs = NULL;
     size_t n = 0, allocated = 0;
@@ -1431,7 +1372,7 @@ choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
     }
     uint32_t *hashes = cf_xcalloc(n, sizeof *hashes);
     for (size_t i = 0; i < n; i++) {
-        hashes[i] = match_hash(refs[i].match, refs[i].table);
+        hashes[i] = compiler_match_hash(refs[i].match, refs[i].table);
     }
     struct groups g;
     group_items(n, hashes, clause_ref_equal, refs, &g);
@@ -1451,7 +1392,7 @@ choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
                 bool over = false;
                 for (size_t i = start; i < end; i++) {
                     uint32_t id = refs[g.members[i]].id;
-                    if (++counts[conj_band(id, nb)]
+                    if (++counts[compiler_conj_band(id, nb)]
                         > CFLOW_MAX_CONJUNCTIONS) {
                         over = true;
                         break;
@@ -1471,10 +1412,11 @@ choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
 
 /* Appends to 'set' the fixed pipeline flows and the per-port classify
  * flows of 'node' with 'ports' and local pods 'locals'. */
-static void
-add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
-             const struct local_pod *locals, size_t n_locals,
-             struct cflow_set *set)
+void
+compiler_add_pipeline(const struct cf_node *node,
+                      const struct cf_node_ports *ports,
+                      const struct local_pod *locals, size_t n_locals,
+                      struct cflow_set *set)
 {
     uint64_t infra = cflow_cookie(0, CFLOW_DIR_NONE, 0, CFLOW_KIND_PIPELINE);
     uint64_t pod_cookie = cflow_cookie(0, CFLOW_DIR_NONE, 0, CFLOW_KIND_POD);
@@ -1682,9 +1624,9 @@ add_pipeline(const struct cf_node *node, const struct cf_node_ports *ports,
 }
 
 /* Appends to 'set' the conj_id flow of 'conj' at 'prio' and returns it. */
-static struct cflow *
-add_conj_id_flow(const struct pf_conj *conj, uint16_t prio,
-                 struct cflow_set *set)
+struct cflow *
+compiler_add_conj_id_flow(const struct pf_conj *conj, uint16_t prio,
+                          struct cflow_set *set)
 {
     struct cflow *f = cflow_set_add(set, conj->table, prio, conj->cookie);
     f->match.fields = CFLOW_F_CONJ_ID;
@@ -1707,17 +1649,17 @@ add_conjunctions(struct cf_policy_flows *const *pfs, size_t n_pfs,
     for (size_t i = 0; i < n_pfs; i++) {
         for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
             const struct pf_conj *conj = &pfs[i]->conjs[j];
-            uint16_t prio = PRIO_BAND + conj_band(conj->id,
-                                                  n_bands[conj->table]);
-            add_conj_id_flow(conj, prio, set);
+            uint16_t prio = PRIO_BAND + compiler_conj_band(
+                conj->id, n_bands[conj->table]);
+            compiler_add_conj_id_flow(conj, prio, set);
             u32_vec_push(ranks, conj->id);
         }
     }
 }
 
 /* True if every action of 'flow' is a conjunction() (a clause flow). */
-static bool
-is_clause_flow(const struct cflow *flow)
+bool
+compiler_is_clause_flow(const struct cflow *flow)
 {
     return flow->n_actions && flow->actions[0].type == CFLOW_A_CONJUNCTION;
 }
@@ -1741,7 +1683,7 @@ emit_merged(const struct pending *grp, size_t n, struct cflow_set *out)
     struct cflow *f = cflow_set_add(out, first->table, first->priority,
                                     pending_cookie(first));
     f->match = *first->match;
-    if (!first->flow || is_clause_flow(first->flow)) {
+    if (!first->flow || compiler_is_clause_flow(first->flow)) {
         bool have_last = false;
         uint32_t last_id = 0;
         uint8_t last_clause = 0;
@@ -1815,9 +1757,9 @@ merge_pending(struct pending *pend, size_t n, struct cflow_set *out)
 {
     uint32_t *hashes = cf_xcalloc(n ? n : 1, sizeof *hashes);
     for (size_t i = 0; i < n; i++) {
-        hashes[i] = match_hash(pend[i].match, (pend[i].table
-                                               | (uint32_t) pend[i].priority
-                                                 << 8));
+        hashes[i] = compiler_match_hash(pend[i].match,
+                                        (pend[i].table
+                                         | (uint32_t) pend[i].priority << 8));
     }
     struct groups g;
     group_items(n, hashes, pending_key_equal, pend, &g);
@@ -1859,9 +1801,9 @@ merge_pending(struct pending *pend, size_t n, struct cflow_set *out)
 
 /* Returns an error if 'node' or a policy of the 'n_pfs' contributions in
  * 'pfs' has no valid id, else NULL. */
-static char *
-merge_check(const struct cf_node *node, struct cf_policy_flows *const *pfs,
-            size_t n_pfs)
+char *
+compiler_merge_check(const struct cf_node *node,
+                     struct cf_policy_flows *const *pfs, size_t n_pfs)
 {
     if (!node->id || node->id > 65535) {
         return cf_xasprintf("node %s: no valid id (%"PRIu32"): conntrack "
@@ -1884,25 +1826,25 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
                   struct cf_policy_flows *const *pfs, size_t n_pfs,
                   struct cflow_set *out)
 {
-    char *error = merge_check(node, pfs, n_pfs);
+    char *error = compiler_merge_check(node, pfs, n_pfs);
     if (error) {
         return error;
     }
 
     struct local_pod *locals;
     size_t n_locals;
-    collect_locals(c, ports, &locals, &n_locals);
+    compiler_collect_locals(c, ports, &locals, &n_locals);
 
     struct cflow_set extra;
     struct u32_vec extra_ranks = { NULL, 0, 0 };
     cflow_set_init(&extra);
-    add_pipeline(node, ports, locals, n_locals, &extra);
+    compiler_add_pipeline(node, ports, locals, n_locals, &extra);
     free(locals);
     while (extra_ranks.n < extra.n) {
         u32_vec_push(&extra_ranks, 0);
     }
     unsigned n_bands[CFLOW_N_TABLES];
-    choose_bands(pfs, n_pfs, n_bands);
+    compiler_choose_bands(pfs, n_pfs, n_bands);
     add_conjunctions(pfs, n_pfs, n_bands, &extra, &extra_ranks);
 
     size_t n = extra.n;
@@ -1924,8 +1866,8 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
         }
         for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
             const struct pf_conj *conj = &pfs[i]->conjs[j];
-            uint16_t prio = PRIO_BAND + conj_band(conj->id,
-                                                  n_bands[conj->table]);
+            uint16_t prio = PRIO_BAND + compiler_conj_band(
+                conj->id, n_bands[conj->table]);
             for (size_t e = 0; e < conj->n; e++) {
                 pending_set_clause(&pend[k++], conj, e, prio);
             }
@@ -1949,11 +1891,6 @@ pair_compare(const void *a_, const void *b_)
     }
     return a[1] < b[1] ? -1 : a[1] > b[1];
 }
-
-static struct cf_policy_flows *cache_get_pf(struct cf_node_cache *,
-                                           const char *key);
-static void cache_begin(struct cf_node_cache *);
-static void cache_end(struct cf_node_cache *);
 
 /* True if CIDRs 'a' and 'b' are the same. */
 static bool
@@ -2065,7 +2002,8 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
     const struct cf_policy *p = c->cluster->policies[pi];
     cf_ds_clear(key);
     cf_ds_put_format(key, "%s/%s", p->ns, p->name);
-    struct cf_policy_flows *old = cache_get_pf(cache, cf_ds_cstr(key));
+    struct cf_policy_flows *old = compiler_cache_get_pf(cache,
+                                                        cf_ds_cstr(key));
     bool same = old && old->snapshot && policy_equal(old->snapshot, p);
     struct reuse ru = {
         .cache = cache,
@@ -2119,14 +2057,15 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
  * of '*n_pfsp' contributions (none NULL), in policy order.  The caller
  * frees each one and the array.  With 'cache', compiles for it (see
  * compile_policy_cached()). */
-static void
-node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
-                   struct cf_node_cache *cache,
-                   struct cf_policy_flows ***pfsp, size_t *n_pfsp)
+void
+compiler_node_contributions(struct cf_compiler *c,
+                            const struct cf_node_ports *ports,
+                            struct cf_node_cache *cache,
+                            struct cf_policy_flows ***pfsp, size_t *n_pfsp)
 {
     struct local_pod *locals;
     size_t n_locals;
-    collect_locals(c, ports, &locals, &n_locals);
+    compiler_collect_locals(c, ports, &locals, &n_locals);
 
     /* (policy, local) pairs, sorted by policy. */
     uint32_t (*pairs)[2] = NULL;
@@ -2154,7 +2093,7 @@ node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
                                        sizeof *sel);
     struct cf_ds key = CF_DS_INIT;
     if (cache) {
-        cache_begin(cache);
+        compiler_cache_begin(cache);
     }
     for (size_t start = 0; start < n_pairs; ) {
         size_t end = start;
@@ -2170,7 +2109,7 @@ node_contributions(struct cf_compiler *c, const struct cf_node_ports *ports,
         start = end;
     }
     if (cache) {
-        cache_end(cache);
+        compiler_cache_end(cache);
     }
     cf_ds_destroy(&key);
     free(sel);
@@ -2189,7 +2128,7 @@ cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
 {
     struct cf_policy_flows **pfs;
     size_t n_pfs;
-    node_contributions(c, ports, NULL, &pfs, &n_pfs);
+    compiler_node_contributions(c, ports, NULL, &pfs, &n_pfs);
 
     size_t old_n = out->n;
     char *error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
@@ -2197,912 +2136,6 @@ cf_compiler_node_flows(struct cf_compiler *c, const struct cf_node *node,
         while (out->n > old_n) {
             free(out->flows[--out->n].actions);
         }
-    }
-    for (size_t i = 0; i < n_pfs; i++) {
-        cf_policy_flows_destroy(pfs[i]);
-    }
-    free(pfs);
-    return error;
-}
-
-/* ---- Incremental merging ------------------------------------------------
- *
- * A struct cf_node_cache keeps one node's merged flow table as a hash map
- * from flow key (table, priority, match) to what is merged into that key
- * (whole flows and conjunction clause entries, each with its merge rank,
- * kept in rank order), the merged flow of every key, the keys in output
- * order, and each policy's last contribution.  The next compilation
- * compares each policy's new contribution with its last one and updates
- * only the keys where they differ: for a conjunction whose address set
- * gained one address, one clause entry.  Only those keys' flows are made
- * again and only new keys are sorted.
- *
- * Bands: the cache is used only while every rule table has N_BANDS_INITIAL
- * bands, the minimum, so that a conjunction's priority never depends on the
- * others; each update checks that every key it touched still carries at
- * most CFLOW_MAX_CONJUNCTIONS conjunctions (then choose_bands() would also
- * keep N_BANDS_INITIAL).  Anything else (more bands, an unexpected state)
- * empties the cache and merges the node in full with cf_compiler_merge(),
- * so the output is always exactly cf_compiler_node_flows()'s. */
-
-/* One flow merged into a key. */
-struct mmember {
-    uint32_t rank;              /* Merge rank. */
-    struct cflow *flow;         /* Owned copy of a whole flow, or NULL for
-                                 * a clause entry: */
-    uint64_t cookie;            /* The clause flow's cookie, */
-    uint32_t conj_id;           /* its conjunction id, */
-    uint8_t clause;             /* clause, */
-    uint8_t n_clauses;          /* and number of clauses. */
-};
-
-/* A key of the merged table and what is merged into it. */
-struct mgroup {
-    struct mgroup *next;        /* Next in the hash bucket. */
-    uint32_t hash;              /* Hash of the key. */
-    uint8_t table;              /* The key: table, */
-    uint16_t priority;          /* priority */
-    struct cflow_match match;   /* and match. */
-    struct mmember *members;    /* Owned, ascending rank. */
-    size_t n_members;
-    size_t allocated_members;
-    size_t n_entries;           /* Clause entries among 'members'. */
-    struct cflow flow;          /* The merged flow (owns its actions);
-                                 * valid unless 'dirty'. */
-    bool dirty;                 /* In the cache's 'touched' list. */
-    bool sorted;                /* In the cache's 'sorted' array. */
-};
-
-/* See compiler.h. */
-struct cf_node_cache {
-    bool valid;                 /* The state below is a node's table. */
-    struct mgroup **buckets;    /* Owned array of 'mask + 1' buckets. */
-    size_t mask;                /* Number of buckets minus one. */
-    size_t n_groups;            /* Number of keys. */
-    struct mgroup **sorted;     /* Every key in output order (owned array
-                                 * of pointers into the map). */
-    size_t n_sorted;
-    struct mgroup **touched;    /* Keys changed by the current update. */
-    size_t n_touched;
-    size_t allocated_touched;
-    struct cf_smap pfs;         /* "ns/name" -> struct cf_policy_flows *:
-                                 * each policy's last contribution (owned;
-                                 * its 'policy' pointer is stale). */
-    struct cf_smap peer_recs;   /* Peer selection (memo key) -> struct
-                                 * peer_rec * (owned), see "Reuse of
-                                 * rules". */
-    uint64_t gen;               /* Compilations for this cache so far. */
-    struct cflow_set pipeline;  /* The last pipeline flows. */
-    struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
-    bool delta_valid;           /* 'removed' and 'added' are the last
-                                 * compilation's difference. */
-    struct cflow_set removed;   /* Flows the last update took out. */
-    struct cflow_set added;     /* Flows the last update put in. */
-};
-
-/* See compiler.h. */
-struct cf_node_cache *
-cf_node_cache_create(void)
-{
-    struct cf_node_cache *cache = cf_xzalloc(sizeof *cache);
-    cf_smap_init(&cache->pfs);
-    cf_smap_init(&cache->peer_recs);
-    cflow_set_init(&cache->pipeline);
-    cflow_set_init(&cache->removed);
-    cflow_set_init(&cache->added);
-    return cache;
-}
-
-/* Frees 'g' and what it owns. */
-static void
-mgroup_destroy(struct mgroup *g)
-{
-    for (size_t i = 0; i < g->n_members; i++) {
-        if (g->members[i].flow) {
-            free(g->members[i].flow->actions);
-            free(g->members[i].flow);
-        }
-    }
-    free(g->members);
-    free(g->flow.actions);
-    free(g);
-}
-
-/* cf_smap_destroy() callback for the contributions. */
-static void
-pf_free(void *pf)
-{
-    cf_policy_flows_destroy(pf);
-}
-
-/* What a node cache recorded of one peer selection. */
-struct peer_rec {
-    struct u32_vec ips;         /* The selected pods' IPv4 addresses (0 for
-                                 * none), in pod order, at compilation
-                                 * 'gen'. */
-    uint64_t gen;               /* The last compilation that used it. */
-    bool changed;               /* 'ips' changed at 'gen' (or the record
-                                 * was new then). */
-};
-
-/* cf_smap_destroy() callback for the peer records. */
-static void
-peer_rec_free(void *rec_)
-{
-    struct peer_rec *rec = rec_;
-    if (rec) {
-        u32_vec_destroy(&rec->ips);
-        free(rec);
-    }
-}
-
-/* Returns the last contribution in 'cache' of the policy named 'key'
- * ("ns/name"), or NULL. */
-static struct cf_policy_flows *
-cache_get_pf(struct cf_node_cache *cache, const char *key)
-{
-    return cf_smap_get(&cache->pfs, key);
-}
-
-/* Counts a reused rule in the statistics of 'cache'. */
-static void
-cache_count_reuse(struct cf_node_cache *cache)
-{
-    cache->stats.n_rules_reused++;
-}
-
-/* Starts a compilation for 'cache'. */
-static void
-cache_begin(struct cf_node_cache *cache)
-{
-    cache->gen++;
-}
-
-/* cf_smap_sweep() callback: keeps the records used by compilation
- * '*gen'. */
-static bool
-peer_rec_current(void *rec_, void *gen_)
-{
-    const struct peer_rec *rec = rec_;
-    const uint64_t *gen = gen_;
-    return rec->gen == *gen;
-}
-
-/* Ends a compilation for 'cache': forgets the peer selections that it did
- * not use (no contribution it kept can depend on them). */
-static void
-cache_end(struct cf_node_cache *cache)
-{
-    cf_smap_sweep(&cache->peer_recs, peer_rec_current, &cache->gen,
-                  peer_rec_free);
-}
-
-/* Refreshes the records in 'cache' of the selector peers of 'rule' of
- * policy 'p' (whose rule cache is 'rc') with what compiler 'c' selects, and
- * returns true if each selects the same addresses as at the cache's last
- * compilation that used it (see "Reuse of rules"). */
-static bool
-cache_peers_unchanged(struct cf_node_cache *cache, struct cf_compiler *c,
-                      const struct cf_policy *p, const struct cf_rule *rule,
-                      struct rule_cache *rc, char *const *known_keys)
-{
-    bool unchanged = true;
-    rule_peers_get(c, p, rule, rc, known_keys);
-    for (size_t i = 0; i < rule->n_peers; i++) {
-        if (rule->peers[i].has_ipblock) {
-            continue;
-        }
-        const struct u32_vec *pods = rc->peer_pods[i];
-        struct peer_rec **slot = (struct peer_rec **)
-            cf_smap_slot(&cache->peer_recs, rc->peer_keys[i]);
-        bool fresh = !*slot;
-        if (fresh) {
-            *slot = cf_xzalloc(sizeof **slot);
-        }
-        struct peer_rec *rec = *slot;
-        if (fresh || rec->gen != cache->gen) {
-            bool same = !fresh && rec->ips.n == pods->n;
-            for (size_t j = 0; same && j < pods->n; j++) {
-                same = rec->ips.v[j] == c->pod_ip[pods->v[j]];
-            }
-            if (!same) {
-                rec->ips.n = 0;
-                for (size_t j = 0; j < pods->n; j++) {
-                    u32_vec_push(&rec->ips, c->pod_ip[pods->v[j]]);
-                }
-            }
-            rec->changed = !same;
-            rec->gen = cache->gen;
-        }
-        unchanged = unchanged && !rec->changed;
-    }
-    return unchanged;
-}
-
-/* See compiler.h. */
-void
-cf_node_cache_clear(struct cf_node_cache *cache)
-{
-    if (!cache) {
-        return;
-    }
-    for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
-        for (struct mgroup *g = cache->buckets[i], *next; g; g = next) {
-            next = g->next;
-            mgroup_destroy(g);
-        }
-    }
-    free(cache->buckets);
-    free(cache->sorted);
-    free(cache->touched);
-    cf_smap_destroy(&cache->pfs, pf_free);
-    cf_smap_destroy(&cache->peer_recs, peer_rec_free);
-    cflow_set_destroy(&cache->pipeline);
-    cflow_set_destroy(&cache->removed);
-    cflow_set_destroy(&cache->added);
-    struct cf_node_cache_stats stats = cache->stats;
-    memset(cache, 0, sizeof *cache);
-    cf_smap_init(&cache->pfs);
-    cf_smap_init(&cache->peer_recs);
-    cflow_set_init(&cache->pipeline);
-    cflow_set_init(&cache->removed);
-    cflow_set_init(&cache->added);
-    cache->stats = stats;
-}
-
-/* See compiler.h. */
-bool
-cf_node_cache_get_delta(const struct cf_node_cache *cache,
-                        const struct cflow_set **removed,
-                        const struct cflow_set **added)
-{
-    *removed = &cache->removed;
-    *added = &cache->added;
-    return cache->delta_valid;
-}
-
-/* See compiler.h. */
-void
-cf_node_cache_get_stats(const struct cf_node_cache *cache,
-                        struct cf_node_cache_stats *stats)
-{
-    *stats = cache->stats;
-}
-
-/* See compiler.h. */
-void
-cf_node_cache_destroy(struct cf_node_cache *cache)
-{
-    if (cache) {
-        cf_node_cache_clear(cache);
-        cf_smap_destroy(&cache->pfs, NULL);
-        cf_smap_destroy(&cache->peer_recs, NULL);
-        free(cache);
-    }
-}
-
-/* Compares the keys of 'a' and 'b' as cflow_key_compare() does. */
-static int
-mgroup_key_compare(const struct mgroup *a, const struct mgroup *b)
-{
-    if (a->table != b->table) {
-        return a->table < b->table ? -1 : 1;
-    }
-    if (a->priority != b->priority) {
-        return a->priority > b->priority ? -1 : 1;
-    }
-    return match_qsort_compare(&a->match, &b->match);
-}
-
-/* qsort() comparison of struct mgroup pointers by key. */
-static int
-mgroup_ptr_compare(const void *a_, const void *b_)
-{
-    const struct mgroup *const *a = a_;
-    const struct mgroup *const *b = b_;
-    return mgroup_key_compare(*a, *b);
-}
-
-/* Returns the group of key ('table', 'priority', 'match') in 'cache',
- * creating it (empty) if 'create', else NULL if there is none.  A group
- * returned is in the touched list. */
-static struct mgroup *
-mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
-           const struct cflow_match *match, bool create)
-{
-    uint32_t hash = match_hash(match, table | (uint32_t) priority << 8);
-    struct mgroup *g = NULL;
-    if (cache->buckets) {
-        for (g = cache->buckets[hash & cache->mask]; g; g = g->next) {
-            if (g->hash == hash && g->table == table
-                && g->priority == priority
-                && !match_qsort_compare(&g->match, match)) {
-                break;
-            }
-        }
-    }
-    if (!g) {
-        if (!create) {
-            return NULL;
-        }
-        if (cache->n_groups >= (cache->buckets ? cache->mask + 1 : 0)) {
-            size_t mask = cache->buckets ? cache->mask * 2 + 1 : 1023;
-            struct mgroup **buckets = cf_xcalloc(mask + 1, sizeof *buckets);
-            for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
-                for (struct mgroup *h = cache->buckets[i], *next; h;
-                     h = next) {
-                    next = h->next;
-                    h->next = buckets[h->hash & mask];
-                    buckets[h->hash & mask] = h;
-                }
-            }
-            free(cache->buckets);
-            cache->buckets = buckets;
-            cache->mask = mask;
-        }
-        g = cf_xzalloc(sizeof *g);
-        g->hash = hash;
-        g->table = table;
-        g->priority = priority;
-        g->match = *match;
-        g->next = cache->buckets[hash & cache->mask];
-        cache->buckets[hash & cache->mask] = g;
-        cache->n_groups++;
-    }
-    if (!g->dirty) {
-        g->dirty = true;
-        if (cache->n_touched >= cache->allocated_touched) {
-            cache->touched = cf_x2nrealloc(cache->touched,
-                                           &cache->allocated_touched,
-                                           sizeof *cache->touched);
-        }
-        cache->touched[cache->n_touched++] = g;
-    }
-    return g;
-}
-
-/* Inserts 'm' into 'g' after the members of lower or equal rank. */
-static void
-mgroup_insert(struct mgroup *g, const struct mmember *m)
-{
-    size_t lo = 0, hi = g->n_members;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->members[mid].rank <= m->rank) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    if (g->n_members >= g->allocated_members) {
-        g->members = cf_x2nrealloc(g->members, &g->allocated_members,
-                                   sizeof *g->members);
-    }
-    memmove(&g->members[lo + 1], &g->members[lo],
-            (g->n_members - lo) * sizeof *g->members);
-    g->members[lo] = *m;
-    g->n_members++;
-    if (!m->flow) {
-        g->n_entries++;
-    }
-}
-
-/* Removes from 'g' a member of rank 'rank' that is whole flow 'flow' (if
- * nonnull) or clause entry ('conj_id', 'clause').  Returns false if there
- * is none. */
-static bool
-mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
-              uint32_t conj_id, uint8_t clause)
-{
-    size_t lo = 0, hi = g->n_members;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (g->members[mid].rank < rank) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    for (size_t i = lo; i < g->n_members && g->members[i].rank == rank;
-         i++) {
-        struct mmember *m = &g->members[i];
-        if (flow ? m->flow && cflow_equal(m->flow, flow)
-            : !m->flow && m->conj_id == conj_id && m->clause == clause) {
-            if (m->flow) {
-                free(m->flow->actions);
-                free(m->flow);
-            } else {
-                g->n_entries--;
-            }
-            memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
-            g->n_members--;
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Adds (if 'add') or removes whole flow 'flow' of merge rank 'rank'.
- * Returns false if a flow to remove is not there. */
-static bool
-mc_flow(struct cf_node_cache *cache, const struct cflow *flow,
-        uint32_t rank, bool add)
-{
-    struct mgroup *g = mgroup_get(cache, flow->table, flow->priority,
-                                  &flow->match, add);
-    if (!add) {
-        return g && mgroup_remove(g, rank, flow, 0, 0);
-    }
-    struct mmember m;
-    memset(&m, 0, sizeof m);
-    m.rank = rank;
-    m.flow = cf_xmalloc(sizeof *m.flow);
-    *m.flow = *flow;
-    m.flow->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
-                                 * sizeof *flow->actions);
-    memcpy(m.flow->actions, flow->actions,
-           flow->n_actions * sizeof *flow->actions);
-    m.flow->allocated_actions = flow->n_actions;
-    mgroup_insert(g, &m);
-    return true;
-}
-
-/* Priority of the flows of conjunction 'conj' (the cache's bands). */
-static uint16_t
-mc_conj_priority(const struct pf_conj *conj)
-{
-    return PRIO_BAND + conj_band(conj->id, N_BANDS_INITIAL);
-}
-
-/* Adds (if 'add') or removes clause entry 'e' of 'conj'.  Returns false if
- * an entry to remove is not there. */
-static bool
-mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
-         bool add)
-{
-    struct mgroup *g = mgroup_get(cache, conj->table, mc_conj_priority(conj),
-                                  &conj->matches[e], add);
-    if (!add) {
-        return g && mgroup_remove(g, conj->id, NULL, conj->id,
-                                  conj->clauses[e]);
-    }
-    struct mmember m;
-    memset(&m, 0, sizeof m);
-    m.rank = conj->id;
-    m.cookie = (conj->cookie & ~0xffffULL) | CFLOW_KIND_CLAUSE;
-    m.conj_id = conj->id;
-    m.clause = conj->clauses[e];
-    m.n_clauses = conj->n_clauses;
-    mgroup_insert(g, &m);
-    return true;
-}
-
-/* Adds or removes every flow of 'conj': its clause entries and its conj_id
- * flow.  Returns false on an inconsistency. */
-static bool
-mc_conj(struct cf_node_cache *cache, const struct pf_conj *conj, bool add)
-{
-    bool ok = true;
-    for (size_t e = 0; e < conj->n && ok; e++) {
-        ok = mc_entry(cache, conj, e, add);
-    }
-    struct cflow_set set;
-    cflow_set_init(&set);
-    const struct cflow *f = add_conj_id_flow(conj, mc_conj_priority(conj),
-                                             &set);
-    ok = ok && mc_flow(cache, f, conj->id, add);
-    cflow_set_destroy(&set);
-    return ok;
-}
-
-/* Compares clause entry 'i' of 'a' with entry 'j' of 'b': by clause, then
- * match (the order emit_rule_part() lays entries out in).  Identical bytes
- * are equal matches (the converse need not hold: then the fields tell). */
-static int
-entry_compare(const struct pf_conj *a, size_t i, const struct pf_conj *b,
-              size_t j)
-{
-    if (a->clauses[i] != b->clauses[j]) {
-        return a->clauses[i] < b->clauses[j] ? -1 : 1;
-    }
-    if (!memcmp(&a->matches[i], &b->matches[j], sizeof a->matches[i])) {
-        return 0;
-    }
-    return match_qsort_compare(&a->matches[i], &b->matches[j]);
-}
-
-/* Updates 'cache' from conjunction 'old' to 'new' (same id).  When their
- * clause flows and conj_id flows agree, only the clause entries that
- * differ change.  Returns false on an inconsistency. */
-static bool
-mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
-               const struct pf_conj *new)
-{
-    if (old->lent && old->matches == new->matches && old->n == new->n) {
-        return true;            /* Reused as it was. */
-    }
-    struct cflow_set set;
-    cflow_set_init(&set);
-    uint16_t prio = mc_conj_priority(new);
-    add_conj_id_flow(old, prio, &set);
-    add_conj_id_flow(new, prio, &set);
-    bool same = (cflow_equal(&set.flows[0], &set.flows[1])
-                 && old->cookie == new->cookie
-                 && old->n_clauses == new->n_clauses
-                 && old->table == new->table);
-    cflow_set_destroy(&set);
-    if (!same) {
-        return mc_conj(cache, old, false) && mc_conj(cache, new, true);
-    }
-
-    if (old->n == new->n
-        && !memcmp(old->clauses, new->clauses, new->n * sizeof *new->clauses)
-        && !memcmp(old->matches, new->matches,
-                   new->n * sizeof *new->matches)) {
-        return true;            /* Unchanged (the usual case). */
-    }
-
-    /* A merge walk: entries are laid out in (clause, match) order, so this
-     * finds the few that differ.  (Were they not, the walk would still
-     * remove every old entry it does not pair with an equal new one and
-     * add every new one it does not pair: correct, only slower.) */
-    size_t i = 0, j = 0;
-    while (i < old->n || j < new->n) {
-        int cmp = (i >= old->n ? 1 : j >= new->n ? -1
-                   : entry_compare(old, i, new, j));
-        if (!cmp) {
-            i++;
-            j++;
-        } else if (cmp < 0) {
-            if (!mc_entry(cache, old, i++, false)) {
-                return false;
-            }
-        } else if (!mc_entry(cache, new, j++, true)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* True if the whole flows of 'a' and 'b' (and their ranks) are the
- * same. */
-static bool
-pf_flows_equal(const struct cf_policy_flows *a,
-               const struct cf_policy_flows *b)
-{
-    if (a->flows.n != b->flows.n) {
-        return false;
-    }
-    for (size_t i = 0; i < a->flows.n; i++) {
-        if (a->ranks.v[i] != b->ranks.v[i]
-            || !cflow_equal(&a->flows.flows[i], &b->flows.flows[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Updates 'cache' from a policy's contribution 'old' to 'new' (either may
- * be NULL).  Returns false on an inconsistency. */
-static bool
-mc_policy_update(struct cf_node_cache *cache,
-                 const struct cf_policy_flows *old,
-                 const struct cf_policy_flows *new)
-{
-    if (!old || !new || !pf_flows_equal(old, new)) {
-        for (size_t i = 0; old && i < old->flows.n; i++) {
-            if (!mc_flow(cache, &old->flows.flows[i], old->ranks.v[i],
-                         false)) {
-                return false;
-            }
-        }
-        for (size_t i = 0; new && i < new->flows.n; i++) {
-            mc_flow(cache, &new->flows.flows[i], new->ranks.v[i], true);
-        }
-    }
-    bool paired = old && new && old->n_conjs == new->n_conjs;
-    for (size_t i = 0; paired && i < new->n_conjs; i++) {
-        paired = old->conjs[i].id == new->conjs[i].id;
-    }
-    if (paired) {
-        for (size_t i = 0; i < new->n_conjs; i++) {
-            if (!mc_conj_update(cache, &old->conjs[i], &new->conjs[i])) {
-                return false;
-            }
-        }
-        return true;
-    }
-    for (size_t i = 0; old && i < old->n_conjs; i++) {
-        if (!mc_conj(cache, &old->conjs[i], false)) {
-            return false;
-        }
-    }
-    for (size_t i = 0; new && i < new->n_conjs; i++) {
-        mc_conj(cache, &new->conjs[i], true);
-    }
-    return true;
-}
-
-/* Makes the merged flow of 'g' from its members (as emit_merged() does). */
-static void
-mgroup_emit(struct mgroup *g)
-{
-    const struct mmember *first = &g->members[0];
-    struct cflow *f = &g->flow;
-    free(f->actions);
-    memset(f, 0, sizeof *f);
-    f->table = g->table;
-    f->priority = g->priority;
-    f->cookie = first->flow ? first->flow->cookie : first->cookie;
-    f->match = g->match;
-    if (first->flow && !is_clause_flow(first->flow)) {
-        for (size_t j = 0; j < first->flow->n_actions; j++) {
-            cflow_add_action(f, &first->flow->actions[j]);
-        }
-        return;
-    }
-    bool have_last = false;
-    uint32_t last_id = 0;
-    uint8_t last_clause = 0;
-    for (size_t i = 0; i < g->n_members; i++) {
-        const struct mmember *m = &g->members[i];
-        struct cflow_action tmp;
-        const struct cflow_action *actions;
-        size_t n_actions;
-        if (m->flow) {
-            actions = m->flow->actions;
-            n_actions = m->flow->n_actions;
-        } else {
-            memset(&tmp, 0, sizeof tmp);
-            tmp.type = CFLOW_A_CONJUNCTION;
-            tmp.id = m->conj_id;
-            tmp.clause = m->clause;
-            tmp.n_clauses = m->n_clauses;
-            actions = &tmp;
-            n_actions = 1;
-        }
-        for (size_t j = 0; j < n_actions; j++) {
-            const struct cflow_action *a = &actions[j];
-            if (a->type != CFLOW_A_CONJUNCTION
-                || (have_last && last_id == a->id
-                    && last_clause == a->clause)) {
-                continue;
-            }
-            cflow_add_action(f, a);
-            have_last = true;
-            last_id = a->id;
-            last_clause = a->clause;
-        }
-    }
-}
-
-/* Unlinks 'g' from the hash map of 'cache' (it is still allocated). */
-static void
-mgroup_unlink(struct cf_node_cache *cache, struct mgroup *g)
-{
-    struct mgroup **p = &cache->buckets[g->hash & cache->mask];
-    while (*p != g) {
-        p = &(*p)->next;
-    }
-    *p = g->next;
-    cache->n_groups--;
-}
-
-/* Appends a copy of 'flow' to 'set'. */
-static void
-mc_copy_flow(const struct cflow *flow, struct cflow_set *set)
-{
-    struct cflow *f = cflow_set_add(set, flow->table, flow->priority,
-                                    flow->cookie);
-    f->match = flow->match;
-    f->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
-                            * sizeof *f->actions);
-    memcpy(f->actions, flow->actions, flow->n_actions * sizeof *f->actions);
-    f->n_actions = f->allocated_actions = flow->n_actions;
-}
-
-/* Finishes an update: drops empty keys, makes the touched keys' flows
- * again, records in the cache's 'removed' and 'added' the flows that
- * changed, and puts new keys in order.  Returns false if a key carries
- * more than CFLOW_MAX_CONJUNCTIONS conjunctions (the node needs more
- * bands). */
-static bool
-mc_finish(struct cf_node_cache *cache)
-{
-    bool ok = true;
-    struct mgroup **added = cf_xcalloc(cache->n_touched + 1, sizeof *added);
-    size_t n_added = 0, n_removed = 0;
-    for (size_t i = 0; i < cache->n_touched; i++) {
-        struct mgroup *g = cache->touched[i];
-        g->dirty = false;
-        if (!g->n_members) {
-            mgroup_unlink(cache, g);
-            if (g->sorted) {
-                mc_copy_flow(&g->flow, &cache->removed);
-                n_removed++;
-            } else {
-                mgroup_destroy(g);
-                cache->touched[i] = NULL;
-            }
-            continue;
-        }
-        if (g->n_entries > CFLOW_MAX_CONJUNCTIONS) {
-            ok = false;
-        }
-        struct cflow old = g->flow;
-        memset(&g->flow, 0, sizeof g->flow);
-        mgroup_emit(g);
-        if (!g->sorted) {
-            added[n_added++] = g;
-            mc_copy_flow(&g->flow, &cache->added);
-        } else if (!cflow_equal(&old, &g->flow)) {
-            mc_copy_flow(&old, &cache->removed);
-            mc_copy_flow(&g->flow, &cache->added);
-        }
-        free(old.actions);
-    }
-    if (n_added > 1) {
-        qsort(added, n_added, sizeof *added, mgroup_ptr_compare);
-    }
-
-    /* Merge the old order (without the empty keys) with the new keys. */
-    size_t n = cache->n_sorted - n_removed + n_added;
-    struct mgroup **sorted = cf_xcalloc(n + 1, sizeof *sorted);
-    size_t i = 0, j = 0, k = 0;
-    while (i < cache->n_sorted || j < n_added) {
-        if (i < cache->n_sorted && !cache->sorted[i]->n_members) {
-            i++;                /* Emptied: freed below. */
-        } else if (j >= n_added
-                   || (i < cache->n_sorted
-                       && mgroup_key_compare(cache->sorted[i],
-                                             added[j]) < 0)) {
-            sorted[k++] = cache->sorted[i++];
-        } else {
-            added[j]->sorted = true;
-            sorted[k++] = added[j++];
-        }
-    }
-    free(cache->sorted);
-    cache->sorted = sorted;
-    cache->n_sorted = k;
-    free(added);
-
-    for (size_t t = 0; t < cache->n_touched; t++) {
-        struct mgroup *g = cache->touched[t];
-        if (g && !g->n_members) {
-            mgroup_destroy(g);
-        }
-    }
-    cache->n_touched = 0;
-    return ok;
-}
-
-/* Updates 'cache' to 'node''s table with 'ports' and contributions 'pfs'
- * (taking ownership of them).  Returns false on an inconsistency or when
- * the cache can't be used (then the caller clears it). */
-static bool
-mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
-          const struct cf_node *node, const struct cf_node_ports *ports,
-          struct cf_policy_flows **pfs, size_t n_pfs)
-{
-    cflow_set_clear(&cache->removed);
-    cflow_set_clear(&cache->added);
-
-    /* The pipeline. */
-    struct local_pod *locals;
-    size_t n_locals;
-    collect_locals(c, ports, &locals, &n_locals);
-    struct cflow_set pipeline;
-    cflow_set_init(&pipeline);
-    add_pipeline(node, ports, locals, n_locals, &pipeline);
-    free(locals);
-    bool same = pipeline.n == cache->pipeline.n;
-    for (size_t i = 0; same && i < pipeline.n; i++) {
-        same = cflow_equal(&pipeline.flows[i], &cache->pipeline.flows[i]);
-    }
-    bool ok = true;
-    if (!same) {
-        for (size_t i = 0; ok && i < cache->pipeline.n; i++) {
-            ok = mc_flow(cache, &cache->pipeline.flows[i], 0, false);
-        }
-        for (size_t i = 0; ok && i < pipeline.n; i++) {
-            mc_flow(cache, &pipeline.flows[i], 0, true);
-        }
-    }
-    cflow_set_destroy(&cache->pipeline);
-    cache->pipeline = pipeline;
-
-    /* The policies, by name. */
-    struct cf_smap new_pfs;
-    cf_smap_init(&new_pfs);
-    struct cf_ds key;
-    cf_ds_init(&key);
-    for (size_t i = 0; i < n_pfs; i++) {
-        const struct cf_policy *p = pfs[i]->policy;
-        cf_ds_clear(&key);
-        cf_ds_put_format(&key, "%s/%s", p->ns, p->name);
-        void **slot = cf_smap_slot(&new_pfs, cf_ds_cstr(&key));
-        if (*slot) {
-            ok = false;         /* Two policies with one name. */
-            cf_policy_flows_destroy(pfs[i]);
-            continue;
-        }
-        *slot = pfs[i];
-        if (ok) {
-            ok = mc_policy_update(cache, cf_smap_get(&cache->pfs,
-                                                     cf_ds_cstr(&key)),
-                                  pfs[i]);
-        }
-    }
-    /* Policies that no longer contribute. */
-    for (size_t b = 0; ok && b <= cache->pfs.mask; b++) {
-        for (struct cf_smap_node *sn = cache->pfs.buckets[b]; ok && sn;
-             sn = sn->next) {
-            if (!cf_smap_get(&new_pfs, sn->key)) {
-                ok = mc_policy_update(cache, sn->data, NULL);
-            }
-        }
-    }
-    cf_ds_destroy(&key);
-    cf_smap_destroy(&cache->pfs, pf_free);
-    cache->pfs = new_pfs;
-    return mc_finish(cache) && ok;
-}
-
-/* See compiler.h. */
-char *
-cf_compiler_node_flows_cached(struct cf_compiler *c,
-                              const struct cf_node *node,
-                              const struct cf_node_ports *ports,
-                              struct cf_node_cache *cache,
-                              struct cflow_set *out)
-{
-    struct cf_policy_flows **pfs;
-    size_t n_pfs;
-    node_contributions(c, ports, cache, &pfs, &n_pfs);
-
-    char *error = merge_check(node, pfs, n_pfs);
-    bool use = !error;
-    bool had = cache->valid;
-    cache->delta_valid = false;
-    if (use && !cache->valid) {
-        /* A fresh start: only with the initial bands everywhere.  The
-         * peer records are this compilation's: keep them. */
-        unsigned n_bands[CFLOW_N_TABLES];
-        choose_bands(pfs, n_pfs, n_bands);
-        for (size_t t = 0; t < CFLOW_N_TABLES; t++) {
-            use = use && n_bands[t] == N_BANDS_INITIAL;
-        }
-        struct cf_smap recs = cache->peer_recs;
-        uint64_t gen = cache->gen;
-        cf_smap_init(&cache->peer_recs);
-        cf_node_cache_clear(cache);
-        cf_smap_destroy(&cache->peer_recs, NULL);
-        cache->peer_recs = recs;
-        cache->gen = gen;
-    }
-    if (use) {
-        cache->valid = true;
-        if (mc_update(c, cache, node, ports, pfs, n_pfs)) {
-            cache->stats.n_updates++;
-            cache->delta_valid = had;
-            free(pfs);
-            for (size_t i = 0; out && i < cache->n_sorted; i++) {
-                mc_copy_flow(&cache->sorted[i]->flow, out);
-            }
-            return NULL;
-        }
-        /* The cache owns the contributions now: compute them again. */
-        cache->stats.n_fallbacks++;
-        free(pfs);
-        cf_node_cache_clear(cache);
-        return out ? cf_compiler_node_flows(c, node, ports, out) : NULL;
-    }
-
-    cf_node_cache_clear(cache);
-    if (!error && out) {
-        cache->stats.n_full++;
-        error = cf_compiler_merge(c, node, ports, pfs, n_pfs, out);
     }
     for (size_t i = 0; i < n_pfs; i++) {
         cf_policy_flows_destroy(pfs[i]);
