@@ -104,9 +104,10 @@ cmp_u64(uint64_t a, uint64_t b)
 }
 
 /* Compares matches 'a' and 'b' field by field (only fields that are set),
- * for a total order on matches. */
-static int
-match_compare(const struct cflow_match *a, const struct cflow_match *b)
+ * for a total order on matches.  Returns negative, zero or positive like
+ * strcmp(). */
+int
+cflow_match_compare(const struct cflow_match *a, const struct cflow_match *b)
 {
     int c;
 
@@ -159,7 +160,7 @@ cflow_key_compare(const struct cflow *a, const struct cflow *b)
     if (a->priority != b->priority) {
         return a->priority > b->priority ? -1 : 1;
     }
-    return match_compare(&a->match, &b->match);
+    return cflow_match_compare(&a->match, &b->match);
 }
 
 /* qsort() adapter for cflow_key_compare(). */

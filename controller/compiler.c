@@ -459,54 +459,12 @@ dim_add_port_range(struct dim *d, enum cf_proto proto, uint32_t lo,
     }
 }
 
-/* Three-way comparison of unsigned values. */
-#define CMP3(A, B) ((A) < (B) ? -1 : (A) > (B))
-
-/* qsort() comparison of matches: the order of cflow_key_compare() on
- * flows that differ only in their matches (fields present, then each
- * present field in cflow.c's order), without building flows. */
+/* qsort() comparison of matches: cflow_match_compare(), the order
+ * cflow_key_compare() gives flows that differ only in their matches. */
 int
-compiler_match_qsort_compare(const void *a_, const void *b_)
+compiler_match_qsort_compare(const void *a, const void *b)
 {
-    const struct cflow_match *a = a_;
-    const struct cflow_match *b = b_;
-    int c;
-
-    if (a->fields != b->fields) {
-        return CMP3(a->fields, b->fields);
-    }
-    uint32_t f = a->fields;
-#define CMP_FIELD(FIELD, MEMBER)                                        \
-    if ((f & (FIELD)) && (c = CMP3(a->MEMBER, b->MEMBER))) {            \
-        return c;                                                       \
-    }
-    CMP_FIELD(CFLOW_F_CONJ_ID, conj_id);
-    CMP_FIELD(CFLOW_F_IN_PORT, in_port);
-    CMP_FIELD(CFLOW_F_DL_TYPE, dl_type);
-    CMP_FIELD(CFLOW_F_NW_PROTO, nw_proto);
-    CMP_FIELD(CFLOW_F_NW_SRC, nw_src);
-    CMP_FIELD(CFLOW_F_NW_SRC, nw_src_mask);
-    CMP_FIELD(CFLOW_F_NW_DST, nw_dst);
-    CMP_FIELD(CFLOW_F_NW_DST, nw_dst_mask);
-    CMP_FIELD(CFLOW_F_TP_DST, tp_dst);
-    CMP_FIELD(CFLOW_F_TP_DST, tp_dst_mask);
-    CMP_FIELD(CFLOW_F_ARP_SPA, arp_spa);
-    CMP_FIELD(CFLOW_F_REG0, reg0);
-    CMP_FIELD(CFLOW_F_REG0, reg0_mask);
-    CMP_FIELD(CFLOW_F_REG1, reg1);
-    CMP_FIELD(CFLOW_F_REG2, reg2);
-    CMP_FIELD(CFLOW_F_CT_STATE, ct_state);
-    CMP_FIELD(CFLOW_F_CT_STATE, ct_state_mask);
-#undef CMP_FIELD
-    if ((f & CFLOW_F_DL_SRC)
-        && (c = memcmp(a->dl_src, b->dl_src, sizeof a->dl_src))) {
-        return c;
-    }
-    if ((f & CFLOW_F_ARP_SHA)
-        && (c = memcmp(a->arp_sha, b->arp_sha, sizeof a->arp_sha))) {
-        return c;
-    }
-    return 0;
+    return cflow_match_compare(a, b);
 }
 
 /* Sorts 'd' and removes duplicate matches. */

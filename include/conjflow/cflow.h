@@ -277,6 +277,9 @@ void cflow_add_action(struct cflow *, const struct cflow_action *);
  * deterministic. */
 void cflow_set_sort(struct cflow_set *);
 
+/* Compares two matches field by field (only the fields that are set): a
+ * total order, negative, zero or positive like strcmp(). */
+int cflow_match_compare(const struct cflow_match *, const struct cflow_match *);
 /* Compares two flows' keys (table, priority, match) for sorting: tables
  * ascending, priorities descending. */
 int cflow_key_compare(const struct cflow *, const struct cflow *);
