@@ -517,7 +517,8 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
                              ",OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[]"
                              ",OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[]"
                              ",load:0x1->NXM_NX_REG0[1])",
-                             a->table, a->value, flow->cookie);
+                             a->table, a->value,
+                             cflow_learned_cookie(flow->cookie));
             break;
         case CFLOW_A_DROP:
             cf_ds_put_cstr(ds, "drop");

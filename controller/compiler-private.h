@@ -247,7 +247,7 @@ enum {
     PRIO_BAND = 1000,           /* Band 0 of conjunctions. */
     PRIO_ISOLATION = 100,       /* Per-pod drop in the isolation tables. */
 };
-#define N_BANDS_INITIAL 16
+#define N_BANDS_INITIAL 1
 #define N_BANDS_MAX 16384       /* PRIO_BAND + N_BANDS_MAX < PRIO_PLAIN. */
 
 /* A conjunction of one rule part, before merging. */

@@ -120,7 +120,8 @@ put_learn_sctp_reply(const struct cflow *flow, const struct cflow_action *a,
                         "OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[],"
                         "OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[],"
                         "load:1->NXM_NX_REG0[1])",
-                        a->table, a->value, flow->cookie);
+                        a->table, a->value,
+                        cflow_learned_cookie(flow->cookie));
     uint64_t stub[1024 / 8];
     struct ofpbuf learn = OFPBUF_STUB_INITIALIZER(stub);
     enum ofputil_protocol usable_protocols;

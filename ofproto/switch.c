@@ -1041,8 +1041,10 @@ of_maybe_send_bundle(struct cf_switch *sw)
         match_init_catchall(&match);
         minimatch_init(&fm.match, &match);
         fm.priority = 0;
-        fm.cookie = htonll(CFLOW_COOKIE_TAG << 56);
-        fm.cookie_mask = htonll(CFLOW_COOKIE_TAG_MASK);
+        /* Only the learned flows (by their cookie's kind): the desired
+         * flows of the table stay. */
+        fm.cookie = htonll(CFLOW_COOKIE_TAG << 56 | CFLOW_KIND_LEARNED);
+        fm.cookie_mask = htonll(CFLOW_LEARNED_COOKIE_MASK);
         fm.new_cookie = OVS_BE64_MAX;
         fm.table_id = CFLOW_T_SCTP_REPLY;
         fm.command = OFPFC_DELETE;
@@ -1073,16 +1075,6 @@ of_maybe_send_bundle(struct cf_switch *sw)
             }
         }
     }
-    if (wipe_learned) {
-        /* Desired flows in the wiped table must come back. */
-        const struct cf_ofl *ofl;
-        HMAP_FOR_EACH (ofl, hmap_node, &sw->desired.flows) {
-            if (ofl->table_id == CFLOW_T_SCTP_REPLY) {
-                send_bundle_add(sw, cf_ofl_encode(ofl, OFPFC_ADD), flags);
-            }
-        }
-    }
-
     struct ofpbuf *barrier = ofputil_encode_barrier_request(CF_OFP_VERSION);
     sw->barrier_xid = ((struct ofp_header *) barrier->data)->xid;
     of_send(sw, barrier);

@@ -1334,9 +1334,9 @@ gen_shared_peer(int n, struct cf_cluster *cl)
 
 START_TEST(test_node_cache_bands)
 {
-    /* 20,000 conjunctions share the peer's clause flow: 16 bands do;
-     * 40,000 need 32 (more than CFLOW_MAX_CONJUNCTIONS in a band). */
-    static const int sizes[] = { 20000, 40000, 40000, 20000, 20000 };
+    /* 1,500 conjunctions share the peer's clause flow: one band does;
+     * 3,000 need 2 (more than CFLOW_MAX_CONJUNCTIONS in a band). */
+    static const int sizes[] = { 1500, 3000, 3000, 1500, 1500 };
     struct cf_node_cache *cache = cf_node_cache_create();
     struct cflow_set prev;
     size_t n_deltas = 0;
@@ -1346,9 +1346,9 @@ START_TEST(test_node_cache_bands)
         struct cf_cluster cl;
         gen_shared_peer(sizes[i], &cl);
         check_cached(&cl, &cache, &prev, 1, &n_deltas);
-        if (sizes[i] == 40000 && !more_bands) {
+        if (sizes[i] == 3000 && !more_bands) {
             /* Check that the test does what it says: some conjunction is
-             * above band 15. */
+             * above band 0. */
             struct cf_compiler *c = cf_compiler_create(&cl);
             struct cf_node_ports ports;
             tb_node_ports(&cl, cl.nodes[0], &ports);
@@ -1360,7 +1360,7 @@ START_TEST(test_node_cache_bands)
             for (size_t k = 0; k < flows.n; k++) {
                 const struct cflow *f = &flows.flows[k];
                 if (f->table == CFLOW_T_INGRESS_RULES
-                    && f->priority >= 1016 && f->priority < 20000) {
+                    && f->priority >= 1001 && f->priority < 20000) {
                     more_bands = true;
                 }
             }
@@ -1370,14 +1370,14 @@ START_TEST(test_node_cache_bands)
         }
         cf_cluster_destroy(&cl);
     }
-    /* 20,000 -> 40,000 gave up on the cache; 40,000 merged in full;
-     * 20,000 used it again. */
+    /* 1,500 -> 3,000 gave up on the cache; 3,000 merged in full;
+     * 1,500 used it again. */
     struct cf_node_cache_stats stats;
     cf_node_cache_get_stats(cache, &stats);
     ck_assert_uint_eq(stats.n_fallbacks, 1);
     ck_assert_uint_eq(stats.n_full, 1);
     ck_assert_uint_eq(stats.n_updates, 3);
-    ck_assert_uint_eq(n_deltas, 1);     /* The last 20,000 only. */
+    ck_assert_uint_eq(n_deltas, 1);     /* The last 1,500 only. */
     cf_node_cache_destroy(cache);
     cflow_set_destroy(&prev);
     ck_assert(more_bands);

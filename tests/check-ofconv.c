@@ -209,7 +209,7 @@ START_TEST(test_actions)
     act(f, CFLOW_A_GOTO, 0, 0, 0, 8, 0, 0, 0, 0);
     check_format(f, "table=7, priority=110, cookie=0xcf00000000000001, sctp "
                  "actions=learn(table=9,idle_timeout=120,priority=100,"
-                 "cookie=0xcf00000000000001,eth_type=0x800,nw_proto=132,"
+                 "cookie=0xcf00000000000006,eth_type=0x800,nw_proto=132,"
                  "NXM_OF_IP_SRC[]=NXM_OF_IP_DST[],"
                  "NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],"
                  "OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[],"

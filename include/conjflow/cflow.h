@@ -139,6 +139,17 @@ cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
            | (uint64_t) (kind & 0xffff);
 }
 
+/* The cookie of the flows that a learn() action in a flow with 'cookie'
+ * creates: the same policy, direction and rule, kind CFLOW_KIND_LEARNED, so
+ * that conjflowd can delete every learned flow (and only those) by cookie
+ * (CFLOW_LEARNED_COOKIE_MASK). */
+static inline uint64_t
+cflow_learned_cookie(uint64_t cookie)
+{
+    return (cookie & ~0xffffULL) | CFLOW_KIND_LEARNED;
+}
+#define CFLOW_LEARNED_COOKIE_MASK (CFLOW_COOKIE_TAG_MASK | 0xffffULL)
+
 /* The OpenFlow port number of the bridge's LOCAL port (printed as
  * "in_port=LOCAL"). */
 #define CFLOW_PORT_LOCAL 0xfffe
