@@ -269,3 +269,26 @@ cf_time_msec(void)
 {
     return cf_time_nsec() / 1000000;
 }
+
+size_t
+cf_bsearch_pos(const void *base, size_t n, size_t size, const void *key,
+               int (*cmp)(const void *elem, const void *key), bool *found)
+{
+    const char *b = base;
+    size_t lo = 0, hi = n;
+    *found = false;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp(b + mid * size, key);
+        if (!c) {
+            *found = true;
+            return mid;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}

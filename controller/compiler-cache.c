@@ -148,6 +148,13 @@ struct peer_rec {
     uint64_t gen;               /* The last compilation that used it. */
     bool changed;               /* 'ips' changed at 'gen' (or the record
                                  * was new then). */
+    bool have_prev;             /* 'changed', and the record existed at the
+                                 * compilation before 'gen': 'prev' and
+                                 * 'delta' are valid. */
+    struct u32_vec set;         /* 'ips' without 0, sorted, unique. */
+    struct u32_vec prev;        /* 'set' at the compilation before 'gen'. */
+    struct u32_vec delta;       /* The addresses in one of 'set' and 'prev'
+                                 * only, sorted. */
 };
 
 /* cf_smap_destroy() callback for the peer records. */
@@ -157,6 +164,9 @@ peer_rec_free(void *rec_)
     struct peer_rec *rec = rec_;
     if (rec) {
         u32_vec_destroy(&rec->ips);
+        u32_vec_destroy(&rec->set);
+        u32_vec_destroy(&rec->prev);
+        u32_vec_destroy(&rec->delta);
         free(rec);
     }
 }
@@ -174,6 +184,13 @@ void
 compiler_cache_count_reuse(struct cf_node_cache *cache)
 {
     cache->stats.n_rules_reused++;
+}
+
+/* Counts a patched rule in the statistics of 'cache'. */
+void
+compiler_cache_count_patch(struct cf_node_cache *cache)
+{
+    cache->stats.n_rules_patched++;
 }
 
 /* Starts a compilation for 'cache'. */
@@ -200,6 +217,66 @@ compiler_cache_end(struct cf_node_cache *cache)
 {
     cf_smap_sweep(&cache->peer_recs, peer_rec_current, &cache->gen,
                   peer_rec_free);
+}
+
+/* After 'rec->ips' changed: moves 'rec->set' to 'rec->prev' and makes
+ * 'rec->set' and 'rec->delta' anew.  'prev_valid' says whether the old
+ * set is the one of the compilation just before (else no delta). */
+static void
+peer_rec_update_sets(struct peer_rec *rec, bool prev_valid)
+{
+    struct u32_vec tmp = rec->prev;
+    rec->prev = rec->set;
+    rec->set = tmp;
+    rec->set.n = 0;
+    for (size_t j = 0; j < rec->ips.n; j++) {
+        if (rec->ips.v[j]) {
+            u32_vec_push(&rec->set, rec->ips.v[j]);
+        }
+    }
+    u32_vec_sort_unique(&rec->set);
+
+    rec->delta.n = 0;
+    rec->have_prev = prev_valid;
+    if (!prev_valid) {
+        return;
+    }
+    const struct u32_vec *a = &rec->prev, *b = &rec->set;
+    size_t i = 0, j = 0;
+    while (i < a->n || j < b->n) {
+        if (j >= b->n || (i < a->n && a->v[i] < b->v[j])) {
+            u32_vec_push(&rec->delta, a->v[i++]);
+        } else if (i >= a->n || b->v[j] < a->v[i]) {
+            u32_vec_push(&rec->delta, b->v[j++]);
+        } else {
+            i++;
+            j++;
+        }
+    }
+}
+
+/* Finds the record in 'cache' of the peer selection with memo key 'key',
+ * refreshed by compiler_cache_peers_unchanged() in this compilation, and
+ * stores in '*prevp' the addresses it selected at the last compilation, in
+ * '*nowp' those it selects now (both sorted, unique, without 0) and in
+ * '*deltap' those in only one of them.  Returns false if there is no such
+ * record or it can't tell what it selected before. */
+bool
+compiler_cache_peer_sets(struct cf_node_cache *cache, const char *key,
+                         const struct u32_vec **prevp,
+                         const struct u32_vec **nowp,
+                         const struct u32_vec **deltap)
+{
+    static const struct u32_vec empty;
+    const struct peer_rec *rec = key ? cf_smap_get(&cache->peer_recs, key)
+                                     : NULL;
+    if (!rec || rec->gen != cache->gen || (rec->changed && !rec->have_prev)) {
+        return false;
+    }
+    *nowp = &rec->set;
+    *prevp = rec->changed ? &rec->prev : &rec->set;
+    *deltap = rec->changed ? &rec->delta : &empty;
+    return true;
 }
 
 /* Refreshes the records in 'cache' of the selector peers of 'rule' of
@@ -237,8 +314,11 @@ compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                 for (size_t j = 0; j < pods->n; j++) {
                     u32_vec_push(&rec->ips, c->pod_ip[pods->v[j]]);
                 }
+                peer_rec_update_sets(rec, !fresh
+                                     && rec->gen + 1 == cache->gen);
             }
             rec->changed = !same;
+            rec->have_prev = rec->have_prev && !same;
             rec->gen = cache->gen;
         }
         unchanged = unchanged && !rec->changed;
@@ -482,27 +562,36 @@ mc_conj_priority(const struct pf_conj *conj)
     return PRIO_BAND + compiler_conj_band(conj->id, N_BANDS_INITIAL);
 }
 
-/* Adds (if 'add') or removes clause entry 'e' of 'conj'.  Returns false if
- * an entry to remove is not there. */
+/* Adds (if 'add') or removes the clause entry of 'conj' that is 'match' in
+ * clause 'clause'.  Returns false if an entry to remove is not there. */
 static bool
-mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
-         bool add)
+mc_entry_match(struct cf_node_cache *cache, const struct pf_conj *conj,
+               const struct cflow_match *match, uint8_t clause, bool add)
 {
     struct mgroup *g = mgroup_get(cache, conj->table, mc_conj_priority(conj),
-                                  &conj->matches[e], add);
+                                  match, add);
     if (!add) {
-        return g && mgroup_remove(g, conj->id, NULL, conj->id,
-                                  conj->clauses[e]);
+        return g && mgroup_remove(g, conj->id, NULL, conj->id, clause);
     }
     struct mmember m;
     memset(&m, 0, sizeof m);
     m.rank = conj->id;
     m.cookie = (conj->cookie & ~0xffffULL) | CFLOW_KIND_CLAUSE;
     m.conj_id = conj->id;
-    m.clause = conj->clauses[e];
+    m.clause = clause;
     m.n_clauses = conj->n_clauses;
     mgroup_insert(g, &m);
     return true;
+}
+
+/* Adds (if 'add') or removes clause entry 'e' of 'conj'.  Returns false if
+ * an entry to remove is not there. */
+static bool
+mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
+         bool add)
+{
+    return mc_entry_match(cache, conj, &conj->matches[e], conj->clauses[e],
+                          add);
 }
 
 /* Adds or removes every flow of 'conj': its clause entries and its conj_id
@@ -546,6 +635,18 @@ static bool
 mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
                const struct pf_conj *new)
 {
+    if (new->patch_base && new->patch_base == old->matches
+        && new->patch_n_base == old->n && old->lent) {
+        /* Patched from 'old' (see "Reuse of rules" in compiler.c), which
+         * gave it its entries: only the patch's peer entries change. */
+        for (size_t k = 0; k < new->n_patch; k++) {
+            if (!mc_entry_match(cache, new, &new->patch[k], 1,
+                                new->patch_add[k])) {
+                return false;
+            }
+        }
+        return true;
+    }
     if (old->lent && old->matches == new->matches && old->n == new->n) {
         return true;            /* Reused as it was. */
     }
@@ -628,27 +729,34 @@ mc_policy_update(struct cf_node_cache *cache,
             mc_flow(cache, &new->flows.flows[i], new->ranks.v[i], true);
         }
     }
-    bool paired = old && new && old->n_conjs == new->n_conjs;
-    for (size_t i = 0; paired && i < new->n_conjs; i++) {
-        paired = old->conjs[i].id == new->conjs[i].id;
-    }
-    if (paired) {
-        for (size_t i = 0; i < new->n_conjs; i++) {
-            if (!mc_conj_update(cache, &old->conjs[i], &new->conjs[i])) {
-                return false;
-            }
+    /* Conjunctions by id: the same id in both is an update (a reused or
+     * patched conjunction must be paired with the one it came from, whose
+     * entries it took), the others go or come. */
+    size_t n_old = old ? old->n_conjs : 0;
+    bool *paired = cf_xcalloc(n_old + 1, sizeof *paired);
+    bool ok = true;
+    size_t hint = 0;
+    for (size_t i = 0; ok && new && i < new->n_conjs; i++) {
+        const struct pf_conj *nc = &new->conjs[i];
+        size_t j = hint < n_old && old->conjs[hint].id == nc->id ? hint : 0;
+        while (j < n_old && old->conjs[j].id != nc->id) {
+            j++;
         }
-        return true;
-    }
-    for (size_t i = 0; old && i < old->n_conjs; i++) {
-        if (!mc_conj(cache, &old->conjs[i], false)) {
-            return false;
+        if (j < n_old && !paired[j]) {
+            paired[j] = true;
+            hint = j + 1;
+            ok = mc_conj_update(cache, &old->conjs[j], nc);
+        } else {
+            ok = !nc->patch_base && mc_conj(cache, nc, true);
         }
     }
-    for (size_t i = 0; new && i < new->n_conjs; i++) {
-        mc_conj(cache, &new->conjs[i], true);
+    for (size_t j = 0; ok && j < n_old; j++) {
+        if (!paired[j]) {
+            ok = !old->conjs[j].lent && mc_conj(cache, &old->conjs[j], false);
+        }
     }
-    return true;
+    free(paired);
+    return ok;
 }
 
 /* Makes the merged flow of 'g' from its members (as emit_merged() does). */

@@ -268,6 +268,17 @@ struct pf_conj {
                                  * this conjunction and owns 'matches' and
                                  * 'clauses' (see "Reuse of rules" in
                                  * compiler.c). */
+    /* A conjunction patched from the last contribution's (see "Reuse of
+     * rules" in compiler.c) took that one's entries over (it is 'lent'),
+     * whose 'matches' were 'patch_base' (only compared, never followed)
+     * with 'patch_n_base' entries, and added the 'patch' entries whose
+     * 'patch_add' is true to clause 1 and removed the others.  NULL
+     * 'patch_base' otherwise. */
+    const struct cflow_match *patch_base;
+    size_t patch_n_base;
+    struct cflow_match patch[4];
+    bool patch_add[4];
+    size_t n_patch;
 };
 
 /* One policy's contribution to one node (see compiler.h). */
@@ -372,5 +383,17 @@ bool compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                     const struct cf_rule *rule,
                                     struct rule_cache *rc,
                                     char *const *known_keys);
+/* Finds the record in 'cache' of the peer selection with memo key 'key',
+ * refreshed by compiler_cache_peers_unchanged() in this compilation, and
+ * stores in '*prevp' the addresses it selected at the last compilation, in
+ * '*nowp' those it selects now (both sorted, unique, without 0) and in
+ * '*deltap' those in only one of them.  Returns false if there is no such
+ * record or it can't tell what it selected before. */
+bool compiler_cache_peer_sets(struct cf_node_cache *cache, const char *key,
+                              const struct u32_vec **prevp,
+                              const struct u32_vec **nowp,
+                              const struct u32_vec **deltap);
+/* Counts a patched rule in the statistics of 'cache'. */
+void compiler_cache_count_patch(struct cf_node_cache *cache);
 
 #endif /* compiler-private.h */

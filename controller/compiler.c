@@ -679,7 +679,16 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
  * The rule's address set is a function of those addresses and its
  * ipBlocks, so its flows are the same.  A reused conjunction's entries move
  * to the new contribution (the old one is marked 'lent'), and the merge
- * skips comparing them. */
+ * skips comparing them.
+ *
+ * When only the selections changed, by a few addresses (a pod came, went,
+ * or changed its IP or labels), and every peer of the rule is a selector,
+ * the rule's conjunction is patched instead (patch_conj()): the cache
+ * keeps each selection's addresses of the last compilation as well, an
+ * address is in the rule's set iff some peer selects it, so the addresses
+ * that enter or leave the set are known, and the last conjunction with
+ * those peer entries added or removed is exactly what compiling the rule
+ * again gives.  The merge then updates just those entries. */
 
 /* How compile_policy() may reuse a last contribution. */
 struct reuse {
@@ -713,9 +722,156 @@ reuse_conj(struct cf_policy_flows *pf, struct cf_policy_flows *old,
                                       sizeof *pf->conjs);
         }
         pf->conjs[pf->n_conjs++] = *oc;
+        pf->conjs[pf->n_conjs - 1].patch_base = NULL;
         oc->lent = true;
         return true;
     }
+    return true;
+}
+
+/* Returns the position in the 'n' sorted matches 'm' where 'key' is or
+ * would go, and sets '*found'. */
+static size_t
+match_bsearch(const struct cflow_match *m, size_t n,
+              const struct cflow_match *key, bool *found)
+{
+    return cf_bsearch_pos(m, n, sizeof *m, key, compiler_match_qsort_compare,
+                          found);
+}
+
+/* Patches rule part 0 (conjunction 'id', no named ports) of a rule whose
+ * selector peers changed: when every peer is a selector and the cache
+ * knows what each selected at the last compilation, the rule's address set
+ * changed only by the addresses that some peer gained or lost (an address
+ * is in the set iff some peer selects a pod with it), so the last
+ * conjunction with those few peer entries added or removed is what
+ * compiling it again would give.  Appends that conjunction to 'pf' (or
+ * reuses the old one if the set did not change) and returns true, or
+ * returns false (nothing done) to have the rule compiled in full. */
+static bool
+patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
+           const struct cf_rule *rule, const struct rule_cache *rc,
+           bool ingress, uint32_t id)
+{
+    enum { MAX_PEERS = 8 };
+    const struct u32_vec *prev[MAX_PEERS], *now[MAX_PEERS], *delta;
+    if (rule->n_peers > MAX_PEERS) {
+        return false;
+    }
+    uint32_t cand[4];
+    size_t n_cand = 0;
+    for (size_t i = 0; i < rule->n_peers; i++) {
+        if (rule->peers[i].has_ipblock
+            || !compiler_cache_peer_sets(ru->cache, rc->peer_keys[i],
+                                         &prev[i], &now[i], &delta)) {
+            return false;
+        }
+        for (size_t j = 0; j < delta->n; j++) {
+            size_t k = 0;
+            while (k < n_cand && cand[k] != delta->v[j]) {
+                k++;
+            }
+            if (k == n_cand) {
+                if (n_cand >= CF_ARRAY_SIZE(cand)) {
+                    return false;   /* A bigger change: compile it. */
+                }
+                cand[n_cand++] = delta->v[j];
+            }
+        }
+    }
+
+    struct pf_conj *oc = NULL;
+    for (size_t i = 0; i < ru->old->n_conjs; i++) {
+        if (ru->old->conjs[i].id == id) {
+            oc = &ru->old->conjs[i];
+            break;
+        }
+    }
+    if (!oc || oc->lent || oc->n_clauses < 2) {
+        return false;
+    }
+    size_t n1 = 0;              /* Entries of clause 1 (the peers). */
+    while (n1 < oc->n && oc->clauses[n1] == 1) {
+        n1++;
+    }
+
+    /* The addresses that enter or leave the set. */
+    struct cflow_match patch[CF_ARRAY_SIZE(cand)];
+    bool add[CF_ARRAY_SIZE(cand)];
+    size_t n_patch = 0;
+    for (size_t k = 0; k < n_cand; k++) {
+        bool was = false, is = false;
+        for (size_t i = 0; i < rule->n_peers; i++) {
+            was = was || u32_vec_contains(prev[i], cand[k]);
+            is = is || u32_vec_contains(now[i], cand[k]);
+        }
+        if (was != is) {
+            memset(&patch[n_patch], 0, sizeof patch[n_patch]);
+            match_ip(&patch[n_patch], ingress, cand[k], 32);
+            add[n_patch++] = is;
+        }
+    }
+    if (!n_patch) {
+        return reuse_conj(pf, ru->old, id);
+    }
+
+    /* Take the old conjunction's entries over and apply the patch to
+     * clause 1 in place (the old contribution keeps only its pointer, for
+     * the merge to recognize the patch). */
+    size_t n1_new = n1;
+    for (size_t k = 0; k < n_patch; k++) {
+        bool found;
+        match_bsearch(oc->matches, n1, &patch[k], &found);
+        if (found == add[k]) {
+            return false;       /* Not what the last compilation made. */
+        }
+        n1_new += add[k] ? 1 : -1;
+    }
+    if (!n1_new) {
+        return false;           /* The rule gives nothing now. */
+    }
+    if (pf->n_conjs >= pf->allocated_conjs) {
+        pf->conjs = cf_x2nrealloc(pf->conjs, &pf->allocated_conjs,
+                                  sizeof *pf->conjs);
+    }
+    struct pf_conj *conj = &pf->conjs[pf->n_conjs++];
+    *conj = *oc;
+    oc->lent = true;
+    conj->patch_base = oc->matches;
+    conj->patch_n_base = oc->n;
+    conj->n_patch = n_patch;
+    size_t end1 = n1;           /* Entries of clause 1 so far. */
+    for (size_t k = 0; k < n_patch; k++) {
+        conj->patch[k] = patch[k];
+        conj->patch_add[k] = add[k];
+        bool found;
+        size_t pos = match_bsearch(conj->matches, end1, &patch[k], &found);
+        if (add[k]) {
+            if (conj->n >= conj->allocated) {
+                conj->allocated = conj->allocated * 2 + 4;
+                conj->matches = cf_xrealloc(conj->matches, conj->allocated
+                                            * sizeof *conj->matches);
+                conj->clauses = cf_xrealloc(conj->clauses, conj->allocated
+                                            * sizeof *conj->clauses);
+            }
+            memmove(&conj->matches[pos + 1], &conj->matches[pos],
+                    (conj->n - pos) * sizeof *conj->matches);
+            memmove(&conj->clauses[pos + 1], &conj->clauses[pos],
+                    conj->n - pos);
+            conj->matches[pos] = patch[k];
+            conj->clauses[pos] = 1;
+            conj->n++;
+            end1++;
+        } else {
+            memmove(&conj->matches[pos], &conj->matches[pos + 1],
+                    (conj->n - pos - 1) * sizeof *conj->matches);
+            memmove(&conj->clauses[pos], &conj->clauses[pos + 1],
+                    conj->n - pos - 1);
+            conj->n--;
+            end1--;
+        }
+    }
+    compiler_cache_count_patch(ru->cache);
     return true;
 }
 
@@ -772,6 +928,12 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
         if (unchanged && ru->old && !has_named
             && reuse_conj(pf, ru->old, cf_conj_id(p->id, dir, r, 0))) {
             compiler_cache_count_reuse(ru->cache);
+            dim_destroy(&ports);
+            return;
+        }
+        if (!unchanged && ru->old && !has_named
+            && patch_conj(pf, ru, rule, rc, ingress,
+                          cf_conj_id(p->id, dir, r, 0))) {
             dim_destroy(&ports);
             return;
         }

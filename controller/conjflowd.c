@@ -1194,9 +1194,11 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
         }
         ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %lld ms, "
                       "converted in %lld ms, merged %"PRIu64" times "
-                      "incrementally, %"PRIu64" in full\n", n->n_flows,
+                      "incrementally, %"PRIu64" in full; rules reused "
+                      "%"PRIu64", patched %"PRIu64"\n", n->n_flows,
                       n->compile_ms, n->convert_ms, cs.n_updates,
-                      cs.n_fallbacks + cs.n_full);
+                      cs.n_fallbacks + cs.n_full, cs.n_rules_reused,
+                      cs.n_rules_patched);
     }
     free(nodes);
     unixctl_command_reply(conn, ds_cstr(&s));

@@ -220,26 +220,21 @@ cf_labels_clone(struct cf_labels *dst, const struct cf_labels *src)
     }
 }
 
+/* cf_bsearch_pos() comparison of a label with a key. */
+static int
+label_key_compare(const void *label_, const void *key)
+{
+    const struct cf_label *label = label_;
+    return strcmp(label->key, key);
+}
+
 /* Binary search for 'key' in sorted 'labels'.  Returns its index if found
  * (and sets '*found'), else the index at which it would be inserted. */
 static size_t
 labels_search(const struct cf_labels *labels, const char *key, bool *found)
 {
-    size_t lo = 0, hi = labels->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = strcmp(labels->items[mid].key, key);
-        if (!cmp) {
-            *found = true;
-            return mid;
-        } else if (cmp < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    *found = false;
-    return lo;
+    return cf_bsearch_pos(labels->items, labels->n, sizeof *labels->items,
+                          key, label_key_compare, found);
 }
 
 /* Sets 'key' to 'value' in 'labels', replacing an existing value; copies

@@ -1287,18 +1287,21 @@ START_TEST(test_node_cache_reuse)
         }
         cf_cluster_destroy(&a);
     }
-    uint64_t n_reused = 0;
+    uint64_t n_reused = 0, n_patched = 0;
     for (size_t i = 0; i < CF_ARRAY_SIZE(caches); i++) {
         struct cf_node_cache_stats stats;
         cf_node_cache_get_stats(caches[i], &stats);
         n_reused += stats.n_rules_reused;
+        n_patched += stats.n_rules_patched;
         cf_node_cache_destroy(caches[i]);
         cflow_set_destroy(&prevs[i]);
     }
     printf("node cache through small changes: %"PRIu64" clusters, %"PRIu64
-           " rules reused, %zu differences applied, %zu flows compared\n",
-           n, n_reused, n_deltas, n_flows);
+           " rules reused, %"PRIu64" patched, %zu differences applied, "
+           "%zu flows compared\n", n, n_reused, n_patched, n_deltas,
+           n_flows);
     ck_assert(n_reused > n);
+    ck_assert(n_patched > n / 4);
     ck_assert(n_deltas > n * 4);
 }
 END_TEST

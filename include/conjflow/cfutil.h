@@ -76,6 +76,15 @@ uint32_t cf_hash_bytes(const void *, size_t, uint32_t basis);
 uint32_t cf_hash_string(const char *, uint32_t basis);
 uint32_t cf_hash_u32(uint32_t, uint32_t basis);
 
+/* Binary search in the 'n' elements of 'size' bytes at 'base', sorted as
+ * 'cmp' (called with an element and 'key') says.  Returns the index of an
+ * element equal to 'key' and sets '*found' to true, or returns the index
+ * at which 'key' would be inserted and sets '*found' to false. */
+size_t cf_bsearch_pos(const void *base, size_t n, size_t size,
+                      const void *key,
+                      int (*cmp)(const void *elem, const void *key),
+                      bool *found);
+
 /* Monotonic time in milliseconds and in nanoseconds. */
 long long cf_time_msec(void);
 long long cf_time_nsec(void);

@@ -117,6 +117,9 @@ struct cf_node_cache_stats {
     uint64_t n_rules_reused;    /* Rule conjunctions taken from the last
                                  * contribution instead of compiled again
                                  * (nothing they are made of changed). */
+    uint64_t n_rules_patched;   /* Rule conjunctions made from the last one
+                                 * by adding or removing the few peer
+                                 * addresses that changed. */
 };
 void cf_node_cache_get_stats(const struct cf_node_cache *,
                              struct cf_node_cache_stats *);
