@@ -89,6 +89,7 @@ static int openflow_port = 6653;
 static unsigned int audit_rate = CFLOW_AUDIT_RATE;    /* Meter, pkt/s. */
 static unsigned int audit_burst = CFLOW_AUDIT_BURST;  /* Meter burst. */
 static bool datapath_purge = true;  /* Purge after bundles (see below). */
+struct purger;
 
 /* How long vswitchd may take to answer "revalidator/purge", in ms. */
 #define PURGE_TIMEOUT_MS 5000
@@ -275,11 +276,13 @@ struct cf_switch {
 
     /* Datapath cache purge (see "Datapath cache purge" below). */
     bool purge_needed;          /* A bundle was committed since the last
-                                 * purge was sent. */
-    struct jsonrpc *purge_rpc;  /* Session to vswitchd's control socket
-                                 * while a purge is in flight, or NULL. */
-    struct json *purge_id;      /* Id of the request in flight (owned). */
-    long long int purge_deadline;   /* Give up on the reply then (ms). */
+                                 * purge was asked for. */
+    struct purger *purger;      /* The node's vswitchd's purges, or NULL
+                                 * (not known yet). */
+    bool purge_waiting;         /* Waiting for 'purger' to finish purge
+                                 * number 'purge_ticket'. */
+    uint64_t purge_ticket;      /* The first purge that started after the
+                                 * last committed bundle. */
     uint64_t n_purges;          /* Purges vswitchd acknowledged. */
     uint64_t n_purge_failed;    /* Purges that failed. */
     char *purge_error;          /* Why the last purge failed, or NULL. */
@@ -288,6 +291,7 @@ struct cf_switch {
 static void switch_set_error(struct cf_switch *, const char *format, ...)
     OVS_PRINTF_FORMAT(2, 3);
 static void of_restart(struct cf_switch *);
+static void purger_put(struct purger *);
 static void of_setup_observe(struct cf_switch *);
 static void of_handle_packet_in(struct cf_switch *,
                                 const struct ofp_header *);
@@ -396,8 +400,7 @@ cf_switch_destroy(struct cf_switch *sw)
     }
     shared_idl_put(sw->db);
     rconn_destroy(sw->rconn);
-    jsonrpc_close(sw->purge_rpc);
-    json_destroy(sw->purge_id);
+    purger_put(sw->purger);
     free(sw->purge_error);
     clear_ops(sw);
     free(sw->ops);
@@ -1460,15 +1463,147 @@ find_vswitchd_ctl(const char *ovsdb, char **pathp)
     return error;
 }
 
-/* Ends the purge in flight (if any); 'error' (not taken) says why it
- * failed, or is NULL if vswitchd acknowledged it. */
+/* The purges of one vswitchd (one control socket), shared by the switches
+ * of every bridge it runs: one purge deletes the flows of its whole
+ * datapath, so when many nodes' bundles commit at once (100 bridges of one
+ * vswitchd in the benchmarks), at most two purges run instead of one per
+ * bridge.  A switch whose bundle committed waits for the first purge that
+ * starts after that: purges are numbered, one at a time is in flight. */
+struct purger {
+    struct hmap_node hmap_node; /* In 'purgers', by path. */
+    char *path;                 /* vswitchd's control socket. */
+    int refcount;               /* Switches using it. */
+    struct jsonrpc *rpc;        /* Session while a purge is in flight, or
+                                 * NULL. */
+    struct json *id;            /* Id of the request in flight (owned). */
+    long long int deadline;     /* Give up on the reply then (ms). */
+    bool pending;               /* Some switch waits for a purge that has not
+                                 * started yet. */
+    uint64_t n_started;         /* Number of the last purge started. */
+    uint64_t n_done;            /* Number of the last purge finished. */
+    char *error;                /* Why that one failed, or NULL. */
+};
+static struct hmap purgers = HMAP_INITIALIZER(&purgers);
+
+/* Returns the purger of control socket 'path', creating it if needed. */
+static struct purger *
+purger_get(const char *path)
+{
+    struct purger *p;
+    uint32_t hash = hash_string(path, 0);
+    HMAP_FOR_EACH_WITH_HASH (p, hmap_node, hash, &purgers) {
+        if (!strcmp(p->path, path)) {
+            p->refcount++;
+            return p;
+        }
+    }
+    p = xzalloc(sizeof *p);
+    p->path = xstrdup(path);
+    p->refcount = 1;
+    hmap_insert(&purgers, &p->hmap_node, hash);
+    return p;
+}
+
+/* Releases a reference to 'p', destroying it with the last one.  Accepts
+ * NULL. */
+static void
+purger_put(struct purger *p)
+{
+    if (p && !--p->refcount) {
+        hmap_remove(&purgers, &p->hmap_node);
+        jsonrpc_close(p->rpc);
+        json_destroy(p->id);
+        free(p->error);
+        free(p->path);
+        free(p);
+    }
+}
+
+/* Ends the purge in flight on 'p'; 'error' (not taken) says why it failed,
+ * or is NULL if vswitchd acknowledged it. */
+static void
+purger_finish(struct purger *p, const char *error)
+{
+    jsonrpc_close(p->rpc);
+    p->rpc = NULL;
+    json_destroy(p->id);
+    p->id = NULL;
+    p->n_done = p->n_started;
+    free(p->error);
+    p->error = error ? xstrdup(error) : NULL;
+}
+
+/* Sends "revalidator/purge" to 'p''s vswitchd. */
+static void
+purger_start(struct purger *p)
+{
+    p->pending = false;
+    p->n_started++;
+
+    char *target = xasprintf("unix:%s", p->path);
+    struct stream *stream;
+    int retval = stream_open(target, &stream, DSCP_DEFAULT);
+    free(target);
+    if (retval) {
+        char *error = xasprintf("%s: %s", p->path, ovs_strerror(retval));
+        purger_finish(p, error);
+        free(error);
+        return;
+    }
+    p->rpc = jsonrpc_open(stream);
+    struct jsonrpc_msg *request
+        = jsonrpc_create_request("revalidator/purge",
+                                 json_array_create_empty(), NULL);
+    p->id = json_clone(request->id);
+    p->deadline = time_msec() + PURGE_TIMEOUT_MS;
+    retval = jsonrpc_send(p->rpc, request);
+    if (retval) {
+        char *error = xasprintf("%s: %s", p->path, ovs_strerror(retval));
+        purger_finish(p, error);
+        free(error);
+    }
+}
+
+/* Advances 'p': receives the answer of the purge in flight, or starts one
+ * if a switch waits for it.  Idempotent within a poll loop iteration. */
+static void
+purger_run(struct purger *p)
+{
+    if (p->rpc) {
+        jsonrpc_run(p->rpc);
+        struct jsonrpc_msg *msg;
+        int retval = jsonrpc_recv(p->rpc, &msg);
+        if (!retval) {
+            if (msg->type == JSONRPC_REPLY && json_equal(msg->id, p->id)) {
+                purger_finish(p, NULL);
+            } else {
+                char *s = json_to_string(msg->error ? msg->error
+                                         : msg->result, 0);
+                char *error = xasprintf("unexpected reply to "
+                                        "revalidator/purge: %s", s);
+                purger_finish(p, error);
+                free(error);
+                free(s);
+            }
+            jsonrpc_msg_destroy(msg);
+        } else if (retval != EAGAIN) {
+            purger_finish(p, retval == EOF ? "vswitchd closed the connection"
+                          : ovs_strerror(retval));
+        } else if (time_msec() >= p->deadline) {
+            purger_finish(p, "no reply to revalidator/purge within 5 s");
+        }
+    }
+    if (!p->rpc && p->pending) {
+        purger_start(p);
+    }
+}
+
+/* Records the end of the purge 'sw' waited for; 'error' (not taken) says
+ * why it failed, or is NULL if vswitchd acknowledged it. */
 static void
 purge_done(struct cf_switch *sw, const char *error)
 {
-    jsonrpc_close(sw->purge_rpc);
-    sw->purge_rpc = NULL;
-    json_destroy(sw->purge_id);
-    sw->purge_id = NULL;
+    sw->purge_waiting = false;
     if (error) {
         static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
         VLOG_WARN_RL(&rl, "%s: datapath flow cache purge failed (stale "
@@ -1485,9 +1620,9 @@ purge_done(struct cf_switch *sw, const char *error)
     }
 }
 
-/* Sends "revalidator/purge" to the node's vswitchd. */
+/* Asks for a purge that starts after the bundle just committed. */
 static void
-purge_start(struct cf_switch *sw)
+purge_request(struct cf_switch *sw)
 {
     sw->purge_needed = false;
 
@@ -1498,79 +1633,47 @@ purge_start(struct cf_switch *sw)
         free(error);
         return;
     }
-    char *target = xasprintf("unix:%s", path);
-    struct stream *stream;
-    int retval = stream_open(target, &stream, DSCP_DEFAULT);
-    if (retval) {
-        error = xasprintf("%s: %s", path, ovs_strerror(retval));
-        purge_done(sw, error);
-        free(error);
-    } else {
-        sw->purge_rpc = jsonrpc_open(stream);
-        struct jsonrpc_msg *request
-            = jsonrpc_create_request("revalidator/purge",
-                                     json_array_create_empty(), NULL);
-        sw->purge_id = json_clone(request->id);
-        sw->purge_deadline = time_msec() + PURGE_TIMEOUT_MS;
-        retval = jsonrpc_send(sw->purge_rpc, request);
-        if (retval) {
-            error = xasprintf("%s: %s", path, ovs_strerror(retval));
-            purge_done(sw, error);
-            free(error);
-        }
+    if (!sw->purger || strcmp(sw->purger->path, path)) {
+        /* vswitchd restarted under another pid, or the first purge. */
+        purger_put(sw->purger);
+        sw->purger = purger_get(path);
     }
-    free(target);
     free(path);
+    sw->purge_ticket = sw->purger->n_started + 1;
+    sw->purger->pending = true;
+    sw->purge_waiting = true;
 }
 
-/* Advances the purge: starts one if needed, receives the reply. */
+/* Advances the purge of 'sw': asks for one if needed, notices its end. */
 static void
 purge_run(struct cf_switch *sw)
 {
-    if (!sw->purge_rpc) {
-        if (sw->purge_needed) {
-            purge_start(sw);
-        }
-        return;
+    if (sw->purge_needed) {
+        purge_request(sw);
     }
-
-    jsonrpc_run(sw->purge_rpc);
-    struct jsonrpc_msg *msg;
-    int retval = jsonrpc_recv(sw->purge_rpc, &msg);
-    if (!retval) {
-        if (msg->type == JSONRPC_REPLY
-            && json_equal(msg->id, sw->purge_id)) {
-            purge_done(sw, NULL);
-        } else {
-            char *s = json_to_string(msg->error ? msg->error : msg->result,
-                                     0);
-            char *error = xasprintf("unexpected reply to revalidator/purge:"
-                                    " %s", s);
-            purge_done(sw, error);
-            free(error);
-            free(s);
+    if (sw->purge_waiting) {
+        purger_run(sw->purger);
+        if (sw->purger->n_done >= sw->purge_ticket) {
+            purge_done(sw, sw->purger->error);
         }
-        jsonrpc_msg_destroy(msg);
-    } else if (retval != EAGAIN) {
-        purge_done(sw, retval == EOF ? "vswitchd closed the connection"
-                   : ovs_strerror(retval));
-    } else if (time_msec() >= sw->purge_deadline) {
-        purge_done(sw, "no reply to revalidator/purge within 5 s");
     }
-    /* Another bundle committed meanwhile: purge again once this one is
-     * done (the next cf_switch_run()). */
 }
 
 /* Arranges for the poll loop to wake up for the purge. */
 static void
 purge_wait(struct cf_switch *sw)
 {
-    if (sw->purge_rpc) {
-        jsonrpc_wait(sw->purge_rpc);
-        jsonrpc_recv_wait(sw->purge_rpc);
-        poll_timer_wait_until(sw->purge_deadline);
-    } else if (sw->purge_needed) {
+    if (sw->purge_needed) {
         poll_immediate_wake();
+    } else if (sw->purge_waiting) {
+        struct purger *p = sw->purger;
+        if (p->rpc) {
+            jsonrpc_wait(p->rpc);
+            jsonrpc_recv_wait(p->rpc);
+            poll_timer_wait_until(p->deadline);
+        } else if (p->pending || p->n_done >= sw->purge_ticket) {
+            poll_immediate_wake();
+        }
     }
 }
 
@@ -1851,7 +1954,7 @@ cf_switch_is_synced(const struct cf_switch *sw)
 {
     return (sw->of_state == OFS_IDLE && !sw->dirty && sw->desired_valid
             && rconn_is_connected(sw->rconn)
-            && !sw->purge_needed && !sw->purge_rpc);
+            && !sw->purge_needed && !sw->purge_waiting);
 }
 
 uint64_t
@@ -1970,7 +2073,8 @@ cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
     ds_put_format(s, "  datapath purges: %"PRIu64" done, %"PRIu64" errors%s"
                   "%s%s\n", sw->n_purges, sw->n_purge_failed,
                   !datapath_purge ? " (disabled)"
-                  : sw->purge_rpc || sw->purge_needed ? " (one pending)" : "",
+                  : sw->purge_waiting || sw->purge_needed ? " (one pending)"
+                  : "",
                   sw->purge_error ? ", last error: " : "",
                   sw->purge_error ? sw->purge_error : "");
     ds_put_cstr(s, "  last sync: ");
