@@ -17,6 +17,9 @@ ofproto_libcfofproto_la_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11
 sbin_PROGRAMS += controller/conjflowd
 controller_conjflowd_SOURCES = \
 	controller/conjflowd.c \
+	controller/conjflowd.h \
+	controller/conjflowd-metrics.c \
+	controller/conjflowd-observe.c \
 	controller/observe.c \
 	controller/observe.h
 controller_conjflowd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \

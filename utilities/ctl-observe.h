@@ -5,10 +5,10 @@
  * conjflowctl's observability commands (jansson side: never
  * libopenvswitch).  "stats" and "status" print what conjflowd and
  * conjflow-k8s stored in the store's meta table (see controller/observe.h,
- * conjflowd.c and conjflow/k8s.h: keys "stats/NODE", "realization" and
- * "k8s/watch/RESOURCE"); "trace" runs "ovs-appctl ofproto/trace" on a node's
- * bridge and explains the result in policy terms next to the reference
- * evaluator's verdict.
+ * controller/conjflowd-observe.c and conjflow/k8s.h: keys "stats/NODE",
+ * "realization" and "k8s/watch/RESOURCE"); "trace" runs "ovs-appctl
+ * ofproto/trace" on a node's bridge and explains the result in policy
+ * terms next to the reference evaluator's verdict.
  */
 #ifndef CONJFLOW_UTILITIES_CTL_OBSERVE_H
 #define CONJFLOW_UTILITIES_CTL_OBSERVE_H 1
