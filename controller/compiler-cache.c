@@ -41,14 +41,18 @@
  * gained one address, one clause entry.  Only those keys' flows are made
  * again and only new keys are sorted.
  *
- * Bands: the cache is used only while every rule table has N_BANDS_INITIAL
- * bands, the minimum, so that a conjunction's priority never depends on the
- * others; each update checks that every key it touched still carries at
- * most CFLOW_MAX_CONJUNCTIONS conjunctions (then compiler_choose_bands()
- * would also keep N_BANDS_INITIAL).  Anything else (more bands, an
- * unexpected state) empties the cache and merges the node in full with
- * cf_compiler_merge(), so the output is always exactly
- * cf_compiler_node_flows()'s. */
+ * Bands: a fresh cache takes the number of bands of each rule table that
+ * compiler_choose_bands() gives (usually one), and keeps it while that is
+ * still what compiler_choose_bands() would give: the smallest power of two
+ * with at most CFLOW_MAX_CONJUNCTIONS clause entries in every key.  Each
+ * update checks the keys it touched: none may carry more (else more bands
+ * are needed), and with n > 1 bands, halving must still be impossible:
+ * the cache counts, per table, the pairs of keys (same match, bands b and
+ * b + n/2) that could not be one key at n/2 bands, and only pairs with a
+ * touched key can change.  When the bands must change, or on any
+ * unexpected state, the cache is emptied and the node merged in full with
+ * cf_compiler_merge(), and the next compilation starts the cache afresh,
+ * so the output is always exactly cf_compiler_node_flows()'s. */
 
 /* One flow merged into a key. */
 struct mmember {
@@ -76,6 +80,11 @@ struct mgroup {
                                  * valid unless 'dirty'. */
     bool dirty;                 /* In the cache's 'touched' list. */
     bool sorted;                /* In the cache's 'sorted' array. */
+    bool over;                  /* With n > 1 bands in its table and a band
+                                 * b < n/2: this key and its match's key in
+                                 * band b + n/2 carry more than
+                                 * CFLOW_MAX_CONJUNCTIONS entries together
+                                 * (counted in the cache's 'n_over'). */
 };
 
 /* See compiler.h. */
@@ -99,6 +108,8 @@ struct cf_node_cache {
     uint64_t gen;               /* Compilations for this cache so far. */
     struct cflow_set pipeline;  /* The last pipeline flows. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
+    unsigned n_bands[CFLOW_N_TABLES];   /* Bands of each table. */
+    size_t n_over[CFLOW_N_TABLES];  /* Keys with 'over' set, per table. */
     bool delta_valid;           /* 'removed' and 'added' are the last
                                  * compilation's difference. */
     struct cflow_set removed;   /* Flows the last update took out. */
@@ -410,6 +421,25 @@ mgroup_ptr_compare(const void *a_, const void *b_)
     return mgroup_key_compare(*a, *b);
 }
 
+/* Returns the group of key ('table', 'priority', 'match') in 'cache', or
+ * NULL if there is none. */
+static struct mgroup *
+mgroup_find(const struct cf_node_cache *cache, uint8_t table,
+            uint16_t priority, const struct cflow_match *match)
+{
+    uint32_t hash = compiler_match_hash(match,
+                                        table | (uint32_t) priority << 8);
+    for (struct mgroup *g = (cache->buckets
+                             ? cache->buckets[hash & cache->mask] : NULL);
+         g; g = g->next) {
+        if (g->hash == hash && g->table == table && g->priority == priority
+            && !compiler_match_qsort_compare(&g->match, match)) {
+            return g;
+        }
+    }
+    return NULL;
+}
+
 /* Returns the group of key ('table', 'priority', 'match') in 'cache',
  * creating it (empty) if 'create', else NULL if there is none.  A group
  * returned is in the touched list. */
@@ -557,9 +587,11 @@ mc_flow(struct cf_node_cache *cache, const struct cflow *flow,
 
 /* Priority of the flows of conjunction 'conj' (the cache's bands). */
 static uint16_t
-mc_conj_priority(const struct pf_conj *conj)
+mc_conj_priority(const struct cf_node_cache *cache,
+                 const struct pf_conj *conj)
 {
-    return PRIO_BAND + compiler_conj_band(conj->id, N_BANDS_INITIAL);
+    return PRIO_BAND + compiler_conj_band(conj->id,
+                                          cache->n_bands[conj->table]);
 }
 
 /* Adds (if 'add') or removes the clause entry of 'conj' that is 'match' in
@@ -568,7 +600,8 @@ static bool
 mc_entry_match(struct cf_node_cache *cache, const struct pf_conj *conj,
                const struct cflow_match *match, uint8_t clause, bool add)
 {
-    struct mgroup *g = mgroup_get(cache, conj->table, mc_conj_priority(conj),
+    struct mgroup *g = mgroup_get(cache, conj->table,
+                                  mc_conj_priority(cache, conj),
                                   match, add);
     if (!add) {
         return g && mgroup_remove(g, conj->id, NULL, conj->id, clause);
@@ -606,7 +639,7 @@ mc_conj(struct cf_node_cache *cache, const struct pf_conj *conj, bool add)
     struct cflow_set set;
     cflow_set_init(&set);
     const struct cflow *f = compiler_add_conj_id_flow(
-        conj, mc_conj_priority(conj), &set);
+        conj, mc_conj_priority(cache, conj), &set);
     ok = ok && mc_flow(cache, f, conj->id, add);
     cflow_set_destroy(&set);
     return ok;
@@ -652,7 +685,7 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
     }
     struct cflow_set set;
     cflow_set_init(&set);
-    uint16_t prio = mc_conj_priority(new);
+    uint16_t prio = mc_conj_priority(cache, new);
     compiler_add_conj_id_flow(old, prio, &set);
     compiler_add_conj_id_flow(new, prio, &set);
     bool same = (cflow_equal(&set.flows[0], &set.flows[1])
@@ -837,6 +870,47 @@ mc_copy_flow(const struct cflow *flow, struct cflow_set *set)
     f->n_actions = f->allocated_actions = flow->n_actions;
 }
 
+/* Updates the 'over' pairs of the touched keys of tables with more than one
+ * band (see "Bands" above) and returns true if every such table still
+ * needs its number of bands (some pair could not be one key with half as
+ * many). */
+static bool
+mc_check_bands(struct cf_node_cache *cache)
+{
+    for (size_t i = 0; i < cache->n_touched; i++) {
+        const struct mgroup *g = cache->touched[i];
+        unsigned n = cache->n_bands[g->table];
+        if (n < 2 || g->priority < PRIO_BAND
+            || g->priority >= PRIO_BAND + n) {
+            continue;
+        }
+        unsigned low = (g->priority - PRIO_BAND) % (n / 2);
+        struct mgroup *lo = mgroup_find(cache, g->table, PRIO_BAND + low,
+                                        &g->match);
+        const struct mgroup *hi = mgroup_find(cache, g->table,
+                                              PRIO_BAND + low + n / 2,
+                                              &g->match);
+        size_t sum = (lo ? lo->n_entries : 0) + (hi ? hi->n_entries : 0);
+        bool over = sum > CFLOW_MAX_CONJUNCTIONS;
+        if (lo && lo->over != over) {
+            lo->over = over;
+            if (over) {
+                cache->n_over[g->table]++;
+            } else {
+                cache->n_over[g->table]--;
+            }
+        }
+        /* Without 'lo', 'hi' alone is the pair: over only if 'hi' is,
+         * which mc_finish() refuses anyway. */
+    }
+    for (size_t t = 0; t < CFLOW_N_TABLES; t++) {
+        if (cache->n_bands[t] > 1 && !cache->n_over[t]) {
+            return false;       /* Fewer bands would do now. */
+        }
+    }
+    return true;
+}
+
 /* Finishes an update: drops empty keys, makes the touched keys' flows
  * again, records in the cache's 'removed' and 'added' the flows that
  * changed, and puts new keys in order.  Returns false if a key carries
@@ -845,7 +919,7 @@ mc_copy_flow(const struct cflow *flow, struct cflow_set *set)
 static bool
 mc_finish(struct cf_node_cache *cache)
 {
-    bool ok = true;
+    bool ok = mc_check_bands(cache);
     struct mgroup **added = cf_xcalloc(cache->n_touched + 1, sizeof *added);
     size_t n_added = 0, n_removed = 0;
     for (size_t i = 0; i < cache->n_touched; i++) {
@@ -1006,9 +1080,6 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
          * peer records are this compilation's: keep them. */
         unsigned n_bands[CFLOW_N_TABLES];
         compiler_choose_bands(pfs, n_pfs, n_bands);
-        for (size_t t = 0; t < CFLOW_N_TABLES; t++) {
-            use = use && n_bands[t] == N_BANDS_INITIAL;
-        }
         struct cf_smap recs = cache->peer_recs;
         uint64_t gen = cache->gen;
         cf_smap_init(&cache->peer_recs);
@@ -1016,6 +1087,7 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
         cf_smap_destroy(&cache->peer_recs, NULL);
         cache->peer_recs = recs;
         cache->gen = gen;
+        memcpy(cache->n_bands, n_bands, sizeof cache->n_bands);
     }
     if (use) {
         cache->valid = true;

@@ -283,6 +283,9 @@ struct cf_switch {
                                  * number 'purge_ticket'. */
     uint64_t purge_ticket;      /* The first purge that started after the
                                  * last committed bundle. */
+    bool purge_unavailable;     /* The OVSDB remote is not unix:, so
+                                 * vswitchd's control socket is unknown:
+                                 * no purges (said once in the log). */
     uint64_t n_purges;          /* Purges vswitchd acknowledged. */
     uint64_t n_purge_failed;    /* Purges that failed. */
     char *purge_error;          /* Why the last purge failed, or NULL. */
@@ -1625,6 +1628,19 @@ static void
 purge_request(struct cf_switch *sw)
 {
     sw->purge_needed = false;
+    if (strncmp(sw->ovsdb, "unix:", 5)) {
+        /* Not an error of this bundle: a property of the node.  Said once,
+         * and shown in the status. */
+        if (!sw->purge_unavailable) {
+            sw->purge_unavailable = true;
+            VLOG_WARN("%s: OVSDB remote %s is not unix:, so vswitchd's "
+                      "control socket is unknown: its datapath flow cache "
+                      "is not purged after changes (a stale datapath flow "
+                      "of Open vSwitch 3.1's userspace datapath may outlive "
+                      "a change until revalidated)", sw->name, sw->ovsdb);
+        }
+        return;
+    }
 
     char *path;
     char *error = find_vswitchd_ctl(sw->ovsdb, &path);
@@ -2073,6 +2089,8 @@ cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
     ds_put_format(s, "  datapath purges: %"PRIu64" done, %"PRIu64" errors%s"
                   "%s%s\n", sw->n_purges, sw->n_purge_failed,
                   !datapath_purge ? " (disabled)"
+                  : sw->purge_unavailable ? " (unavailable: the OVSDB "
+                                            "remote is not unix:)"
                   : sw->purge_waiting || sw->purge_needed ? " (one pending)"
                   : "",
                   sw->purge_error ? ", last error: " : "",

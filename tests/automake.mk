@@ -41,6 +41,13 @@ TESTS += tests/check-link-rule.sh tests/netprobe.sh
 
 SYSTEM_TESTS += tests/system-harness.sh
 
+# conjflowd's datapath flow cache purge, the workaround for OVS 3.1's stale
+# megaflows (added by the "purge" task): its system test (root), and a
+# benchmark of what "revalidator/purge" costs.
+SYSTEM_TESTS += tests/system-datapath-purge.sh
+BENCHES += tests/bench-purge.sh
+EXTRA_DIST += tests/bench-purge.sh
+
 EXTRA_DIST += \
 	tests/check-link-rule.sh \
 	tests/netprobe.sh \

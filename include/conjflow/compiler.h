@@ -109,11 +109,11 @@ bool cf_node_cache_get_delta(const struct cf_node_cache *,
 /* What a cache did (for status and tests). */
 struct cf_node_cache_stats {
     uint64_t n_updates;         /* Compilations that updated the cache. */
-    uint64_t n_fallbacks;       /* Updates abandoned for a full merge (a
-                                 * key over CFLOW_MAX_CONJUNCTIONS, or an
-                                 * inconsistency). */
-    uint64_t n_full;            /* Full merges without the cache (more
-                                 * than the initial bands needed). */
+    uint64_t n_fallbacks;       /* Updates abandoned for a full merge
+                                 * (the number of bands must change, or
+                                 * an inconsistency). */
+    uint64_t n_full;            /* Full merges without the cache (the
+                                 * contributions could not be merged). */
     uint64_t n_rules_reused;    /* Rule conjunctions taken from the last
                                  * contribution instead of compiled again
                                  * (nothing they are made of changed). */

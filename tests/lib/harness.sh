@@ -908,3 +908,42 @@ cf_dump() {
         tail -n 15 "${CF_OVS_DIR[$ovs]}/ovs-vswitchd.log" 2>/dev/null || :
     done
 }
+
+# ---------------------------------------------------------------------
+# Restarting a vswitchd with other options (added for
+# tests/system-datapath-purge.sh and tests/bench-purge.sh)
+
+# cf_vswitchd_restart NAME [VSWITCHD_OPTION...]: stops instance NAME's
+# ovs-vswitchd (by PID, waiting until it is gone) and starts it again as
+# cf_ovs_start does, in the same namespace, with the same database, control
+# socket and log, plus VSWITCHD_OPTIONs: e.g. "--enable-dummy=override" for
+# dummy ports and datapaths (netdev-dummy/receive injects packets), or
+# "-vfile:dpif_netdev:dbg".  The bridges stay (they are in the database);
+# their flows, like any vswitchd restart, are lost.
+cf_vswitchd_restart() {
+    local name=$1 dir ns p pid
+    shift
+    if [ -z "${CF_OVS_DIR[$name]:-}" ]; then
+        cf_log "cf_vswitchd_restart: no OVS instance $name"; return 1
+    fi
+    dir=${CF_OVS_DIR[$name]}; ns=${CF_OVS_NETNS[$name]}
+    read -r -a p <<<"${CF_OVS_PIDS[$name]}"
+    if [ "${p[0]:--}" != - ]; then
+        cf__stop_pid "${p[0]}" "${p[1]}" "ovs-vswitchd $name"
+        CF_OVS_PIDS[$name]="- ${p[2]} ${p[3]}"
+    else
+        p=(- - "${p[1]}" "${p[2]}")
+    fi
+    rm -f "$dir/ovs-vswitchd.pid"
+    cf__ovs_env "$name" ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" \
+        --pidfile="$dir/ovs-vswitchd.pid" --unixctl="$dir/ovs-vswitchd.ctl" \
+        --log-file="$dir/ovs-vswitchd.log" --no-chdir --detach \
+        --disable-system -vconsole:off "$@" \
+        >>"$dir/ovs-vswitchd.out" 2>&1 </dev/null || {
+        cf_log "ovs-vswitchd $name did not restart: $(tail -5 "$dir/ovs-vswitchd.out")"
+        return 1
+    }
+    pid=$(cat "$dir/ovs-vswitchd.pid")
+    CF_OVS_PIDS[$name]="$pid $(cf__starttime "$pid") ${p[2]} ${p[3]}"
+    cf__debug "OVS $name: vswitchd restarted as $pid with: $*"
+}
