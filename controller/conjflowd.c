@@ -90,6 +90,9 @@ static int config_argc;                 /* Number of 'config_argv'. */
 static unixctl_cb_func conjflowd_exit;
 static unixctl_cb_func conjflowd_status;
 static unixctl_cb_func conjflowd_sync;
+static unixctl_cb_func conjflowd_sync_wait;
+static void sync_waiters_run(struct daemon_state *);
+static void sync_waiters_wait(const struct daemon_state *);
 static unixctl_cb_func conjflowd_flows_desired;
 static unixctl_cb_func conjflowd_flows_installed;
 static unixctl_cb_func conjflowd_recompute;
@@ -1011,6 +1014,8 @@ main(int argc, char *argv[])
     unixctl_command_register("exit", "", 0, 0, conjflowd_exit, &d);
     unixctl_command_register("status", "", 0, 0, conjflowd_status, &d);
     unixctl_command_register("sync", "", 0, 0, conjflowd_sync, &d);
+    unixctl_command_register("sync/wait", "[TIMEOUT_MS]", 0, 1,
+                             conjflowd_sync_wait, &d);
     unixctl_command_register("flows/desired", "NODE", 1, 1,
                              conjflowd_flows_desired, &d);
     unixctl_command_register("flows/installed", "NODE", 1, 1,
@@ -1062,11 +1067,13 @@ main(int argc, char *argv[])
                       shash_count(&d.nodes), d.last_sync_ms);
         }
         observe_run(&d);
+        sync_waiters_run(&d);
         unixctl_server_run(unixctl);
 
         memory_wait();
         nodes_wait(&d);
         observe_wait(&d);
+        sync_waiters_wait(&d);
         unixctl_server_wait(unixctl);
         store_watch_wait(&d.watch);
         poll_timer_wait(poll_interval);
@@ -1083,6 +1090,7 @@ main(int argc, char *argv[])
     }
     shash_destroy(&d.nodes);
     observe_destroy(&d);
+    free(d.waiters);            /* Their connections go with the server. */
     cf_compiler_destroy(d.compiler);
     cf_cluster_destroy(&d.cluster);
     cf_store_close(d.store);
@@ -1153,6 +1161,25 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
     ds_destroy(&s);
 }
 
+/* Appends the answer of "sync" to 's': the store sequence conjflowd has
+ * loaded, whether every node is in sync with it, the last change's
+ * change-to-sync time, and flow_mod and bundle totals. */
+static void
+format_sync(const struct daemon_state *d, struct ds *s)
+{
+    uint64_t n_flow_mods = 0, n_bundles = 0;
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        const struct node_ctx *n = sn->data;
+        n_flow_mods += cf_switch_n_flow_mods(n->sw);
+        n_bundles += cf_switch_n_bundles(n->sw);
+    }
+    ds_put_format(s, "seq=%"PRIu64" synced=%s ms=%lld flow_mods=%"PRIu64
+                  " bundles=%"PRIu64"\n", d->seq,
+                  d->loaded && all_synced(d) ? "yes" : "no",
+                  d->last_sync_ms, n_flow_mods, n_bundles);
+}
+
 /* "sync": one line, "seq=N synced=yes|no ...", for scripts and
  * benchmarks.  Looks at the store first, so "synced=yes" means in sync with
  * everything committed before the command. */
@@ -1165,19 +1192,88 @@ conjflowd_sync(struct unixctl_conn *conn, int argc OVS_UNUSED,
         nodes_sync(d);
     }
     struct ds s = DS_EMPTY_INITIALIZER;
-    uint64_t n_flow_mods = 0, n_bundles = 0;
-    struct shash_node *sn;
-    SHASH_FOR_EACH (sn, &d->nodes) {
-        const struct node_ctx *n = sn->data;
-        n_flow_mods += cf_switch_n_flow_mods(n->sw);
-        n_bundles += cf_switch_n_bundles(n->sw);
-    }
-    ds_put_format(&s, "seq=%"PRIu64" synced=%s ms=%lld flow_mods=%"PRIu64
-                  " bundles=%"PRIu64"\n", d->seq,
-                  d->loaded && all_synced(d) ? "yes" : "no",
-                  d->last_sync_ms, n_flow_mods, n_bundles);
+    format_sync(d, &s);
     unixctl_command_reply(conn, ds_cstr(&s));
     ds_destroy(&s);
+}
+
+/* "sync/wait [TIMEOUT_MS]": answers as "sync" once every node is in sync
+ * with the store as it is now (at once if it already is), or with an error
+ * after TIMEOUT_MS (default 30000).  For scripts: "conjflowctl apply -f x
+ * && ovs-appctl -t conjflowd sync/wait" returns when x is enforced. */
+static void
+conjflowd_sync_wait(struct unixctl_conn *conn, int argc,
+                    const char *argv[], void *d_)
+{
+    struct daemon_state *d = d_;
+    long long int timeout = 30000;
+    if (argc > 1) {
+        char *end;
+        timeout = strtoll(argv[1], &end, 10);
+        if (*end || timeout < 0) {
+            unixctl_command_reply_error(conn, "TIMEOUT_MS must be a "
+                                        "number of milliseconds");
+            return;
+        }
+    }
+    uint64_t seq;
+    char *error = cf_store_seq(d->store, &seq);
+    if (error) {
+        unixctl_command_reply_error(conn, error);
+        free(error);
+        return;
+    }
+    if (store_run(d, false)) {
+        nodes_sync(d);
+    }
+    if (d->n_waiters >= d->allocated_waiters) {
+        d->waiters = x2nrealloc(d->waiters, &d->allocated_waiters,
+                                sizeof *d->waiters);
+    }
+    struct sync_waiter *w = &d->waiters[d->n_waiters++];
+    w->conn = conn;
+    w->seq = seq;
+    w->deadline = time_msec() + timeout;
+    sync_waiters_run(d);
+}
+
+/* Answers the "sync/wait" commands whose wait is over. */
+static void
+sync_waiters_run(struct daemon_state *d)
+{
+    bool synced = d->loaded && all_synced(d);
+    size_t n = 0;
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        struct sync_waiter *w = &d->waiters[i];
+        if (synced && d->seq >= w->seq) {
+            struct ds s = DS_EMPTY_INITIALIZER;
+            format_sync(d, &s);
+            unixctl_command_reply(w->conn, ds_cstr(&s));
+            ds_destroy(&s);
+        } else if (time_msec() >= w->deadline) {
+            struct ds s = DS_EMPTY_INITIALIZER;
+            ds_put_format(&s, "not in sync with store seq %"PRIu64" in "
+                          "time: ", w->seq);
+            format_sync(d, &s);
+            ds_chomp(&s, '\n');
+            ds_put_cstr(&s, " (see \"status\")");
+            unixctl_command_reply_error(w->conn, ds_cstr(&s));
+            ds_destroy(&s);
+        } else {
+            d->waiters[n++] = *w;
+        }
+    }
+    d->n_waiters = n;
+}
+
+/* Arranges for poll_block() to wake up at the next "sync/wait" deadline
+ * (being in sync wakes it up through the switches). */
+static void
+sync_waiters_wait(const struct daemon_state *d)
+{
+    for (size_t i = 0; i < d->n_waiters; i++) {
+        poll_timer_wait_until(d->waiters[i].deadline);
+    }
 }
 
 /* Finds the node named 'name' or replies with an error. */

@@ -88,6 +88,16 @@ struct daemon_state {
     bool exiting;               /* "exit" was requested. */
     struct observe *obs;        /* Audit log, statistics, metrics. */
     struct store_watch watch;   /* Wakeups on store writes. */
+    struct sync_waiter *waiters;    /* Pending "sync/wait" commands. */
+    size_t n_waiters, allocated_waiters;
+};
+
+/* A "sync/wait" command waiting until every node is in sync with the
+ * store as it was when the command came. */
+struct sync_waiter {
+    struct unixctl_conn *conn;  /* Where the answer goes. */
+    uint64_t seq;               /* Store sequence to be in sync with. */
+    long long int deadline;     /* Gives up then (ms). */
 };
 
 /* Observability state of the daemon (conjflowd-observe.c; conjflowd-metrics.c
