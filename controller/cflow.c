@@ -136,6 +136,8 @@ cflow_match_compare(const struct cflow_match *a, const struct cflow_match *b)
     CMP(CFLOW_F_REG2, reg2);
     CMP(CFLOW_F_CT_STATE, ct_state);
     CMP(CFLOW_F_CT_STATE, ct_state_mask);
+    CMP(CFLOW_F_CT_MARK, ct_mark);
+    CMP(CFLOW_F_CT_MARK, ct_mark_mask);
 #undef CMP
     if ((f & CFLOW_F_DL_SRC)
         && (c = memcmp(a->dl_src, b->dl_src, sizeof a->dl_src))) {
@@ -201,11 +203,13 @@ action_equal(const struct cflow_action *a, const struct cflow_action *b)
     case CFLOW_A_CT:
         return a->table == b->table && a->zone == b->zone;
     case CFLOW_A_CT_COMMIT:
-        return a->zone == b->zone;
+        return (a->zone == b->zone && a->mask == b->mask
+                && (a->value & a->mask) == (b->value & b->mask));
     case CFLOW_A_LOAD_REG:
         return (a->reg == b->reg && a->value == b->value
                 && a->mask == b->mask);
     case CFLOW_A_LEARN_SCTP_REPLY:
+    case CFLOW_A_LEARN_SCTP_DENY:
         return a->table == b->table && a->value == b->value;
     case CFLOW_A_CONTROLLER:
         return a->id == b->id && a->value == b->value;
@@ -279,6 +283,9 @@ cflow_key_hash(const struct cflow *flow, uint32_t basis)
     }
     if (f & CFLOW_F_CT_STATE) {
         h = cf_hash_u32((uint32_t) m->ct_state << 8 | m->ct_state_mask, h);
+    }
+    if (f & CFLOW_F_CT_MARK) {
+        h = cf_hash_u32(m->ct_mark ^ m->ct_mark_mask * 31, h);
     }
     if (f & CFLOW_F_DL_SRC) {
         h = cf_hash_bytes(m->dl_src, sizeof m->dl_src, h);
@@ -458,11 +465,21 @@ cflow_format_match(const struct cflow_match *m, struct cf_ds *ds)
             }
         }
     }
+    if (f & CFLOW_F_CT_MARK) {
+        put_sep(ds, &first);
+        if (m->ct_mark_mask == UINT32_MAX) {
+            cf_ds_put_format(ds, "ct_mark=0x%"PRIx32, m->ct_mark);
+        } else {
+            cf_ds_put_format(ds, "ct_mark=0x%"PRIx32"/0x%"PRIx32,
+                             m->ct_mark & m->ct_mark_mask, m->ct_mark_mask);
+        }
+    }
 }
 
 /* Appends 'flow''s actions in ovs-ofctl syntax ("goto_table:5",
  * "conjunction(42,1/3),conjunction(43,1/2)"), "drop" if there are none.
- * Learned SCTP reply flows carry 'flow''s cookie. */
+ * Learned SCTP flows carry cflow_learned_cookie() (replies) or
+ * cflow_learned_deny_cookie() (denied replies) of 'flow''s cookie. */
 void
 cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
 {
@@ -487,7 +504,12 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
             cf_ds_put_format(ds, "ct(table=%u,zone=%u)", a->table, a->zone);
             break;
         case CFLOW_A_CT_COMMIT:
-            cf_ds_put_format(ds, "ct(commit,zone=%u)", a->zone);
+            cf_ds_put_format(ds, "ct(commit,zone=%u", a->zone);
+            if (a->mask) {
+                cf_ds_put_format(ds, ",exec(set_field:0x%"PRIx32"/0x%"PRIx32
+                                 "->ct_mark)", a->value & a->mask, a->mask);
+            }
+            cf_ds_put_char(ds, ')');
             break;
         case CFLOW_A_LOAD_REG:
             if (a->mask == UINT32_MAX) {
@@ -509,6 +531,8 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
             cf_ds_put_format(ds, "resubmit(,%u)", a->table);
             break;
         case CFLOW_A_LEARN_SCTP_REPLY:
+        case CFLOW_A_LEARN_SCTP_DENY: {
+            bool deny = a->type == CFLOW_A_LEARN_SCTP_DENY;
             cf_ds_put_format(ds, "learn(table=%u,idle_timeout=%"PRIu32
                              ",priority=100,cookie=0x%"PRIx64
                              ",eth_type=0x800,nw_proto=132"
@@ -516,10 +540,13 @@ cflow_format_actions(const struct cflow *flow, struct cf_ds *ds)
                              ",NXM_OF_IP_DST[]=NXM_OF_IP_SRC[]"
                              ",OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[]"
                              ",OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[]"
-                             ",load:0x1->NXM_NX_REG0[1])",
+                             ",load:0x1->NXM_NX_REG0[%d])",
                              a->table, a->value,
-                             cflow_learned_cookie(flow->cookie));
+                             (deny ? cflow_learned_deny_cookie(flow->cookie)
+                              : cflow_learned_cookie(flow->cookie)),
+                             deny ? 6 : 1);
             break;
+        }
         case CFLOW_A_DROP:
             cf_ds_put_cstr(ds, "drop");
             break;

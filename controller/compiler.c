@@ -53,7 +53,10 @@
  * flows of several rules keep the one with the lowest conjunction id.
  *
  * Isolation: a local pod selected by some policy with Ingress (Egress) in
- * its policyTypes gets a drop flow in ingress_isolation (egress_isolation).
+ * its policyTypes gets a deny flow in ingress_isolation (egress_isolation):
+ * it sets reg0 bit 5 and goes to commit, whose pipeline flows drop the
+ * packet and remember the verdict in conntrack where another node may hold
+ * the connection as allowed (cflow.h, "Cross-node state").
  * A bound port whose pod is unknown, host-network or without an IPv4
  * address gets no flow in classify, so its traffic drops there.
  *
@@ -1120,13 +1123,23 @@ compile_policy(struct cf_compiler *c, size_t pi,
     pf->conjs = (pf->allocated_conjs
                  ? cf_xmalloc(pf->allocated_conjs * sizeof *pf->conjs)
                  : NULL);
-    static const struct cflow_action drop = { .type = CFLOW_A_DROP };
-    /* With every deny logged, the drop is a metered copy to conjflowd
-     * (a flow whose only action is controller() drops the packet). */
-    static const struct cflow_action log_drop = {
+    /* A deny: reg0 bit 5, then commit, which drops the packet (and
+     * remembers the verdict, see compiler_add_pipeline()).  With every
+     * deny logged, a metered copy goes to conjflowd first. */
+    static const struct cflow_action log_deny = {
         .type = CFLOW_A_CONTROLLER,
         .value = CFLOW_AUDIT_DENY,
         .id = CFLOW_AUDIT_METER_ID,
+    };
+    static const struct cflow_action mark_denied = {
+        .type = CFLOW_A_LOAD_REG,
+        .reg = 0,
+        .value = CFLOW_REG0_DENIED,
+        .mask = CFLOW_REG0_DENIED,
+    };
+    static const struct cflow_action to_commit = {
+        .type = CFLOW_A_GOTO,
+        .table = CFLOW_T_COMMIT,
     };
 
     for (int d = 0; d < 2; d++) {
@@ -1142,7 +1155,11 @@ compile_policy(struct cf_compiler *c, size_t pi,
                      : CFLOW_T_EGRESS_ISOLATION),
                 PRIO_ISOLATION, cflow_cookie(0, dir, 0, CFLOW_KIND_POD), 0);
             match_ip(&f->match, dir == CFLOW_DIR_EGRESS, locals[i].ip, 32);
-            cflow_add_action(f, c->log_denies ? &log_drop : &drop);
+            if (c->log_denies) {
+                cflow_add_action(f, &log_deny);
+            }
+            cflow_add_action(f, &mark_denied);
+            cflow_add_action(f, &to_commit);
         }
         size_t n_rules = dir == CFLOW_DIR_INGRESS ? p->n_ingress
                                                    : p->n_egress;
@@ -1627,7 +1644,14 @@ compiler_add_pipeline(const struct cf_node *node,
     f = cflow_set_add(set, CFLOW_T_CONNTRACK, 0, infra);
     ACTION(CFLOW_A_DROP, (void) 0);
 
-    /* ct_state. */
+    /* ct_state.  SCTP: a learned reply of a denied association drops, of
+     * an allowed one forwards; the rest is checked against policy. */
+    f = cflow_set_add(set, CFLOW_T_CT_STATE, 310, infra);
+    match_port(&f->match, CF_PROTO_SCTP, 0, 0);
+    f->match.fields |= CFLOW_F_REG0;
+    f->match.reg0 = CFLOW_REG0_SCTP_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_SCTP_DENIED;
+    ACTION(CFLOW_A_DROP, (void) 0);
     f = cflow_set_add(set, CFLOW_T_CT_STATE, 300, infra);
     match_port(&f->match, CF_PROTO_SCTP, 0, 0);
     f->match.fields |= CFLOW_F_REG0;
@@ -1648,11 +1672,27 @@ compiler_add_pipeline(const struct cf_node *node,
     f->match.ct_state = CFLOW_CS_INV | CFLOW_CS_TRK;
     f->match.ct_state_mask = CFLOW_CS_INV | CFLOW_CS_TRK;
     ACTION(CFLOW_A_DROP, (void) 0);
+    /* Replies and related packets pass, unless their connection was
+     * denied on this node (cflow.h, "Cross-node state"). */
+    f = cflow_set_add(set, CFLOW_T_CT_STATE, 195, infra);
+    f->match.fields = CFLOW_F_CT_STATE | CFLOW_F_CT_MARK;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = CFLOW_CT_MARK_DENIED;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    ACTION(CFLOW_A_DROP, (void) 0);
     f = cflow_set_add(set, CFLOW_T_CT_STATE, 190, infra);
     f->match.fields = CFLOW_F_CT_STATE;
     f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
     f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
     GOTO(CFLOW_T_FORWARD);
+    f = cflow_set_add(set, CFLOW_T_CT_STATE, 185, infra);
+    f->match.fields = CFLOW_F_CT_STATE | CFLOW_F_CT_MARK;
+    f->match.ct_state = CFLOW_CS_REL | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_REL | CFLOW_CS_TRK;
+    f->match.ct_mark = CFLOW_CT_MARK_DENIED;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    ACTION(CFLOW_A_DROP, (void) 0);
     f = cflow_set_add(set, CFLOW_T_CT_STATE, 180, infra);
     f->match.fields = CFLOW_F_CT_STATE;
     f->match.ct_state = CFLOW_CS_REL | CFLOW_CS_TRK;
@@ -1692,7 +1732,52 @@ compiler_add_pipeline(const struct cf_node *node,
     f = cflow_set_add(set, CFLOW_T_INGRESS_ISOLATION, 0, infra);
     GOTO(CFLOW_T_COMMIT);
 
-    /* commit: learn SCTP replies; commit new connections. */
+    /* commit, denied packets (reg0 bit 5: the isolation tables' verdict):
+     * none gets past priority 200.  Where another node may hold the
+     * connection as allowed, the verdict is remembered so that its replies
+     * drop here (cflow.h, "Cross-node state"): SCTP from an uplink learns
+     * a "denied reply" flow; a revoked established connection (+est-rpl,
+     * not yet marked) and a new one from an uplink are committed with the
+     * denied mark.  Denied new connections of local pods and of the node
+     * itself are not committed: no other node saw them. */
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 230, infra);
+    match_port(&f->match, CF_PROTO_SCTP, 0, 0);
+    f->match.fields |= CFLOW_F_REG0;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED | CFLOW_REG0_SOURCE_MASK;
+    ACTION(CFLOW_A_LEARN_SCTP_DENY, a.table = CFLOW_T_SCTP_REPLY;
+           a.value = SCTP_REPLY_IDLE_TIMEOUT);
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 220, infra);
+    f->match.fields = (CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE | CFLOW_F_CT_MARK
+                       | CFLOW_F_REG0);
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = 0;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED;
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id;
+           a.value = CFLOW_CT_MARK_DENIED; a.mask = CFLOW_CT_MARK_DENIED);
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 210, infra);
+    f->match.fields = CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE | CFLOW_F_REG0;
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED | CFLOW_REG0_SOURCE_MASK;
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id;
+           a.value = CFLOW_CT_MARK_DENIED; a.mask = CFLOW_CT_MARK_DENIED);
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 200, infra);
+    f->match.fields = CFLOW_F_REG0;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED;
+    ACTION(CFLOW_A_DROP, (void) 0);
+
+    /* commit, allowed packets: learn SCTP replies; commit new connections
+     * (clearing a denied mark that an earlier packet on the same 5-tuple
+     * left); an established connection marked denied that policy allows
+     * again is committed with the mark cleared, so its replies pass. */
     f = cflow_set_add(set, CFLOW_T_COMMIT, 110, infra);
     match_port(&f->match, CF_PROTO_SCTP, 0, 0);
     ACTION(CFLOW_A_LEARN_SCTP_REPLY, a.table = CFLOW_T_SCTP_REPLY;
@@ -1710,7 +1795,8 @@ compiler_add_pipeline(const struct cf_node *node,
     ACTION(CFLOW_A_CONTROLLER, a.value = CFLOW_AUDIT_ALLOW;
            a.id = CFLOW_AUDIT_METER_ID);
     COUNT_CONN();
-    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id);
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id;
+           a.value = 0; a.mask = CFLOW_CT_MARK_DENIED);
     GOTO(CFLOW_T_FORWARD);
     f = cflow_set_add(set, CFLOW_T_COMMIT, 100, infra);
     f->match.fields = CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE;
@@ -1718,7 +1804,18 @@ compiler_add_pipeline(const struct cf_node *node,
     f->match.ct_state = CFLOW_CS_NEW | CFLOW_CS_TRK;
     f->match.ct_state_mask = CFLOW_CS_NEW | CFLOW_CS_TRK;
     COUNT_CONN();
-    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id);
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id;
+           a.value = 0; a.mask = CFLOW_CT_MARK_DENIED);
+    GOTO(CFLOW_T_FORWARD);
+    f = cflow_set_add(set, CFLOW_T_COMMIT, 90, infra);
+    f->match.fields = CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE | CFLOW_F_CT_MARK;
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = CFLOW_CT_MARK_DENIED;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    ACTION(CFLOW_A_CT_COMMIT, a.zone = node->id;
+           a.value = 0; a.mask = CFLOW_CT_MARK_DENIED);
     GOTO(CFLOW_T_FORWARD);
     f = cflow_set_add(set, CFLOW_T_COMMIT, 0, infra);
     GOTO(CFLOW_T_FORWARD);

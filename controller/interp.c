@@ -31,6 +31,7 @@ struct cf_interp {
 struct interp_state {
     const struct cf_interp_packet *pkt;  /* The packet. */
     uint8_t ct_state;           /* Current conntrack state (0: untracked). */
+    uint32_t ct_mark;           /* Current ct_mark (0: untracked). */
     struct cf_interp_result *result;     /* Registers, hits, verdict. */
     int depth;                  /* Resubmit depth (bounded). */
 };
@@ -166,6 +167,10 @@ match_packet(const struct cflow_match *m, const struct interp_state *s)
     if ((f & CFLOW_F_CT_STATE)
         && (s->ct_state & m->ct_state_mask)
            != (m->ct_state & m->ct_state_mask)) {
+        return false;
+    }
+    if ((f & CFLOW_F_CT_MARK)
+        && (s->ct_mark & m->ct_mark_mask) != (m->ct_mark & m->ct_mark_mask)) {
         return false;
     }
     return true;
@@ -308,6 +313,11 @@ run_from(const struct cf_interp *in, int table, struct interp_state *s)
             /* The learned reply flow (see interp.h). */
             r->regs[0] |= 2;
         }
+        if (table == CFLOW_T_SCTP_REPLY && s->pkt->sctp_learned_deny
+            && s->pkt->nw_proto == 132 && !s->pkt->arp) {
+            /* The learned "denied reply" flow. */
+            r->regs[0] |= CFLOW_REG0_SCTP_DENIED;
+        }
         size_t idx = lookup(in, table, s);
         if (idx == SIZE_MAX) {
             break;
@@ -324,10 +334,13 @@ run_from(const struct cf_interp *in, int table, struct interp_state *s)
             case CFLOW_A_CT:
                 s->ct_state = ((s->pkt->ct_state ? s->pkt->ct_state
                                 : CFLOW_CS_NEW) | CFLOW_CS_TRK);
+                s->ct_mark = s->pkt->ct_mark;
                 next = a->table;
                 break;
             case CFLOW_A_CT_COMMIT:
                 r->committed = true;
+                s->ct_mark = (s->ct_mark & ~a->mask) | (a->value & a->mask);
+                r->ct_mark = s->ct_mark;
                 break;
             case CFLOW_A_LOAD_REG:
                 if (a->reg < 3) {
@@ -344,6 +357,9 @@ run_from(const struct cf_interp *in, int table, struct interp_state *s)
                 break;
             case CFLOW_A_LEARN_SCTP_REPLY:
                 r->learned = true;
+                break;
+            case CFLOW_A_LEARN_SCTP_DENY:
+                r->learned_deny = true;
                 break;
             case CFLOW_A_CONJUNCTION:
             case CFLOW_A_DROP:
@@ -370,7 +386,9 @@ cf_interp_run(const struct cf_interp *in, const struct cf_interp_packet *pkt,
     result->allocated_hits = allocated;
     s.pkt = pkt;
     s.ct_state = 0;
+    s.ct_mark = 0;
     s.result = result;
+    result->ct_mark = pkt->ct_mark;
     s.depth = 0;
     run_from(in, CFLOW_T_CLASSIFY, &s);
     return result->forwarded;

@@ -97,6 +97,9 @@ cflow_match_to_match(const struct cflow_match *m, struct match *match)
     if (m->fields & CFLOW_F_CT_STATE) {
         match_set_ct_state_masked(match, m->ct_state, m->ct_state_mask);
     }
+    if (m->fields & CFLOW_F_CT_MARK) {
+        match_set_ct_mark_masked(match, m->ct_mark, m->ct_mark_mask);
+    }
     if (m->fields & CFLOW_F_CONJ_ID) {
         match_set_conj_id(match, m->conj_id);
     }
@@ -105,9 +108,10 @@ cflow_match_to_match(const struct cflow_match *m, struct match *match)
     match_set_default_packet_type(match);
 }
 
-/* Appends the learn() action of cflow.h's CFLOW_A_LEARN_SCTP_REPLY to
- * 'ofpacts': the learned flow matches the reverse SCTP 4-tuple of the
- * packet and sets reg0 bit 1.  Returns NULL or a malloc'd error. */
+/* Appends the learn() action of cflow.h's CFLOW_A_LEARN_SCTP_REPLY (or
+ * CFLOW_A_LEARN_SCTP_DENY) to 'ofpacts': the learned flow matches the
+ * reverse SCTP 4-tuple of the packet and sets reg0 bit 1 (bit 6).  Returns
+ * NULL or a malloc'd error. */
 static char *
 put_learn_sctp_reply(const struct cflow *flow, const struct cflow_action *a,
                      struct ofpbuf *ofpacts)
@@ -119,9 +123,12 @@ put_learn_sctp_reply(const struct cflow *flow, const struct cflow_action *a,
                         "NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],"
                         "OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[],"
                         "OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[],"
-                        "load:1->NXM_NX_REG0[1])",
+                        "load:1->NXM_NX_REG0[%d])",
                         a->table, a->value,
-                        cflow_learned_cookie(flow->cookie));
+                        (a->type == CFLOW_A_LEARN_SCTP_DENY
+                         ? cflow_learned_deny_cookie(flow->cookie)
+                         : cflow_learned_cookie(flow->cookie)),
+                        a->type == CFLOW_A_LEARN_SCTP_DENY ? 6 : 1);
     uint64_t stub[1024 / 8];
     struct ofpbuf learn = OFPBUF_STUB_INITIALIZER(stub);
     enum ofputil_protocol usable_protocols;
@@ -173,6 +180,21 @@ cflow_actions_to_ofpacts(const struct cflow *flow, struct ofpbuf *ofpacts)
                 ct->recirc_table = NX_CT_RECIRC_NONE;
             }
             ct->alg = 0;
+            if (a->type == CFLOW_A_CT_COMMIT && a->mask) {
+                /* exec(set_field:value/mask->ct_mark), nested in ct():
+                 * the set_field follows the ct action in 'ofpacts', which
+                 * it may move, and ofpact_finish_CT() covers both. */
+                size_t ct_ofs = (char *) ct - (char *) ofpacts->data;
+                union mf_value value, mask;
+                memset(&value, 0, sizeof value);
+                memset(&mask, 0, sizeof mask);
+                value.be32 = htonl(a->value & a->mask);
+                mask.be32 = htonl(a->mask);
+                ofpact_put_set_field(ofpacts, mf_from_id(MFF_CT_MARK),
+                                     &value, &mask);
+                ct = ofpbuf_at_assert(ofpacts, ct_ofs, sizeof *ct);
+                ofpacts->header = ct;
+            }
             ofpact_finish_CT(ofpacts, &ct);
             break;
         }
@@ -207,7 +229,8 @@ cflow_actions_to_ofpacts(const struct cflow *flow, struct ofpbuf *ofpacts)
             r->table_id = a->table;
             break;
         }
-        case CFLOW_A_LEARN_SCTP_REPLY: {
+        case CFLOW_A_LEARN_SCTP_REPLY:
+        case CFLOW_A_LEARN_SCTP_DENY: {
             char *error = put_learn_sctp_reply(flow, a, ofpacts);
             if (error) {
                 return error;

@@ -121,3 +121,8 @@ check-conformance: all
 	fi
 	CF_BUILDDIR='$(abs_top_builddir)' CF_SRCDIR='$(abs_top_srcdir)' \
 	  $(SHELL) '$(abs_top_srcdir)/tests/conformance/suite'
+
+# --- system-crossnode (added by the "crossnode" task; tell the lead before
+# moving): conntrack state across nodes with real packets (root): a denied
+# attempt opens no way back, a revoked connection's replies stop.
+SYSTEM_TESTS += tests/system-crossnode.sh

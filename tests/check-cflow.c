@@ -237,6 +237,192 @@ START_TEST(test_interp_ct_state)
 }
 END_TEST
 
+/* The denied mark (cflow.h, "Cross-node state"): a ct_mark match, ct(commit)
+ * setting or clearing the mark, the "denied reply" learn action. */
+START_TEST(test_format_ct_mark)
+{
+    struct cflow_set set;
+    cflow_set_init(&set);
+    struct cflow *f = cflow_set_add(&set, 2, 195, 0xcf00000000000001ULL);
+    f->match.fields = CFLOW_F_CT_STATE | CFLOW_F_CT_MARK;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = CFLOW_CT_MARK_DENIED;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    struct cflow_action a;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_DROP;
+    cflow_add_action(f, &a);
+    struct cf_ds ds = CF_DS_INIT;
+    cflow_format(f, &ds);
+    ck_assert_str_eq(cf_ds_cstr(&ds),
+                     "table=2, priority=195, cookie=0xcf00000000000001, "
+                     "ct_state=+est+rpl+trk,ct_mark=0x1/0x1 actions=drop");
+
+    /* An exact mark; commits that set, clear or leave the mark. */
+    f = cflow_set_add(&set, 7, 220, 0xcf00000000000001ULL);
+    f->match.fields = CFLOW_F_CT_MARK;
+    f->match.ct_mark = 5;
+    f->match.ct_mark_mask = UINT32_MAX;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_CT_COMMIT;
+    a.zone = 3;
+    a.value = CFLOW_CT_MARK_DENIED;
+    a.mask = CFLOW_CT_MARK_DENIED;
+    cflow_add_action(f, &a);
+    a.value = 0;
+    cflow_add_action(f, &a);
+    a.mask = 0;
+    a.value = 7;            /* Ignored without a mask. */
+    cflow_add_action(f, &a);
+    cf_ds_clear(&ds);
+    cflow_format(f, &ds);
+    ck_assert_str_eq(cf_ds_cstr(&ds),
+                     "table=7, priority=220, cookie=0xcf00000000000001, "
+                     "ct_mark=0x5 actions=ct(commit,zone=3,exec(set_field:"
+                     "0x1/0x1->ct_mark)),ct(commit,zone=3,exec(set_field:"
+                     "0x0/0x1->ct_mark)),ct(commit,zone=3)");
+
+    /* The mark is part of the key and of the actions' identity. */
+    struct cflow *g = cflow_set_add(&set, 7, 220, 0xcf00000000000001ULL);
+    f = &set.flows[1];
+    g->match = f->match;
+    ck_assert_int_eq(cflow_key_compare(f, g), 0);
+    ck_assert_uint_eq(cflow_key_hash(f, 0), cflow_key_hash(g, 0));
+    g->match.ct_mark = 4;
+    ck_assert_int_ne(cflow_key_compare(f, g), 0);
+    g->match.ct_mark = 5;
+    for (size_t i = 0; i < f->n_actions; i++) {
+        cflow_add_action(g, &f->actions[i]);
+    }
+    ck_assert(cflow_equal(f, g));
+    g->actions[1].mask = 3;
+    ck_assert(!cflow_equal(f, g));
+    g->actions[1].mask = CFLOW_CT_MARK_DENIED;
+    g->actions[0].value = 0;
+    ck_assert(!cflow_equal(f, g));
+    g->actions[0].value = CFLOW_CT_MARK_DENIED;
+    g->actions[2].value = 9;    /* No mask: the value does not count. */
+    ck_assert(cflow_equal(f, g));
+
+    /* The "denied reply" learn: reg0 bit 6, kind LEARNED_DENY. */
+    f = cflow_set_add(&set, 7, 230, cflow_cookie(0, CFLOW_DIR_NONE, 0,
+                                                 CFLOW_KIND_PIPELINE));
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_LEARN_SCTP_DENY;
+    a.table = 9;
+    a.value = 120;
+    cflow_add_action(f, &a);
+    cf_ds_clear(&ds);
+    cflow_format_actions(f, &ds);
+    ck_assert_str_eq(cf_ds_cstr(&ds),
+                     "learn(table=9,idle_timeout=120,priority=100,"
+                     "cookie=0xcf00000000000008,eth_type=0x800,nw_proto=132,"
+                     "NXM_OF_IP_SRC[]=NXM_OF_IP_DST[],"
+                     "NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],"
+                     "OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[],"
+                     "OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[],"
+                     "load:0x1->NXM_NX_REG0[6])");
+    ck_assert_uint_eq(cflow_learned_deny_cookie(0xcf00002a10030003ULL),
+                      0xcf00002a10030008ULL);
+    cf_ds_destroy(&ds);
+    cflow_set_destroy(&set);
+}
+END_TEST
+
+/* The interpreter's ct_mark: matched after ct() (0 before), changed by
+ * ct(commit) with a mask; the learned "denied reply" flow sets reg0 bit
+ * 6. */
+START_TEST(test_interp_ct_mark)
+{
+    struct cflow_set set;
+    cflow_set_init(&set);
+    struct cflow_action a;
+    /* Table 0: a mark before ct() never matches; then ct(table=1). */
+    struct cflow *f = cflow_set_add(&set, 0, 10, 1);
+    f->match.fields = CFLOW_F_CT_MARK;
+    f->match.ct_mark = 1;
+    f->match.ct_mark_mask = 1;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_DROP;
+    cflow_add_action(f, &a);
+    f = cflow_set_add(&set, 0, 0, 1);
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_CT;
+    a.table = 1;
+    cflow_add_action(f, &a);
+    /* Table 1: marked: commit clearing the mark, then NORMAL; unmarked:
+     * commit setting it, drop. */
+    f = cflow_set_add(&set, 1, 10, 1);
+    f->match.fields = CFLOW_F_CT_MARK;
+    f->match.ct_mark = 1;
+    f->match.ct_mark_mask = 1;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_CT_COMMIT;
+    a.mask = 1;
+    cflow_add_action(f, &a);
+    a.type = CFLOW_A_NORMAL;
+    cflow_add_action(f, &a);
+    f = cflow_set_add(&set, 1, 0, 1);
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_CT_COMMIT;
+    a.value = 1;
+    a.mask = 1;
+    cflow_add_action(f, &a);
+    struct cf_interp *in = cf_interp_create(&set);
+    struct cf_interp_result r;
+    struct cf_interp_packet pkt;
+    cf_interp_result_init(&r);
+    memset(&pkt, 0, sizeof pkt);
+    pkt.nw_proto = 17;
+    ck_assert(!cf_interp_run(in, &pkt, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, 1);
+    pkt.ct_mark = 3;
+    ck_assert(cf_interp_run(in, &pkt, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, 2);
+    cf_interp_destroy(in);
+
+    cflow_set_destroy(&set);
+
+    /* sctp_reply: the learned "denied reply" bit, for SCTP only.  Table
+     * 0: resubmit(,sctp_reply), goto 1; table 1: bit 6 drops, the rest
+     * NORMAL. */
+    cflow_set_init(&set);
+    f = cflow_set_add(&set, 0, 0, 1);
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_RESUBMIT;
+    a.table = CFLOW_T_SCTP_REPLY;
+    cflow_add_action(f, &a);
+    a.type = CFLOW_A_GOTO;
+    a.table = 1;
+    cflow_add_action(f, &a);
+    f = cflow_set_add(&set, 1, 10, 1);
+    f->match.fields = CFLOW_F_REG0;
+    f->match.reg0 = CFLOW_REG0_SCTP_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_SCTP_DENIED;
+    memset(&a, 0, sizeof a);
+    a.type = CFLOW_A_DROP;
+    cflow_add_action(f, &a);
+    f = cflow_set_add(&set, 1, 0, 1);
+    a.type = CFLOW_A_NORMAL;
+    cflow_add_action(f, &a);
+    in = cf_interp_create(&set);
+    memset(&pkt, 0, sizeof pkt);
+    pkt.nw_proto = 132;
+    ck_assert(cf_interp_run(in, &pkt, &r));
+    pkt.sctp_learned_deny = true;
+    ck_assert(!cf_interp_run(in, &pkt, &r));
+    ck_assert_uint_eq(r.regs[0], CFLOW_REG0_SCTP_DENIED);
+    pkt.nw_proto = 6;
+    ck_assert(cf_interp_run(in, &pkt, &r));
+    cf_interp_destroy(in);
+    cf_interp_result_destroy(&r);
+    cflow_set_destroy(&set);
+}
+END_TEST
+
 static Suite *
 cflow_suite(void)
 {
@@ -245,6 +431,8 @@ cflow_suite(void)
     tcase_add_test(tc, test_format);
     tcase_add_test(tc, test_interp_conjunctions);
     tcase_add_test(tc, test_interp_ct_state);
+    tcase_add_test(tc, test_format_ct_mark);
+    tcase_add_test(tc, test_interp_ct_mark);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -486,6 +486,211 @@ START_TEST(test_isolation_and_node)
 }
 END_TEST
 
+/* A packet for cross_run(): where it comes from and its conntrack state. */
+struct cross_pkt {
+    uint32_t in_port;           /* 100 (the uplink) or a pod's port. */
+    const uint8_t *mac;         /* Source MAC, or NULL. */
+    uint32_t src, dst;
+    uint8_t proto;
+    uint16_t port;
+    uint8_t ct_state;           /* 0: +new. */
+    uint32_t ct_mark;
+    bool learned_deny;          /* A learned "denied reply" flow. */
+};
+
+/* Runs 'x' through 'set' into 'r'; returns true if it is forwarded. */
+static bool
+cross_run(const struct cflow_set *set, const struct cross_pkt *x,
+          struct cf_interp_result *r)
+{
+    struct cf_interp *in = cf_interp_create(set);
+    struct cf_interp_packet pkt;
+    memset(&pkt, 0, sizeof pkt);
+    pkt.in_port = x->in_port;
+    if (x->mac) {
+        memcpy(pkt.dl_src, x->mac, 6);
+    }
+    pkt.nw_src = x->src;
+    pkt.nw_dst = x->dst;
+    pkt.nw_proto = x->proto;
+    pkt.tp_dst = x->port;
+    pkt.ct_state = x->ct_state;
+    pkt.ct_mark = x->ct_mark;
+    pkt.sctp_learned_deny = x->learned_deny;
+    bool ok = cf_interp_run(in, &pkt, r);
+    cf_interp_destroy(in);
+    return ok;
+}
+
+/* Cross-node state (cflow.h): the node whose verdict is "deny" remembers
+ * it (ct_mark denied, or a learned SCTP "denied reply" flow) where another
+ * node may hold the connection as allowed, drops the replies of what it
+ * remembers, and forgets it once policy allows the connection again. */
+START_TEST(test_crossnode_denied)
+{
+    struct cf_cluster cl;
+    /* x/srv (n1) ingress-isolated by p, without a rule (yet). */
+    struct cf_policy *p = simple_cluster(&cl);
+    tb_pod(&cl, "x", "loc", "n1", "10.0.0.3", "app=loc", "");
+    cf_cluster_assign_ids(&cl);
+    struct cf_node_ports ports;
+    struct cflow_set set;
+    compile_node(&cl, "n1", &ports, &set);
+    uint32_t srv_port, loc_port;
+    uint8_t srv_mac[6], loc_mac[6];
+    ck_assert(tb_pod_port(&ports, cf_cluster_find_pod(&cl, "x", "srv"),
+                          &srv_port, srv_mac));
+    ck_assert(tb_pod_port(&ports, cf_cluster_find_pod(&cl, "x", "loc"),
+                          &loc_port, loc_mac));
+    struct cf_interp_result r;
+    cf_interp_result_init(&r);
+
+    /* The isolation flows deny by reg0 bit 5 and commit; none drops by
+     * itself (their actions changed, not their number). */
+    size_t n_iso = 0;
+    for (size_t i = 0; i < set.n; i++) {
+        const struct cflow *f = &set.flows[i];
+        if (f->table == CFLOW_T_INGRESS_ISOLATION && f->priority) {
+            n_iso++;
+            ck_assert_uint_eq(f->n_actions, 2);
+            ck_assert_int_eq(f->actions[0].type, CFLOW_A_LOAD_REG);
+            ck_assert_uint_eq(f->actions[0].value, CFLOW_REG0_DENIED);
+            ck_assert_int_eq(f->actions[1].type, CFLOW_A_GOTO);
+            ck_assert_uint_eq(f->actions[1].table, CFLOW_T_COMMIT);
+        }
+    }
+    ck_assert_uint_eq(n_iso, 1);
+
+    /* x/cli (n2, via the uplink) -> x/srv:80: dropped, and committed with
+     * the denied mark (n2 has committed it as allowed). */
+    struct cross_pkt in = { .in_port = 100, .src = 0x0a000101,
+                            .dst = 0x0a000001, .proto = 6, .port = 80 };
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, CFLOW_CT_MARK_DENIED);
+    ck_assert_uint_eq(r.regs[0] & CFLOW_REG0_DENIED, CFLOW_REG0_DENIED);
+    /* UDP too; ICMP too (any tracked protocol). */
+    in.proto = 17;
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert_uint_eq(r.ct_mark, CFLOW_CT_MARK_DENIED);
+    in.proto = 1;
+    in.port = 0;
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert_uint_eq(r.ct_mark, CFLOW_CT_MARK_DENIED);
+    in.proto = 6;
+    in.port = 80;
+    /* An established connection that policy now denies (revoked): marked
+     * once, then just dropped. */
+    in.ct_state = CFLOW_CS_EST;
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, CFLOW_CT_MARK_DENIED);
+    in.ct_mark = CFLOW_CT_MARK_DENIED;
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert(!r.committed);
+
+    /* x/srv's replies (and related packets) of a denied connection drop;
+     * of another connection they pass. */
+    struct cross_pkt out = { .in_port = srv_port, .mac = srv_mac,
+                             .src = 0x0a000001, .dst = 0x0a000101,
+                             .proto = 6, .port = 40000,
+                             .ct_state = CFLOW_CS_EST | CFLOW_CS_RPL,
+                             .ct_mark = CFLOW_CT_MARK_DENIED };
+    ck_assert(!cross_run(&set, &out, &r));
+    ck_assert(!r.committed);
+    out.ct_state = CFLOW_CS_REL;
+    ck_assert(!cross_run(&set, &out, &r));
+    out.ct_state = CFLOW_CS_REL | CFLOW_CS_RPL;
+    ck_assert(!cross_run(&set, &out, &r));
+    out.ct_mark = 0;
+    ck_assert(cross_run(&set, &out, &r));
+    out.ct_state = CFLOW_CS_EST | CFLOW_CS_RPL;
+    ck_assert(cross_run(&set, &out, &r));
+    ck_assert(!r.committed);
+
+    /* A denied new connection from a local pod or from the node itself
+     * is not committed (no other node saw it). */
+    struct cross_pkt local = { .in_port = loc_port, .mac = loc_mac,
+                               .src = 0x0a000003, .dst = 0x0a000001,
+                               .proto = 6, .port = 80 };
+    ck_assert(!cross_run(&set, &local, &r));
+    ck_assert(!r.committed);
+    ck_assert_uint_eq(r.regs[0] & CFLOW_REG0_DENIED, CFLOW_REG0_DENIED);
+    local.in_port = CFLOW_PORT_LOCAL;
+    local.mac = NULL;
+    local.src = 0xc0a80009;
+    ck_assert(!cross_run(&set, &local, &r));
+    ck_assert(!r.committed);
+    /* ... but a revoked established one of a local pod is marked. */
+    local.in_port = loc_port;
+    local.mac = loc_mac;
+    local.src = 0x0a000003;
+    local.ct_state = CFLOW_CS_EST;
+    ck_assert(!cross_run(&set, &local, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, CFLOW_CT_MARK_DENIED);
+
+    /* SCTP (no conntrack): from the uplink, a denied packet learns a
+     * "denied reply" flow; from a local pod it does not. */
+    in.proto = CF_PROTO_SCTP;
+    in.port = 7;
+    in.ct_state = 0;
+    in.ct_mark = 0;
+    ck_assert(!cross_run(&set, &in, &r));
+    ck_assert(r.learned_deny);
+    ck_assert(!r.learned);
+    ck_assert(!r.committed);
+    local.proto = CF_PROTO_SCTP;
+    local.port = 7;
+    local.ct_state = 0;
+    ck_assert(!cross_run(&set, &local, &r));
+    ck_assert(!r.learned_deny);
+    /* x/srv's SCTP to x/cli passes (not egress-isolated), but not as the
+     * reply of a denied association. */
+    out.proto = CF_PROTO_SCTP;
+    out.ct_state = 0;
+    ck_assert(cross_run(&set, &out, &r));
+    out.learned_deny = true;
+    ck_assert(!cross_run(&set, &out, &r));
+    cflow_set_destroy(&set);
+    cf_node_ports_destroy(&ports);
+
+    /* Policy now allows x/cli: the next original-direction packet of a
+     * connection marked denied passes and clears the mark; a new one is
+     * committed with the mark cleared; the SCTP packet learns a reply. */
+    struct cf_rule *rule = tb_rule(p, false);
+    tb_peer_sel(rule, NULL, "app=cli");
+    cf_cluster_assign_ids(&cl);
+    compile_node(&cl, "n1", &ports, &set);
+    in.proto = 6;
+    in.port = 80;
+    in.ct_state = CFLOW_CS_EST;
+    in.ct_mark = CFLOW_CT_MARK_DENIED;
+    ck_assert(cross_run(&set, &in, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, 0);
+    in.ct_mark = 0;
+    ck_assert(cross_run(&set, &in, &r));
+    ck_assert(!r.committed);        /* No commit per packet. */
+    in.ct_state = 0;
+    in.ct_mark = CFLOW_CT_MARK_DENIED;
+    ck_assert(cross_run(&set, &in, &r));
+    ck_assert(r.committed);
+    ck_assert_uint_eq(r.ct_mark, 0);
+    in.proto = CF_PROTO_SCTP;
+    in.port = 7;
+    in.ct_state = 0;
+    in.ct_mark = 0;
+    ck_assert(cross_run(&set, &in, &r));
+    ck_assert(r.learned);
+    ck_assert(!r.learned_deny);
+    cf_interp_result_destroy(&r);
+    cflow_set_destroy(&set);
+    cf_node_ports_destroy(&ports);
+    cf_cluster_destroy(&cl);
+}
+END_TEST
+
 START_TEST(test_sctp_replies)
 {
     struct cf_cluster cl;
@@ -798,6 +1003,7 @@ compiler_suite(void)
     tcase_add_test(tc, test_unknown_port_drops);
     tcase_add_test(tc, test_isolation_and_node);
     tcase_add_test(tc, test_sctp_replies);
+    tcase_add_test(tc, test_crossnode_denied);
     tcase_add_test(tc, test_cookies_find_rules);
     tcase_add_test(tc, test_conn_count);
     tcase_add_test(tc, test_stable_across_changes);

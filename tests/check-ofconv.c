@@ -229,6 +229,85 @@ START_TEST(test_actions)
 }
 END_TEST
 
+/* The denied mark (cflow.h, "Cross-node state"): ct_mark matches, ct(commit)
+ * with a nested set_field of ct_mark (after other actions, so the nesting
+ * must not depend on the ct action being first), and the "denied reply"
+ * learn, as OVS reads them. */
+START_TEST(test_crossnode_actions)
+{
+    struct cflow_set set;
+    cflow_set_init(&set);
+    uint64_t cookie = cflow_cookie(0, 0, 0, CFLOW_KIND_PIPELINE);
+
+    struct cflow *f = cflow_set_add(&set, 2, 195, cookie);
+    f->match.fields = CFLOW_F_CT_STATE | CFLOW_F_CT_MARK;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = CFLOW_CT_MARK_DENIED;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    act(f, CFLOW_A_DROP, 0, 0, 0, 0, 0, 0, 0, 0);
+    check_format(f, "table=2, priority=195, cookie=0xcf00000000000001, "
+                 "ct_state=+est+rpl+trk,ct_mark=0x1/0x1 actions=drop");
+
+    f = cflow_set_add(&set, 7, 220, cookie);
+    f->match.fields = (CFLOW_F_DL_TYPE | CFLOW_F_CT_STATE | CFLOW_F_CT_MARK
+                       | CFLOW_F_REG0);
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_EST | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_EST | CFLOW_CS_RPL | CFLOW_CS_TRK;
+    f->match.ct_mark = 0;
+    f->match.ct_mark_mask = CFLOW_CT_MARK_DENIED;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED;
+    act(f, CFLOW_A_CT_COMMIT, 0, 0, 0, 0, 5, 0, CFLOW_CT_MARK_DENIED,
+        CFLOW_CT_MARK_DENIED);
+    check_format(f, "table=7, priority=220, cookie=0xcf00000000000001, "
+                 "ct_state=+est-rpl+trk,ct_mark=0/0x1,ip,reg0=0x20/0x20 "
+                 "actions=ct(commit,zone=5,exec(set_field:0x1/0x1->"
+                 "ct_mark))");
+
+    /* Clearing the mark, after other actions, then more actions. */
+    f = cflow_set_add(&set, 7, 100, cookie);
+    f->match.fields = CFLOW_F_CT_STATE | CFLOW_F_DL_TYPE;
+    f->match.dl_type = 0x0800;
+    f->match.ct_state = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    f->match.ct_state_mask = CFLOW_CS_NEW | CFLOW_CS_TRK;
+    act(f, CFLOW_A_RESUBMIT, 0, 0, 0, 10, 0, 0, 0, 0);
+    act(f, CFLOW_A_LOAD_REG, 0, 0, 0, 0, 0, 0, 16, 16);
+    act(f, CFLOW_A_CT_COMMIT, 0, 0, 0, 0, 5, 0, 0, CFLOW_CT_MARK_DENIED);
+    act(f, CFLOW_A_GOTO, 0, 0, 0, 8, 0, 0, 0, 0);
+    check_format(f, "table=7, priority=100, cookie=0xcf00000000000001, "
+                 "ct_state=+new+trk,ip actions=resubmit(,10),"
+                 "set_field:0x10/0x10->reg0,ct(commit,zone=5,"
+                 "exec(set_field:0/0x1->ct_mark)),goto_table:8");
+
+    /* Only a commit sets the mark: ct(table=...) ignores value/mask. */
+    f = cflow_set_add(&set, 1, 90, cookie);
+    f->match.fields = CFLOW_F_DL_TYPE;
+    f->match.dl_type = 0x0800;
+    act(f, CFLOW_A_CT, 0, 0, 0, 2, 5, 0, 1, 1);
+    check_format(f, "table=1, priority=90, cookie=0xcf00000000000001, ip "
+                 "actions=ct(table=2,zone=5)");
+
+    f = cflow_set_add(&set, 7, 230, cookie);
+    f->match.fields = CFLOW_F_NW_PROTO | CFLOW_F_REG0;
+    f->match.nw_proto = 132;
+    f->match.reg0 = CFLOW_REG0_DENIED;
+    f->match.reg0_mask = CFLOW_REG0_DENIED | CFLOW_REG0_SOURCE_MASK;
+    act(f, CFLOW_A_LEARN_SCTP_DENY, 0, 0, 0, 9, 0, 0, 120, 0);
+    check_format(f, "table=7, priority=230, cookie=0xcf00000000000001, "
+                 "sctp,reg0=0x20/0x25 "
+                 "actions=learn(table=9,idle_timeout=120,priority=100,"
+                 "cookie=0xcf00000000000008,eth_type=0x800,nw_proto=132,"
+                 "NXM_OF_IP_SRC[]=NXM_OF_IP_DST[],"
+                 "NXM_OF_IP_DST[]=NXM_OF_IP_SRC[],"
+                 "OXM_OF_SCTP_SRC[]=OXM_OF_SCTP_DST[],"
+                 "OXM_OF_SCTP_DST[]=OXM_OF_SCTP_SRC[],"
+                 "load:0x1->NXM_NX_REG0[6])");
+    cflow_set_destroy(&set);
+}
+END_TEST
+
 START_TEST(test_errors)
 {
     struct cflow_set set;
@@ -517,6 +596,7 @@ ofconv_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_match_fields);
     tcase_add_test(tc, test_actions);
+    tcase_add_test(tc, test_crossnode_actions);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_identity_and_table);
     tcase_add_test(tc, test_compiled_flows_roundtrip);

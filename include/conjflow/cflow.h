@@ -21,29 +21,46 @@
  *                       below): resubmit(,sctp_reply), goto ct_state; other
  *                       ethertypes (IPv6...) drop: conjflow is IPv4-only
  *                       and fails closed.
- *   2 ct_state          +inv drops; +est+rpl and +rel go to forward
- *                       (replies); +new and +est-rpl are checked against
- *                       policy (established connections are revalidated,
- *                       so a revoked connection stops at once): to
- *                       egress_rules when reg0 bit 0 is set, else to
- *                       ingress_rules.  SCTP with reg0 bit 1 set (a learned
- *                       reply) goes to forward.
+ *   2 ct_state          +inv drops; +est+rpl and +rel of a connection
+ *                       whose ct_mark has CFLOW_CT_MARK_DENIED drop; other
+ *                       +est+rpl and +rel go to forward (replies); +new
+ *                       and +est-rpl are checked against policy
+ *                       (established connections are revalidated, so a
+ *                       revoked connection stops at once): to egress_rules
+ *                       when reg0 bit 0 is set, else to ingress_rules.
+ *                       SCTP with reg0 bit 6 set (a learned reply of a
+ *                       denied association) drops; with reg0 bit 1 set (a
+ *                       learned reply) it goes to forward.
  *   3 egress_rules      rules of policies isolating the source pod; an
  *                       allowed packet goes to ingress_rules.
- *   4 egress_isolation  drops traffic of egress-isolated local pods that no
- *                       rule allowed; the rest goes to ingress_rules.
+ *   4 egress_isolation  denies traffic of egress-isolated local pods that
+ *                       no rule allowed (sets reg0 bit 5, goes to commit,
+ *                       which drops it); the rest goes to ingress_rules.
  *   5 ingress_rules     rules of policies isolating the destination pod; an
  *                       allowed packet goes to commit.
- *   6 ingress_isolation drops traffic to ingress-isolated local pods that
- *                       no rule allowed; the rest goes to commit.
- *   7 commit            ct(commit) for +new; for SCTP, learn() a reply flow
- *                       into sctp_reply.  A +new packet first counts its
+ *   6 ingress_isolation denies traffic to ingress-isolated local pods that
+ *                       no rule allowed (reg0 bit 5, on to commit); the
+ *                       rest goes to commit.
+ *   7 commit            Denied packets (reg0 bit 5) never get past it:
+ *                       SCTP from an uplink learns a "denied reply" flow
+ *                       (CFLOW_A_LEARN_SCTP_DENY) and drops; a +est-rpl
+ *                       packet of a connection not yet marked denied is
+ *                       committed with CFLOW_CT_MARK_DENIED and drops; a
+ *                       +new packet from an uplink likewise; any other
+ *                       denied packet just drops.  Allowed packets:
+ *                       ct(commit) for +new, clearing the denied mark; an
+ *                       +est-rpl packet of a connection marked denied is
+ *                       committed with the mark cleared (policy allows it
+ *                       again); for SCTP, learn() a reply flow into
+ *                       sctp_reply.  A +new packet first counts its
  *                       connection: resubmit(,conn_count) (ingress pass),
  *                       set reg0 bit 4, resubmit(,conn_count) (egress
  *                       pass), then ct(commit).
  *   8 forward           NORMAL.
  *   9 sctp_reply        learned flows only: the reverse 4-tuple of each
- *                       allowed SCTP association sets reg0 bit 1.
+ *                       allowed SCTP association sets reg0 bit 1; of each
+ *                       SCTP packet from an uplink that policy denied,
+ *                       reg0 bit 6.
  *  10 conn_count        per-rule connection counters, reached only by the
  *                       two resubmits of commit's +new flows: per rule part
  *                       present on the node, one flow "reg0=0/0x10,
@@ -66,6 +83,27 @@
  * original direction is checked against policy, and replies are recognized
  * by flows learned from allowed packets.
  *
+ * Cross-node state: egress is enforced on the source pod's node, ingress
+ * on the destination pod's node, each with its own conntrack zone.  A
+ * connection that the source's node allowed is committed there, so
+ * packets on its reverse 5-tuple pass that node as replies, without the
+ * source pod's ingress policy.  So the node whose verdict is "deny"
+ * remembers it: the connection is committed in its zone with
+ * CFLOW_CT_MARK_DENIED, and its replies and related packets drop there.
+ * A denied +new packet is remembered only when it came from an uplink (the
+ * only case where another node may hold an allowed entry); a denied
+ * +est-rpl packet (a revoked connection) always, so a revoked connection's
+ * replies stop too.  A connection that policy allows again is committed
+ * with the mark cleared by its next original-direction packet.  SCTP gets
+ * the same from learned flows (a denied packet from an uplink learns a
+ * "denied reply" flow that replaces, and is replaced by, the "reply" flow
+ * of an allowed packet with the same 4-tuple; SCTP cannot tell a revoked
+ * association from a new one, so denied SCTP packets of local pods are
+ * not remembered).  The cost: while the denied entry lives, a new
+ * connection on exactly the reverse 5-tuple (same addresses and both
+ * ports) is dropped even if policy allows it (fail closed).  The limits
+ * are in ARCHITECTURE.md ("Known limitations").
+ *
  * Registers: reg0 bit 0 = from a local pod, bit 1 = SCTP reply, bit 2 = from
  * the node itself (LOCAL: only then do the node's addresses get the node
  * allowance in ingress_rules), bit 3 = allowed by a rule of a policy with
@@ -73,7 +111,10 @@
  * the +new packet to conjflowd, see CFLOW_A_CONTROLLER); reg1 = the
  * conjunction id (or 0) that allowed egress, reg2 = the one that allowed
  * ingress (for observability and conn_count); reg0 bit 4 = conn_count's
- * egress pass (set in commit between the two resubmits).
+ * egress pass (set in commit between the two resubmits); reg0 bit 5 =
+ * denied by an isolation table (CFLOW_REG0_DENIED); reg0 bit 6 = the reply
+ * of a denied SCTP association (CFLOW_REG0_SCTP_DENIED).  ct_mark bit 0 =
+ * a connection that policy denied on this node (CFLOW_CT_MARK_DENIED).
  *
  * Cookies (64 bits) tell which policy and rule a flow serves:
  *
@@ -129,6 +170,12 @@ enum cflow_kind {
                                  * leaves these out of its diff). */
     CFLOW_KIND_CONN = 7,        /* A rule's connection counter
                                  * (conn_count). */
+    CFLOW_KIND_LEARNED_DENY = 8,    /* Flows learned in sctp_reply for the
+                                     * replies of denied SCTP packets
+                                     * (idle timeout: out of conjflowd's
+                                     * diff; unlike CFLOW_KIND_LEARNED, a
+                                     * policy change does not wipe them:
+                                     * they allow nothing). */
 };
 static inline uint64_t
 cflow_cookie(uint32_t policy_id, enum cflow_dir dir, unsigned rule,
@@ -150,6 +197,14 @@ cflow_learned_cookie(uint64_t cookie)
 }
 #define CFLOW_LEARNED_COOKIE_MASK (CFLOW_COOKIE_TAG_MASK | 0xffffULL)
 
+/* The cookie of the flows that a CFLOW_A_LEARN_SCTP_DENY action in a flow
+ * with 'cookie' creates: kind CFLOW_KIND_LEARNED_DENY. */
+static inline uint64_t
+cflow_learned_deny_cookie(uint64_t cookie)
+{
+    return (cookie & ~0xffffULL) | CFLOW_KIND_LEARNED_DENY;
+}
+
 /* The OpenFlow port number of the bridge's LOCAL port (printed as
  * "in_port=LOCAL"). */
 #define CFLOW_PORT_LOCAL 0xfffe
@@ -170,6 +225,7 @@ enum cflow_field {
     CFLOW_F_CONJ_ID = 1 << 11,
     CFLOW_F_REG1 = 1 << 12,     /* Exact. */
     CFLOW_F_REG2 = 1 << 13,     /* Exact. */
+    CFLOW_F_CT_MARK = 1 << 14,  /* ct_mark/ct_mark_mask. */
 };
 
 /* conntrack state bits, as in OpenFlow's ct_state. */
@@ -197,13 +253,30 @@ struct cflow_match {
     uint8_t ct_state, ct_state_mask;
     uint32_t conj_id;
     uint32_t reg1, reg2;        /* Exact matches on reg1, reg2. */
+    uint32_t ct_mark, ct_mark_mask;  /* The connection's conntrack mark. */
 };
+
+/* ct_mark bit of a connection that policy denied on this node (see
+ * "Cross-node state" above): its replies and related packets drop. */
+#define CFLOW_CT_MARK_DENIED 0x1
+
+/* reg0 bits with names (the others are described above). */
+#define CFLOW_REG0_DENIED 0x20          /* Bit 5: an isolation table denied
+                                         * the packet (commit drops it). */
+#define CFLOW_REG0_SCTP_DENIED 0x40     /* Bit 6: an SCTP reply of a denied
+                                         * association (sctp_reply). */
+/* reg0 bits that are clear only for traffic from an uplink (bit 0: from a
+ * local pod, bit 2: from LOCAL). */
+#define CFLOW_REG0_SOURCE_MASK 0x05
 
 enum cflow_action_type {
     CFLOW_A_CONJUNCTION,        /* conjunction(id, clause/n_clauses). */
     CFLOW_A_GOTO,               /* goto_table:table. */
     CFLOW_A_CT,                 /* ct(table=table, zone=zone). */
-    CFLOW_A_CT_COMMIT,          /* ct(commit, zone=zone). */
+    CFLOW_A_CT_COMMIT,          /* ct(commit, zone=zone), and with a
+                                 * nonzero 'mask'
+                                 * exec(set_field:value/mask->ct_mark):
+                                 * sets the connection's mark. */
     CFLOW_A_LOAD_REG,           /* set reg[reg] bits 'value' under
                                  * 'mask' (load/set_field). */
     CFLOW_A_NORMAL,             /* NORMAL. */
@@ -225,6 +298,13 @@ enum cflow_action_type {
                                  * never to forwarding).  Forwarding-wise a
                                  * no-op; a flow whose only action is this
                                  * one drops the packet. */
+    CFLOW_A_LEARN_SCTP_DENY,    /* Like CFLOW_A_LEARN_SCTP_REPLY, but the
+                                 * learned flow loads 1->reg0[6] (a reply
+                                 * of a denied association) and carries
+                                 * cflow_learned_deny_cookie() of the
+                                 * flow's cookie.  The two learned flows
+                                 * have the same match and priority, so
+                                 * each replaces the other. */
 };
 
 /* Audit log (CFLOW_A_CONTROLLER 'value', the last byte of its userdata):
@@ -249,7 +329,9 @@ struct cflow_action {
     uint8_t table;              /* GOTO, CT, RESUBMIT, LEARN: table. */
     uint16_t zone;              /* CT, CT_COMMIT: conntrack zone. */
     uint8_t reg;                /* LOAD_REG: register number. */
-    uint32_t value, mask;       /* LOAD_REG: value and mask; LEARN:
+    uint32_t value, mask;       /* LOAD_REG: value and mask; CT_COMMIT:
+                                 * ct_mark value and mask (mask 0: the
+                                 * mark is left alone); LEARN:
                                  * 'value' is the idle timeout (s);
                                  * CONTROLLER: 'value' is the enum
                                  * cflow_audit, 'id' the meter id. */

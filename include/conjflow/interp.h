@@ -13,9 +13,11 @@
  * at a higher priority falls through to lower priorities; a completed one
  * continues at its conj_id= flow), goto_table, resubmit, register loads,
  * ct(table=...) with the conntrack state given as input (+trk is added),
- * and the sctp_reply table's learned flows, given as an input bit (the
- * packet is the reply of an allowed SCTP association: reg0 bit 1 is set
- * when the pipeline resubmits to sctp_reply).
+ * the connection's ct_mark as input (matched after ct(); ct(commit) with
+ * exec(set_field->ct_mark) updates it in the result), and the sctp_reply
+ * table's learned flows, given as input bits (the packet is the reply of
+ * an allowed SCTP association: reg0 bit 1 is set when the pipeline
+ * resubmits to sctp_reply; or of a denied one: reg0 bit 6).
  *
  * A packet between two nodes runs the source node's flows, then the
  * destination node's (arriving on an uplink).
@@ -43,6 +45,10 @@ struct cf_interp_packet {
     uint8_t ct_state;           /* CFLOW_CS_* bits conntrack would give
                                  * (+trk is implied); 0 means +new. */
     bool sctp_learned_reply;    /* A learned flow in sctp_reply matches. */
+    uint32_t ct_mark;           /* The connection's ct_mark (as conntrack
+                                 * reports it after ct()). */
+    bool sctp_learned_deny;     /* A learned "denied reply" flow in
+                                 * sctp_reply matches (reg0 bit 6). */
 };
 
 /* What happened to a packet. */
@@ -51,6 +57,10 @@ struct cf_interp_result {
     bool committed;             /* Executed ct(commit). */
     bool learned;               /* Executed the SCTP learn action. */
     uint32_t regs[3];           /* reg0..reg2 at the end. */
+    uint32_t ct_mark;           /* The connection's ct_mark at the end (the
+                                 * packet's, changed by commits). */
+    bool learned_deny;          /* Executed the SCTP "denied reply" learn
+                                 * action. */
     size_t *hits;               /* Indices (into the set) of the flows that
                                  * matched, in order; owned. */
     size_t n_hits;

@@ -189,8 +189,9 @@ def hand_written():
     extras may hold "always": (from, to, port, proto) tuples always traced
     (with every kind of trace), and "real": real UDP packets sent between
     pods in order, (from, from-port, to, to-port, expect), expect being
-    "explain" (a new packet: as explain says) or "allow" (a reply to an
-    allowed packet)."""
+    "explain" (a new packet: as explain says), "allow" (a reply to an
+    allowed packet) or "denied-reply" (a packet on the reverse 5-tuple of
+    a denied one: never received)."""
     pp = lambda *l: [tuple(x) for x in l]
     return [
         ("ipblock-except", [
@@ -272,13 +273,18 @@ def hand_written():
                 "podSelector": {"matchLabels": {"pod": "a"}},
                 "ingress": [{"from": [{"podSelector": {}}]}]}),
         ], pp((80, "SCTP"), (81, "SCTP"), (9000, "SCTP"), (80, "TCP")), {
-            # Known limitation (ARCHITECTURE.md, "Cross-node state"): a
-            # packet that the destination's node drops has already been
-            # committed on the source's node, so the destination pod could
-            # answer on that exact 5-tuple.  Same-node traffic has no such
-            # gap; these real packets check it.
+            # Cross-node state (ARCHITECTURE.md): a reply to an allowed
+            # packet passes both nodes' conntrack (x/b's egress would deny
+            # it as a new packet); a packet that the destination's node
+            # drops has already been committed on the source's node, so
+            # the destination pod answering on that exact 5-tuple would
+            # pass there as a reply, but the destination's node remembers
+            # the deny and drops it ("denied-reply": never received; y/c
+            # -> x/a is denied by x/a's ingress as a new packet too).
             "real": [("x/a", 46002, "x/b", 80, "explain"),
-                     ("x/b", 80, "x/a", 46002, "allow")]}),
+                     ("x/b", 80, "x/a", 46002, "allow"),
+                     ("x/a", 46003, "y/c", 80, "explain"),
+                     ("y/c", 80, "x/a", 46003, "denied-reply")]}),
         ("egress-ingress", [
             policy("x", "both", {
                 "podSelector": {"matchExpressions": [
@@ -587,6 +593,7 @@ def make_checks(topo, sc, rng, sample, node_addr):
     """The checks of scenario 'sc': a sample of (from, to, port/proto)
     traced as new connections, some as established (original direction:
     revalidated against policy), replies, related and invalid packets,
+    replies and related packets of a connection marked denied (ct_mark),
     SCTP replies (learned or not), and spoofing, unknown-port, ARP, IPv6
     and packets from each node's address 'node_addr' ({node: IP})."""
     sid = sc["id"]
@@ -637,6 +644,14 @@ def make_checks(topo, sc, rng, sample, node_addr):
                                 flow_text(topo, d, sip, EPH_NEW + i, proto,
                                           port),
                                 sdp, "allow", ct=("trk,rel", "trk,rel")))
+            # Replies and related packets of a connection that a node
+            # denied (ct_mark bit 0, see cflow.h) drop.
+            for kind, ct in (("denied-reply", "trk,est,rpl"),
+                             ("denied-related", "trk,rel")):
+                checks.append(Check(sid, kind, br(d),
+                                    flow_text(topo, d, sip, EPH_NEW + i,
+                                              proto, port) + ",ct_mark=0x1",
+                                    sdp, "deny", ct=(ct, ct)))
             checks.append(Check(sid, "invalid", br(s),
                                 flow_text(topo, s, dip, port, proto,
                                           EPH_NEW + i),
@@ -826,7 +841,8 @@ def cmd_run(a):
     corpus_checked = corpus_wrong = 0
     n_want = {True: 0, False: 0}    # Policy verdicts traced.
     n_learned = 0           # SCTP replies that pass by a learned flow only.
-    n_known_gap = 0         # Replies that pass by the cross-node gap.
+    n_closed = 0            # SCTP replies the cross-node gap let pass.
+    n_real_closed = 0       # Real UDP packets it let pass.
     last = {}               # Scenario id -> its checks.
     kinds = {}
     t0 = time.time()
@@ -844,18 +860,21 @@ def cmd_run(a):
                                            keys)))
         for c in checks:
             if c.expect == "learned":
-                c.want = verdicts[c.key][0] or verdicts[c.key2][0]
-                # Known limitation (ARCHITECTURE.md, "Cross-node state"):
-                # when the original packet crossed nodes and only the
-                # destination's ingress dropped it, the source's node has
-                # already learned the reply flow, so a reply that the
-                # replier's own node lets out (its egress) gets through.
+                # Cross-node state (ARCHITECTURE.md): when the original
+                # packet crossed nodes and only the destination's ingress
+                # dropped it, the source's node has learned the reply flow,
+                # but the destination's node learned a "denied reply" flow
+                # for the same 4-tuple, so the reply drops there, even one
+                # that policy would allow as a new packet (fail closed).
                 s_, d_ = c.key[0], c.key[1]
-                if (not c.want
-                        and topo.pods[s_]["node"] != topo.pods[d_]["node"]
-                        and verdicts[c.key][2] and verdicts[c.key2][2]):
-                    c.want = True
-                    n_known_gap += 1
+                denied_cross = (
+                    topo.pods[s_]["node"] != topo.pods[d_]["node"]
+                    and verdicts[c.key][2] and not verdicts[c.key][1])
+                c.want = verdicts[c.key][0] or (verdicts[c.key2][0]
+                                                and not denied_cross)
+                if denied_cross and verdicts[c.key2][2]:
+                    # It passed before (the replier's node let it out).
+                    n_closed += 1
             elif c.expect == "explain":
                 c.want = verdicts[c.key][0]
             elif c.expect == "ingress":
@@ -903,8 +922,18 @@ def cmd_run(a):
                     print(c.trace)
         # Real packets, in order (each may leave conntrack state).
         for r in reals:
+            if r[4] == "denied-reply":
+                # Meaningful only if both the attempt and this packet as a
+                # new one are denied.
+                attempt = (r[2], r[0], r[1], "UDP")
+                if (verdicts.get(attempt, (True,))[0]
+                        or verdicts[(r[0], r[2], r[3], "UDP")][0]):
+                    raise Error("%s: %s is not a reply to a denied attempt"
+                                % (sc["id"], r))
+                n_real_closed += 1
             want = (r[4] == "allow"
-                    or verdicts[(r[0], r[2], r[3], "UDP")][0])
+                    or (r[4] == "explain"
+                        and verdicts[(r[0], r[2], r[3], "UDP")][0]))
             got = run_real(topo, r)
             ok = got == want
             kinds.setdefault("real-udp", [0, 0])[0 if ok else 1] += 1
@@ -915,7 +944,8 @@ def cmd_run(a):
                 sc_fail += 1
                 print("FAIL %s: real UDP %s:%d -> %s:%d (%s): expected %s,"
                       " %s" % (sc["id"], r[0], r[1], r[2], r[3],
-                               "new" if r[4] == "explain" else "reply",
+                               {"explain": "new", "allow": "reply"}.get(
+                                   r[4], r[4]),
                                "received" if want else "not received",
                                "received" if got else "not received"))
         print("scenario %s: %d flows, %d traces, %d real packets, %d failed"
@@ -928,26 +958,29 @@ def cmd_run(a):
     print("policy verdicts traced: %d allowed, %d denied; %d SCTP replies"
           " passed by a learned flow only" % (n_want[True], n_want[False],
                                               n_learned))
-    print("SCTP replies passed through the documented cross-node gap: %d"
-          % n_known_gap)
+    print("cross-node gap: %d SCTP replies and %d real UDP packets that it "
+          "let pass are now dropped" % (n_closed, n_real_closed))
     for what, bad in (("allowed verdicts are under 10%",
                        n_want[True] < n / 10),
                       ("denied verdicts are under 10%",
                        n_want[False] < n / 10),
                       ("no SCTP reply depended on a learned flow",
-                       n_learned == 0)):
+                       n_learned == 0),
+                      ("no trace checked the closed cross-node gap",
+                       n_closed + n_real_closed == 0)):
         if bad:
             failed += 1
             print("FAIL sanity: %s" % what)
         else:
             passed += 1
 
-    # The checker itself: without the isolation tables' drop flows, traces
+    # The checker itself: without the isolation tables' deny flows, traces
     # that policy denies must now disagree.
     sc = max(scs, key=lambda x: sum(1 for c in last[x["id"]]
                                     if c.kind == "new" and not c.want))
     load_flows(a, topo, sc, mutate=lambda l: not re.match(
-        r"table=(4|6),.*actions=drop$", l))
+        r"table=(4|6), priority=100,.*actions=(controller\(.*\),)?"
+        r"set_field:0x20/0x20->reg0,goto_table:7$", l))
     redo = [copy.copy(c) for c in last[sc["id"]] if c.kind == "new"]
     list(pool.map(lambda c: run_trace(topo, c), redo))
     n_denied = sum(1 for c in redo if not c.want)
