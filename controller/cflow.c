@@ -345,6 +345,20 @@ put_mac(struct cf_ds *ds, const uint8_t mac[6])
                      mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
+/* Appends "NAME=0xVALUE", or "NAME=0xVALUE/0xMASK" for a partial 'mask',
+ * to 'ds'. */
+static void
+put_u32_masked(struct cf_ds *ds, const char *name, uint32_t value,
+               uint32_t mask)
+{
+    if (mask == UINT32_MAX) {
+        cf_ds_put_format(ds, "%s=0x%"PRIx32, name, value);
+    } else {
+        cf_ds_put_format(ds, "%s=0x%"PRIx32"/0x%"PRIx32, name,
+                         value & mask, mask);
+    }
+}
+
 /* Appends 'match' in ovs-ofctl syntax ("ip,nw_src=10.0.0.1,tp_dst=80"),
  * nothing for an empty match.  A match on IP fields without an explicit
  * dl_type gets "ip" (the compiler always sets it; this keeps the text
@@ -432,12 +446,7 @@ cflow_format_match(const struct cflow_match *m, struct cf_ds *ds)
     }
     if (f & CFLOW_F_REG0) {
         put_sep(ds, &first);
-        if (m->reg0_mask == UINT32_MAX) {
-            cf_ds_put_format(ds, "reg0=0x%"PRIx32, m->reg0);
-        } else {
-            cf_ds_put_format(ds, "reg0=0x%"PRIx32"/0x%"PRIx32,
-                             m->reg0 & m->reg0_mask, m->reg0_mask);
-        }
+        put_u32_masked(ds, "reg0", m->reg0, m->reg0_mask);
     }
     if (f & CFLOW_F_REG1) {
         put_sep(ds, &first);
@@ -467,12 +476,7 @@ cflow_format_match(const struct cflow_match *m, struct cf_ds *ds)
     }
     if (f & CFLOW_F_CT_MARK) {
         put_sep(ds, &first);
-        if (m->ct_mark_mask == UINT32_MAX) {
-            cf_ds_put_format(ds, "ct_mark=0x%"PRIx32, m->ct_mark);
-        } else {
-            cf_ds_put_format(ds, "ct_mark=0x%"PRIx32"/0x%"PRIx32,
-                             m->ct_mark & m->ct_mark_mask, m->ct_mark_mask);
-        }
+        put_u32_masked(ds, "ct_mark", m->ct_mark, m->ct_mark_mask);
     }
 }
 
