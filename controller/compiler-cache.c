@@ -108,6 +108,8 @@ struct cf_node_cache {
     uint64_t gen;               /* Compilations for this cache so far. */
     struct cflow_set pipeline;  /* The last pipeline flows. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
+    uint64_t compiler_gen;      /* Generation of the compiler that made
+                                 * 'pfs' (0: unknown; see compiler.h). */
     unsigned n_bands[CFLOW_N_TABLES];   /* Bands of each table. */
     size_t n_over[CFLOW_N_TABLES];  /* Keys with 'over' set, per table. */
     bool delta_valid;           /* 'removed' and 'added' are the last
@@ -202,6 +204,14 @@ void
 compiler_cache_count_patch(struct cf_node_cache *cache)
 {
     cache->stats.n_rules_patched++;
+}
+
+/* Returns the generation of the compiler that last compiled for 'cache'
+ * (0: none or unknown). */
+uint64_t
+compiler_cache_last_gen(const struct cf_node_cache *cache)
+{
+    return cache->compiler_gen;
 }
 
 /* Starts a compilation for 'cache'. */
@@ -1093,6 +1103,7 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
         cache->valid = true;
         if (mc_update(c, cache, node, ports, pfs, n_pfs)) {
             cache->stats.n_updates++;
+            cache->compiler_gen = c->gen;
             cache->delta_valid = had;
             free(pfs);
             for (size_t i = 0; out && i < cache->n_sorted; i++) {

@@ -662,6 +662,7 @@ compiler_index_build(struct cf_compiler *c)
     cf_smap_init(&c->pod_sel_memo);
     cf_smap_init(&c->peer_memo);
     cf_smap_init(&c->addrs_memo);
+    cf_smap_init(&c->changed);
     cf_ds_init(&c->scratch);
 
     c->pod_ip = cf_xcalloc(cl->n_pods ? cl->n_pods : 1, sizeof *c->pod_ip);
@@ -712,6 +713,7 @@ compiler_index_destroy(struct cf_compiler *c)
     label_index_destroy(&c->ns_index);
     cf_smap_destroy(&c->ns_pods, free);
     cf_smap_destroy(&c->pod_by_name, NULL);
+    cf_smap_destroy(&c->changed, NULL);
     cf_smap_destroy(&c->ns_sel_memo, free_u32_vec);
     cf_smap_destroy(&c->pod_sel_memo, free_u32_vec);
     cf_smap_destroy(&c->peer_memo, free_u32_vec);

@@ -201,6 +201,12 @@ struct cf_compiler {
                                  * arrays, freed with the compiler. */
     bool log_denies;            /* Isolation drops go to conjflowd's audit
                                  * log (cf_compiler_set_log_denies()). */
+    uint64_t gen;               /* Generation, or 0 (see compiler.h). */
+    bool follows;               /* Only 'changed' policies differ from
+                                 * generation 'gen' - 1. */
+    struct cf_smap changed;     /* "ns/name" of the policies that changed
+                                 * since generation 'gen' - 1 (values
+                                 * unused). */
 };
 
 /* Returns the sorted indices of the non-host-network pods in namespace
@@ -395,5 +401,8 @@ bool compiler_cache_peer_sets(struct cf_node_cache *cache, const char *key,
                               const struct u32_vec **deltap);
 /* Counts a patched rule in the statistics of 'cache'. */
 void compiler_cache_count_patch(struct cf_node_cache *cache);
+/* Returns the generation of the compiler that last compiled for 'cache'
+ * (0: none or unknown). */
+uint64_t compiler_cache_last_gen(const struct cf_node_cache *cache);
 
 #endif /* compiler-private.h */

@@ -602,6 +602,24 @@ cf_compiler_set_log_denies(struct cf_compiler *c, bool log_denies)
     c->log_denies = log_denies;
 }
 
+/* See compiler.h. */
+void
+cf_compiler_set_generation(struct cf_compiler *c, uint64_t gen, bool follows)
+{
+    c->gen = gen;
+    c->follows = follows;
+}
+
+/* See compiler.h. */
+void
+cf_compiler_note_policy_change(struct cf_compiler *c, const char *ns,
+                               const char *name)
+{
+    cf_ds_clear(&c->scratch);
+    cf_ds_put_format(&c->scratch, "%s/%s", ns, name);
+    *cf_smap_slot(&c->changed, cf_ds_cstr(&c->scratch)) = c;
+}
+
 /* Emits the flows of one rule part with conjunction id 'id' whose
  * non-omitted dimensions are the 'n_dims' in 'dims' (in clause order):
  * nothing if a dimension is empty, plain flows for one dimension, a
@@ -2224,7 +2242,16 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
     cf_ds_put_format(key, "%s/%s", p->ns, p->name);
     struct cf_policy_flows *old = compiler_cache_get_pf(cache,
                                                         cf_ds_cstr(key));
-    bool same = old && old->snapshot && policy_equal(old->snapshot, p);
+    /* Equal to the copy kept with the last contribution: known from the
+     * generations (see compiler.h), else compared. */
+    uint64_t last = compiler_cache_last_gen(cache);
+    bool known_same = (old && c->gen && last
+                       && (last == c->gen
+                           || (c->follows && last + 1 == c->gen
+                               && !cf_smap_get(&c->changed,
+                                               cf_ds_cstr(key)))));
+    bool same = (old && old->snapshot
+                 && (known_same || policy_equal(old->snapshot, p)));
     struct reuse ru = {
         .cache = cache,
         .old = same && locals_equal(old, sel, n_sel) ? old : NULL,

@@ -719,10 +719,6 @@ store_run(struct daemon_state *d, bool force)
             mark_change(d, &d->cluster, &cluster, &changes[i]);
         }
     }
-    for (size_t i = 0; i < n_changes; i++) {
-        cf_change_destroy(&changes[i]);
-    }
-    free(changes);
 
     /* The compiler keeps pointers into the cluster: replace both.  After an
      * incremental load the old cluster shares its objects with the new
@@ -737,6 +733,20 @@ store_run(struct daemon_state *d, bool force)
     d->cluster = cluster;
     d->compiler = cf_compiler_create(&d->cluster);
     cf_compiler_set_log_denies(d->compiler, log_all_denies);
+    /* After an incremental load, only the policies in the change feed
+     * differ from the last compiler's: the node caches need not compare
+     * the others. */
+    cf_compiler_set_generation(d->compiler, ++d->compiler_gen, incremental);
+    for (size_t i = 0; incremental && i < n_changes; i++) {
+        if (changes[i].ref.kind == CF_KIND_POLICY) {
+            cf_compiler_note_policy_change(d->compiler, changes[i].ref.ns,
+                                           changes[i].ref.name);
+        }
+    }
+    for (size_t i = 0; i < n_changes; i++) {
+        cf_change_destroy(&changes[i]);
+    }
+    free(changes);
     d->seq = seq;
     if (check_incremental) {
         if (incremental) {

@@ -78,6 +78,8 @@ struct daemon_state {
     bool loaded;                /* 'cluster' has been loaded. */
     struct cf_cluster cluster;  /* The cluster as of 'seq'. */
     struct cf_compiler *compiler;   /* Compiler over 'cluster'. */
+    uint64_t compiler_gen;      /* Its generation (cf_compiler_set_generation):
+                                 * one more per load. */
     struct shash nodes;         /* Node name -> struct node_ctx. */
     char *store_error;          /* Last store error, or NULL. */
     long long int load_ms;      /* Duration of the last reload. */

@@ -32,6 +32,19 @@ void cf_compiler_destroy(struct cf_compiler *);
  * (see CFLOW_A_CONTROLLER in cflow.h).  Default off. */
 void cf_compiler_set_log_denies(struct cf_compiler *, bool log_denies);
 
+/* Generations, for node caches (optional).  A caller that makes a compiler
+ * for each version of its cluster may number them: 'gen' (nonzero) is this
+ * compiler's number, and 'follows' says that its cluster differs from that
+ * of compiler 'gen' - 1 only in the policies passed to
+ * cf_compiler_note_policy_change() (the others are equal: shared objects
+ * or copies).  A node cache last compiled by compiler 'gen' - 1, or by this
+ * one, then takes every other policy as unchanged without comparing it
+ * with its copy.  Without a generation, every policy is compared. */
+void cf_compiler_set_generation(struct cf_compiler *, uint64_t gen,
+                                bool follows);
+void cf_compiler_note_policy_change(struct cf_compiler *, const char *ns,
+                                    const char *name);
+
 /* Appends to 'out' the complete desired flow table of 'node' whose bridge
  * has 'ports', sorted (cflow_set_sort()).  Returns NULL on success or a
  * malloc'd error message (then 'out' is unchanged). */
