@@ -683,8 +683,10 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
         /* Patched from 'old' (see "Reuse of rules" in compiler.c), which
          * gave it its entries: only the patch's peer entries change. */
         for (size_t k = 0; k < new->n_patch; k++) {
-            if (!mc_entry_match(cache, new, &new->patch[k], 1,
-                                new->patch_add[k])) {
+            struct cflow_match m;
+            compiler_peer_match(&m, new->table, new->patch_ip[k]);
+            if (!mc_entry_match(cache, new, &m, 1,
+                                (new->patch_add >> k) & 1)) {
                 return false;
             }
         }

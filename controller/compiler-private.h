@@ -277,14 +277,15 @@ struct pf_conj {
     /* A conjunction patched from the last contribution's (see "Reuse of
      * rules" in compiler.c) took that one's entries over (it is 'lent'),
      * whose 'matches' were 'patch_base' (only compared, never followed)
-     * with 'patch_n_base' entries, and added the 'patch' entries whose
-     * 'patch_add' is true to clause 1 and removed the others.  NULL
-     * 'patch_base' otherwise. */
+     * with 'patch_n_base' entries, and added to clause 1 the peer address
+     * entries (compiler_peer_match()) of the 'patch_ip' whose bit in
+     * 'patch_add' is set and removed the others.  NULL 'patch_base'
+     * otherwise. */
     const struct cflow_match *patch_base;
     size_t patch_n_base;
-    struct cflow_match patch[4];
-    bool patch_add[4];
-    size_t n_patch;
+    uint32_t patch_ip[4];
+    uint8_t patch_add;
+    uint8_t n_patch;
 };
 
 /* One policy's contribution to one node (see compiler.h). */
@@ -332,6 +333,10 @@ int compiler_match_qsort_compare(const void *a_, const void *b_);
  * compiler_match_qsort_compare() finds equal hash equally (only present
  * fields count). */
 uint32_t compiler_match_hash(const struct cflow_match *m, uint32_t basis);
+/* Sets 'm' to the clause entry of peer address 'ip' (a /32) in rule table
+ * 'table': the source address in ingress_rules, the destination in
+ * egress_rules. */
+void compiler_peer_match(struct cflow_match *m, uint8_t table, uint32_t ip);
 /* Returns the band of conjunction 'id' among 'n_bands'. */
 unsigned compiler_conj_band(uint32_t id, unsigned n_bands);
 /* Chooses the number of bands for each rule table ('n_bands', indexed by

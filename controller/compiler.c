@@ -430,6 +430,14 @@ match_ip(struct cflow_match *m, bool src, uint32_t addr, unsigned plen)
     }
 }
 
+/* See compiler-private.h. */
+void
+compiler_peer_match(struct cflow_match *m, uint8_t table, uint32_t ip)
+{
+    memset(m, 0, sizeof *m);
+    match_ip(m, table == CFLOW_T_INGRESS_RULES, ip, 32);
+}
+
 /* Sets 'm' to match protocol 'proto' and, if 'mask' is nonzero, tp_dst
  * 'value'/'mask'. */
 static void
@@ -818,6 +826,7 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
 
     /* The addresses that enter or leave the set. */
     struct cflow_match patch[CF_ARRAY_SIZE(cand)];
+    uint32_t patch_ip[CF_ARRAY_SIZE(cand)];
     bool add[CF_ARRAY_SIZE(cand)];
     size_t n_patch = 0;
     for (size_t k = 0; k < n_cand; k++) {
@@ -829,6 +838,7 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
         if (was != is) {
             memset(&patch[n_patch], 0, sizeof patch[n_patch]);
             match_ip(&patch[n_patch], ingress, cand[k], 32);
+            patch_ip[n_patch] = cand[k];
             add[n_patch++] = is;
         }
     }
@@ -861,10 +871,11 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
     conj->patch_base = oc->matches;
     conj->patch_n_base = oc->n;
     conj->n_patch = n_patch;
+    conj->patch_add = 0;
     size_t end1 = n1;           /* Entries of clause 1 so far. */
     for (size_t k = 0; k < n_patch; k++) {
-        conj->patch[k] = patch[k];
-        conj->patch_add[k] = add[k];
+        conj->patch_ip[k] = patch_ip[k];
+        conj->patch_add |= add[k] << k;
         bool found;
         size_t pos = match_bsearch(conj->matches, end1, &patch[k], &found);
         if (add[k]) {

@@ -464,6 +464,8 @@ run_node_cache(void *aux)
     for (int k = 0; k <= rounds; k++) {
         const struct cf_cluster *cl = &cls[k % 2];
         struct cf_compiler *c = cf_compiler_create(cl);
+        /* As conjflowd: the policies are the same in both clusters. */
+        cf_compiler_set_generation(c, k + 1, k > 0);
         struct cflow_set set;
         cflow_set_init(&set);
         long long t0 = cf_time_nsec();
