@@ -44,13 +44,7 @@ CF_SRCDIR=${CF_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export CF_BUILDDIR CF_SRCDIR
 . "$CF_SRCDIR/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
 NS=10 PODS=50 POLS=50 RULES=10 NODES=100 CHANGES=20 B_ROUNDS=11
@@ -58,39 +52,13 @@ if [ "${BENCH_SCALE:-}" = small ]; then
     NS=10 PODS=5 POLS=5 RULES=10 NODES=10 CHANGES=5 B_ROUNDS=3
 fi
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
 M=$CF_TMPDIR/manifests
 mkdir -p "$M"
-CFD_PID=
+CF_CONJFLOWD_TIMEOUT=30        # a large change may keep conjflowd busy
 
-cfd_start() {
-    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" --poll-interval=1 \
-        --pidfile="$CF_TMPDIR/conjflowd.pid" \
-        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        -vconsole:off || return 1
-    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
-}
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill "$CFD_PID" 2>/dev/null
-    cf_wait_until 10 eval "! kill -0 $CFD_PID 2>/dev/null"
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-
-appctl() { ovs-appctl --timeout=30 -t "$CTL" "$@"; }
-apply() { "$CONJFLOWCTL" --db "$DB" apply -f "$1" >/dev/null; }
-delete() { "$CONJFLOWCTL" --db "$DB" delete -f "$1" >/dev/null; }
-sync_field() { appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$CFD_PID/status"; }
-
-# wait_synced_tight: polls "sync" as fast as ovs-appctl allows (60 s).
-wait_synced_tight() {
-    local deadline=$(( $(cf__now_ms) + 60000 ))
-    until appctl sync | grep -q synced=yes; do
-        [ "$(cf__now_ms)" -lt "$deadline" ] || { appctl status >&2; return 1; }
-    done
+rss_kb() {
+    sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' \
+        "/proc/$CF_CONJFLOWD_PID/status"
 }
 
 # timed_split apply|delete FILE: runs conjflowctl on FILE, then waits until
@@ -98,7 +66,8 @@ wait_synced_tight() {
 # start of conjflowctl to in sync, and those conjflowctl itself took (see
 # the file comment for how).
 timed_split() {
-    python3 - "$CTL" "$CONJFLOWCTL" --db "$DB" "$1" -f "$2" <<'EOF'
+    python3 - "$CF_CONJFLOWD_CTL" "$CONJFLOWCTL" --db "$CF_CONJFLOW_DB" \
+        "$1" -f "$2" <<'EOF'
 import json, socket, subprocess, sys, time
 ctl, cmd = sys.argv[1], sys.argv[2:]
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -145,7 +114,7 @@ timed() {
 
 # breakdown: where conjflowd spent the last change on node n1.
 breakdown() {
-    appctl status | awk '
+    cf_conjflowd_appctl status | awk '
         /^store:/ { for (i = 1; i <= NF; i++) if ($i == "in") load = $(i + 1) }
         /^node n1:/ { n1 = 1; next }
         /^node / { n1 = 0 }
@@ -200,8 +169,7 @@ with open(out + "/extra-pod.rules", "w") as f:
     f.write("%d\n" % n)
 EOF
 
-cf_ovs_start ovs1 || cf_fail "cannot start OVS"
-cf_node_add ovs1 n1 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
 n_pods=$((NS * PODS))
 args=()
 for ((k = 0; k < NS; k++)); do
@@ -212,24 +180,20 @@ for ((k = 0; k < NS; k++)); do
     done
 done
 cf_vsctl ovs1 "${args[@]}" || cf_fail "cannot add $n_pods ports"
-cat >"$M/nodes.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
-EOF
-apply "$M/nodes.yaml" || cf_fail
-apply "$M/cluster.yaml" || cf_fail
-cfd_start || cf_fail "conjflowd did not start"
-cf_wait_until 60 eval "appctl status | grep -q ' $n_pods pods'" \
-    || { appctl status; cf_fail "conjflowd did not bind $n_pods ports"; }
-wait_synced_tight || cf_fail
+cf_node_manifest n1 >"$M/nodes.yaml" || cf_fail
+cf_conjflow_apply "$M/nodes.yaml" "$M/cluster.yaml" || cf_fail
+cf_conjflowd_start --poll-interval=1 || cf_fail "conjflowd did not start"
+cf_wait_until 60 eval "cf_conjflowd_appctl status | grep -q ' $n_pods pods'" \
+    || { cf_conjflowd_appctl status
+         cf_fail "conjflowd did not bind $n_pods ports"; }
+cf_conjflowd_wait_synced 60 || cf_fail
 
 n_rules=$((NS * POLS * RULES))
 ms=$(timed apply "$M/policies.yaml") || cf_fail
 flows=$(cf_ofctl n1 dump-flows --no-stats | grep -c cookie=)
 echo "(a) $n_rules allow rules, $n_pods pods in $NS namespaces, $n_pods bound ports:"
-echo "    apply to flows installed: $ms ms (conjflowd: $(sync_field ms) ms after seeing the change), $flows flows"
+echo "    apply to flows installed: $ms ms (conjflowd:" \
+     "$(cf_conjflowd_sync_field ms) ms after seeing the change), $flows flows"
 breakdown
 echo "    OVN on this machine: 6,000-10,600 ms, 69,026 flows"
 # What vswitchd alone needs for the same flows: delete them and add them
@@ -250,10 +214,10 @@ add_t=() add_c=() add_i=() del_t=() del_c=() del_i=()
 for ((i = 0; i < B_ROUNDS; i++)); do
     read -r t c <<<"$(timed_split apply "$M/extra-pod.yaml")" \
         && [ -n "$c" ] || cf_fail
-    add_t+=("$t") add_c+=("$c") add_i+=("$(sync_field ms)")
+    add_t+=("$t") add_c+=("$c") add_i+=("$(cf_conjflowd_sync_field ms)")
     read -r t c <<<"$(timed_split delete "$M/extra-pod.yaml")" \
         && [ -n "$c" ] || cf_fail
-    del_t+=("$t") del_c+=("$c") del_i+=("$(sync_field ms)")
+    del_t+=("$t") del_c+=("$c") del_i+=("$(cf_conjflowd_sync_field ms)")
 done
 n_b=$(cat "$M/extra-pod.rules")
 echo "(b) one pod IP added to / removed from the peers of $n_b rules" \
@@ -269,7 +233,7 @@ echo "    OVN on this machine: 180-350 ms / 900-11,000 ms"
 echo "(d) conjflowd RSS with $flows flows: $(( $(rss_kb) / 1024 )) MB"
 if [ -n "${BENCH_PERF:-}" ]; then
     # Profile conjflowd through 10 more rounds of (b) into $BENCH_PERF.
-    perf record -F 2000 --call-graph=dwarf -p "$CFD_PID" -o "$BENCH_PERF" \
+    perf record -F 2000 --call-graph=dwarf -p "$CF_CONJFLOWD_PID" -o "$BENCH_PERF" \
         >/dev/null 2>&1 &
     perf_pid=$!
     for ((i = 0; i < 10; i++)); do
@@ -282,9 +246,9 @@ fi
 
 # (c): NODES bridges on the same vswitchd, each a node with one pod; the
 # policies of (a) are gone.
-delete "$M/policies.yaml" || cf_fail
-wait_synced_tight || cf_fail
-cfd_stop
+cf_conjflow_delete "$M/policies.yaml" || cf_fail
+cf_conjflowd_wait_synced 60 || cf_fail
+cf_conjflowd_stop -t 10
 for ((n = 2; n <= NODES; n++)); do
     cf_node_add ovs1 "n$n" "br$n" >/dev/null || cf_fail
 done
@@ -315,12 +279,14 @@ for ((n = 2; n <= NODES; n++)); do
            "external_ids:iface-id=ns1/c$n")
 done
 cf_vsctl ovs1 "${args[@]}" || cf_fail
-apply "$M/nodes-c.yaml" || cf_fail
-cfd_start || cf_fail
-cf_wait_until 120 eval "appctl sync | grep -q synced=yes" || cf_fail
-cf_wait_until 60 eval "[ \$(appctl status | grep -c '^node .*: in sync') = $NODES ]" \
-    || { appctl status | grep '^node' | grep -v 'in sync' | head; cf_fail "not every node in sync"; }
-wait_synced_tight || cf_fail
+cf_conjflow_apply "$M/nodes-c.yaml" || cf_fail
+cf_conjflowd_start --poll-interval=1 || cf_fail
+cf_conjflowd_wait_synced 120 || cf_fail
+cf_wait_until 60 eval "[ \$(cf_conjflowd_appctl status \
+                          | grep -c '^node .*: in sync') = $NODES ]" \
+    || { cf_conjflowd_appctl status | grep '^node' | grep -v 'in sync' | head
+         cf_fail "not every node in sync"; }
+cf_conjflowd_wait_synced 60 || cf_fail
 times=()
 for ((i = 0; i < CHANGES; i++)); do
     t=$(timed apply "$M/policy-c$((i % 2)).yaml") || cf_fail

@@ -44,13 +44,7 @@ CF_SRCDIR=${CF_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 export CF_BUILDDIR CF_SRCDIR
 . "$CF_SRCDIR/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
 SIZES="0 100 1000 10000" A_ROUNDS=5 B_FLOWS=10000 B_ROUNDS=9 PODS=20
@@ -58,32 +52,10 @@ if [ "${BENCH_SCALE:-}" = small ]; then
     SIZES="0 100 1000" A_ROUNDS=3 B_FLOWS=1000 B_ROUNDS=3
 fi
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
 M=$CF_TMPDIR/manifests
 PY=$CF_TMPDIR/bench-purge.py
 mkdir -p "$M"
-CFD_PID=
-
-# cfd_start [OPTION...]: starts conjflowd (detached; PID kept for cleanup).
-cfd_start() {
-    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" --poll-interval=1 \
-        --pidfile="$CF_TMPDIR/conjflowd.pid" \
-        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        -vconsole:off "$@" || return 1
-    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
-}
-# cfd_stop: stops conjflowd by PID and waits until it is gone.
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill "$CFD_PID" 2>/dev/null
-    cf_wait_until 10 eval "! kill -0 $CFD_PID 2>/dev/null"
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-
-appctl() { ovs-appctl --timeout=30 -t "$CTL" "$@"; }
-apply() { "$CONJFLOWCTL" --db "$DB" apply -f "$1" >/dev/null; }
+CF_CONJFLOWD_TIMEOUT=30        # a large change may keep conjflowd busy
 
 # The helper: "purge-cost VSWITCHD_CTL ROUNDS SIZE..." prints one line per
 # SIZE: "SIZE FLOWS_BEFORE MEDIAN_MS MIN_MS MAX_MS FLOWS_AFTER MISS_MS
@@ -287,14 +259,13 @@ for ((i = 0; i < PODS; i++)); do
 done
 cf_node_add ovs1 n1 br-int || cf_fail
 cf_vsctl ovs1 "${args[@]}" || cf_fail "cannot add $PODS ports"
-python3 - "$M" "$(cf_ovs_db ovs1)" "$PODS" <<'EOF'
+cf_node_manifest n1 >"$M/node.yaml" || cf_fail
+python3 - "$M" "$PODS" <<'EOF'
 import sys
-out, db, pods = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out, pods = sys.argv[1], int(sys.argv[2])
 with open(out + "/cluster.yaml", "w") as f:
-    f.write("apiVersion: conjflow.io/v1alpha1\nkind: Node\n"
-            "metadata: {name: n1}\nspec: {ovsdb: \"%s\", bridge: br-int}\n"
-            "---\napiVersion: v1\nkind: Namespace\n"
-            "metadata: {name: ns0}\n" % db)
+    f.write("apiVersion: v1\nkind: Namespace\n"
+            "metadata: {name: ns0}\n")
     for i in range(pods):
         f.write("---\napiVersion: v1\nkind: Pod\n"
                 "metadata: {namespace: ns0, name: p%d, labels: {app: a%d}}\n"
@@ -309,30 +280,31 @@ for v in range(2):
                 "  - from: [{podSelector: {matchLabels: {app: a1}}}]\n"
                 "    ports: [{protocol: TCP, port: %d}]\n" % (8000 + v))
 EOF
-apply "$M/cluster.yaml" || cf_fail
+cf_conjflow_apply "$M/node.yaml" "$M/cluster.yaml" || cf_fail
 
 # latency_run FLOWS: prints "MEDIAN_MS CONJFLOWD_MS FLOWS" for B_ROUNDS
 # changes with FLOWS datapath flows cached before each.
 N_CHANGES=0
 latency_run() {
-    python3 "$PY" latency "$VS_CTL" "$CTL" "$B_ROUNDS" "$1" "$N_CHANGES" \
-        "$CONJFLOWCTL" --db "$DB" apply -f "$M/policy%d.yaml"
+    python3 "$PY" latency "$VS_CTL" "$CF_CONJFLOWD_CTL" "$B_ROUNDS" "$1" \
+        "$N_CHANGES" "$CONJFLOWCTL" --db "$CF_CONJFLOW_DB" apply \
+        -f "$M/policy%d.yaml"
 }
 
 declare -A lat own flows
 for mode in on off; do
     opt=()
     [ "$mode" = on ] || opt=(--no-datapath-purge)
-    cfd_start "${opt[@]}" || cf_fail "conjflowd did not start"
-    cf_wait_until 30 eval "appctl sync | grep -q synced=yes" \
-        || { appctl status; cf_fail "conjflowd not in sync"; }
+    cf_conjflowd_start --poll-interval=1 "${opt[@]}" \
+        || cf_fail "conjflowd did not start"
+    cf_conjflowd_wait_synced 30 || cf_fail "conjflowd not in sync"
     for n in 0 "$B_FLOWS"; do
         read -r "lat[$mode,$n]" "own[$mode,$n]" "flows[$mode,$n]" \
             <<<"$(latency_run "$n")"
         [ -n "${flows[$mode,$n]}" ] || cf_fail "latency run failed"
         N_CHANGES=$((N_CHANGES + B_ROUNDS))
     done
-    pl=$(appctl status | sed -n 's/^  datapath purges: //p')
+    pl=$(cf_conjflowd_node_status n1 | sed -n 's/^  datapath purges: //p')
     cf_log "purge $mode: datapath purges: $pl"
     read -r n_done _ errors _ <<<"$pl"
     if [ "$mode" = on ]; then
@@ -341,7 +313,7 @@ for mode in on off; do
     else
         [ "$n_done" = 0 ] || cf_fail "with --no-datapath-purge: datapath purges: $pl"
     fi
-    cfd_stop
+    cf_conjflowd_stop -t 10
     cf_appctl ovs1 revalidator/purge >/dev/null
 done
 

@@ -227,20 +227,23 @@ START_TEST(test_kubeconfig)
     free(token);
     cf_k8s_config_destroy(c);
 
-    /* Refusals name the file and the problem, never the token. */
-    error = cf_k8s_config_load(file, "bad", &c);
-    ck_assert(error && strstr(error, "insecure-skip-tls-verify"));
-    ck_assert(!strstr(error, "s3cr3t"));
-    free(error);
-    error = cf_k8s_config_load(file, "execuser", &c);
-    ck_assert(error && strstr(error, "exec"));
-    free(error);
-    error = cf_k8s_config_load(file, "nouser", &c);
-    ck_assert(error && strstr(error, "user \"nobody\" not found"));
-    free(error);
+    /* Refusals name the problem (and for an unknown context, the file),
+     * never the token: each context, and a part of its error. */
+    static const char *const refusals[][2] = {
+        { "bad", "insecure-skip-tls-verify" },
+        { "execuser", "exec" },
+        { "nouser", "user \"nobody\" not found" },
+        { "nosuch", "context \"nosuch\" not found" },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(refusals); i++) {
+        error = cf_k8s_config_load(file, refusals[i][0], &c);
+        ck_assert_msg(error && strstr(error, refusals[i][1]),
+                      "context %s: %s", refusals[i][0], error);
+        ck_assert_msg(!strstr(error, "s3cr3t"), "%s", error);
+        free(error);
+    }
     error = cf_k8s_config_load(file, "nosuch", &c);
-    ck_assert(error && strstr(error, "context \"nosuch\" not found"));
-    ck_assert(strstr(error, file));
+    ck_assert_msg(error && strstr(error, file), "%s", error);
     free(error);
     error = cf_k8s_config_parse("a: [", 4, "x.yaml", NULL, &c);
     ck_assert(error && strstr(error, "x.yaml"));
@@ -529,29 +532,26 @@ START_TEST(test_node_conversion)
     ck_assert_str_eq(o->node->ovsdb, "tcp:[fd00::3]:6640");
     cf_object_destroy(o);
 
-    /* Errors name the node and the field. */
-    error = node_from_text("{\"metadata\":{\"name\":\"n4\"}}", &opts, &o);
-    ck_assert_msg(error && strstr(error, "node n4: status.addresses: no "
-                                  "InternalIP"), "%s", error);
-    ck_assert(o == NULL);
-    free(error);
-    error = node_from_text(
-        "{\"metadata\":{\"name\":\"n5\",\"annotations\":{"
-        "\"conjflow.io/ovsdb\":\"bogus\"}}}", &opts, &o);
-    ck_assert_msg(error && strstr(error, "node n5: metadata.annotations"
-                                  "[conjflow.io/ovsdb]"), "%s", error);
-    free(error);
-    error = node_from_text(
-        "{\"metadata\":{\"name\":\"n6\"},\"status\":{\"addresses\":["
-        "{\"type\":\"InternalIP\",\"address\":\"300.1.1.1\"}]}}", &opts,
-        &o);
-    ck_assert_msg(error && strstr(error, "node n6: status.addresses[0]"),
-                  "%s", error);
-    free(error);
-    error = node_from_text("{\"metadata\":{\"name\":\"Bad_Name\"}}", &opts,
-                           &o);
-    ck_assert_msg(error && strstr(error, "metadata.name"), "%s", error);
-    free(error);
+    /* Errors name the node and the field: each Node, and a part of its
+     * error. */
+    static const char *const bad[][2] = {
+        { "{\"metadata\":{\"name\":\"n4\"}}",
+          "node n4: status.addresses: no InternalIP" },
+        { "{\"metadata\":{\"name\":\"n5\",\"annotations\":{"
+          "\"conjflow.io/ovsdb\":\"bogus\"}}}",
+          "node n5: metadata.annotations[conjflow.io/ovsdb]" },
+        { "{\"metadata\":{\"name\":\"n6\"},\"status\":{\"addresses\":["
+          "{\"type\":\"InternalIP\",\"address\":\"300.1.1.1\"}]}}",
+          "node n6: status.addresses[0]" },
+        { "{\"metadata\":{\"name\":\"Bad_Name\"}}", "metadata.name" },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
+        error = node_from_text(bad[i][0], &opts, &o);
+        ck_assert_msg(error && strstr(error, bad[i][1]), "%s: %s", bad[i][0],
+                      error);
+        ck_assert(o == NULL);
+        free(error);
+    }
 }
 END_TEST
 
@@ -636,11 +636,23 @@ cond_synced(struct k8s_env *env, const void *aux)
     return true;
 }
 
+/* Starts conjflow-k8s on 'env' with 'args' (see k8s_daemon_start()) and
+ * waits until it has synced every resource. */
 static void
-wait_synced(struct k8s_env *env)
+daemon_start_synced(struct k8s_env *env, const char *const *args)
 {
+    k8s_daemon_start(env, args);
     ck_assert_msg(k8s_wait(cond_synced, env, NULL, 60000),
                   "conjflow-k8s did not sync");
+}
+
+/* Stops conjflow-k8s, asserting that it exits with status 0, and destroys
+ * 'env'. */
+static void
+daemon_stop_env_destroy(struct k8s_env *env)
+{
+    ck_assert_int_eq(k8s_daemon_stop(env), 0);
+    k8s_env_destroy(env);
 }
 
 /* True if the daemon's status has 'aux' in it. */
@@ -680,6 +692,28 @@ pod_label(const struct cf_object *o, const char *key)
     return cf_labels_get(&o->pod->labels, key);
 }
 
+/* True if pod b/web of the store has label app=db. */
+static bool
+cond_web_is_db(struct k8s_env *env, const void *aux)
+{
+    (void) aux;
+    struct cf_object *o = k8s_store_get(env, CF_KIND_POD, "b", "web");
+    bool done = o && !strcmp(pod_label(o, "app"), "db");
+    cf_object_destroy(o);
+    return done;
+}
+
+/* True if the nodes watch's stored resourceVersion is at least
+ * '*(const long long *) rv'. */
+static bool
+cond_nodes_rv_ge(struct k8s_env *env, const void *rv)
+{
+    char *now = k8s_store_meta(env, "k8s/nodes/resourceVersion");
+    bool done = now && atoll(now) >= *(const long long *) rv;
+    free(now);
+    return done;
+}
+
 START_TEST(test_initial_sync_10k)
 {
     struct k8s_env env;
@@ -687,8 +721,7 @@ START_TEST(test_initial_sync_10k)
     apply_namespace(&env, "big");
     free(k8s_ctl(&env, "/test/generate",
                  "{\"namespace\":\"big\",\"count\":10000}"));
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_POD), 10000);
     ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_NAMESPACE), 1);
     /* 10000 pods in pages of 500: 20 LIST requests. */
@@ -707,8 +740,7 @@ START_TEST(test_initial_sync_10k)
     ck_assert(status != NULL);
     ck_assert_msg(strstr(status, "pods: synced, watching"), "%s", status);
     free(status);
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -717,8 +749,7 @@ START_TEST(test_events)
     struct k8s_env env;
     k8s_env_init(&env, fast_server);
     apply_namespace(&env, "a");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
 
     /* ADDED, for every resource. */
     apply_namespace(&env, "b");
@@ -744,17 +775,8 @@ START_TEST(test_events)
 
     /* MODIFIED. */
     apply_pod(&env, "b", "web", "db", "10.1.0.1");
-    long long deadline = cf_time_msec() + 20000;
-    for (;;) {
-        o = k8s_store_get(&env, CF_KIND_POD, "b", "web");
-        bool done = o && !strcmp(pod_label(o, "app"), "db");
-        cf_object_destroy(o);
-        if (done) {
-            break;
-        }
-        ck_assert_msg(cf_time_msec() < deadline, "MODIFIED not applied");
-        usleep(10000);
-    }
+    ck_assert_msg(k8s_wait(cond_web_is_db, &env, NULL, 20000),
+                  "MODIFIED not applied");
 
     /* DELETED, including a namespace that takes its pods along. */
     delete(&env, "networkpolicies", "b", "deny");
@@ -768,17 +790,8 @@ START_TEST(test_events)
     char *before = k8s_store_meta(&env, "k8s/nodes/resourceVersion");
     apply_pod(&env, "a", "p", "x", "10.1.0.2");
     long long rv = k8s_server_stat(&env, "resourceVersion");
-    deadline = cf_time_msec() + 20000;
-    for (;;) {
-        char *now = k8s_store_meta(&env, "k8s/nodes/resourceVersion");
-        bool done = now && atoll(now) >= rv;
-        free(now);
-        if (done) {
-            break;
-        }
-        ck_assert_msg(cf_time_msec() < deadline, "no bookmark arrived");
-        usleep(10000);
-    }
+    ck_assert_msg(k8s_wait(cond_nodes_rv_ge, &env, &rv, 20000),
+                  "no bookmark arrived");
     free(before);
 
     /* A namespace and a pod in it at once: the pod is never lost, even if
@@ -801,8 +814,7 @@ START_TEST(test_events)
     ck_assert_int_eq(k8s_server_stat(&env, "lists.pods"), 1);
     ck_assert_int_eq(k8s_server_stat(&env, "lists.namespaces"), 1);
 
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -813,8 +825,7 @@ START_TEST(test_split_events)
     struct k8s_env env;
     k8s_env_init(&env, NULL);
     apply_namespace(&env, "a");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     free(k8s_ctl(&env, "/test/split", "{\"split\":true}"));
     for (int i = 0; i < 50; i++) {
         char name[16];
@@ -823,8 +834,7 @@ START_TEST(test_split_events)
     }
     ck_assert(wait_count(&env, CF_KIND_POD, 50));
     ck_assert_int_eq(k8s_server_stat(&env, "watches.pods"), 1);
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -834,8 +844,7 @@ START_TEST(test_dropped_connection)
     k8s_env_init(&env, NULL);
     apply_namespace(&env, "a");
     apply_pod(&env, "a", "before", "x", "10.1.0.1");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "before", true));
 
     /* Every watch is cut in the middle of an event; changes made while
@@ -856,8 +865,7 @@ START_TEST(test_dropped_connection)
     ck_assert(k8s_wait(cond_status_has, &env,
                        "watch connection lost", 5000));
 
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -867,8 +875,7 @@ START_TEST(test_stalled_stream)
     k8s_env_init(&env, fast_server);
     apply_namespace(&env, "a");
     const char *const args[] = { "--stall-timeout=1", NULL };
-    k8s_daemon_start(&env, args);
-    wait_synced(&env);
+    daemon_start_synced(&env, args);
 
     /* No data, not even bookmarks: the watches are reconnected. */
     long long watches = k8s_server_stat(&env, "watches.pods");
@@ -880,8 +887,7 @@ START_TEST(test_stalled_stream)
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "late", true));
     ck_assert_int_eq(k8s_server_stat(&env, "lists.pods"), 1);
 
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -933,8 +939,7 @@ START_TEST(test_gone_relist)
     apply_namespace(&env, "a");
     apply_pod(&env, "a", "old", "x", "10.1.0.1");
     apply_pod(&env, "a", "keep", "x", "10.1.0.2");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert(wait_count(&env, CF_KIND_POD, 2));
 
     /* 410: the daemon relists and the store follows. */
@@ -964,8 +969,7 @@ START_TEST(test_gone_relist)
     ck_assert_int_gt(k8s_server_stat(&env, "gone"), gone);
     ck_assert(k8s_wait(cond_status_has, &env, "410 relists 3", 5000));
 
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -979,8 +983,7 @@ START_TEST(test_list_continue_expired)
     free(k8s_ctl(&env, "/test/generate",
                  "{\"namespace\":\"a\",\"count\":1200}"));
     free(k8s_ctl(&env, "/test/mode", "{\"compact_after_page\":true}"));
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_POD), 1200);
     /* Namespaces: one page.  Pods: page 1 (then compaction), the
      * continue request (410), then 3 pages. */
@@ -989,8 +992,7 @@ START_TEST(test_list_continue_expired)
     ck_assert(k8s_wait(cond_status_has, &env, "pods: synced", 5000));
     ck_assert(k8s_wait(cond_status_has, &env, "continue parameter is too "
                        "old", 5000));
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -1002,8 +1004,7 @@ START_TEST(test_bad_objects)
     /* Invalid in the initial LIST: a bad pod IP. */
     apply_pod(&env, "a", "badip", "x", "10.1.0.300");
     apply_pod(&env, "a", "good1", "x", "10.1.0.1");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "good1", true));
     ck_assert(!k8s_store_get(&env, CF_KIND_POD, "a", "badip"));
 
@@ -1042,8 +1043,7 @@ START_TEST(test_bad_objects)
     free(log);
     ck_assert(k8s_wait(cond_status_has, &env, "invalid 2", 5000));
 
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -1116,8 +1116,7 @@ START_TEST(test_resume_after_restart)
     k8s_env_init(&env, NULL);
     apply_namespace(&env, "a");
     apply_pod(&env, "a", "p1", "x", "10.1.0.1");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "p1", true));
     ck_assert_int_eq(k8s_daemon_stop(&env), 0);
 
@@ -1139,8 +1138,7 @@ START_TEST(test_resume_after_restart)
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "p3", true));
     ck_assert_int_eq(k8s_server_stat(&env, "lists.pods"), 2);
     ck_assert_uint_eq(k8s_store_count(&env, CF_KIND_POD), 2);
-    ck_assert_int_eq(k8s_daemon_stop(&env), 0);
-    k8s_env_destroy(&env);
+    daemon_stop_env_destroy(&env);
 }
 END_TEST
 
@@ -1303,18 +1301,27 @@ health_field(const char *row, const char *name)
     return NULL;
 }
 
+/* The value of field 'name' of 'resource''s health row in the store, as a
+ * malloc'd string, or NULL if there is no row or no such field. */
+static char *
+health_get(struct k8s_env *env, const char *resource, const char *name)
+{
+    char *key = cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", resource);
+    char *row = k8s_store_meta(env, key);
+    char *value = row ? health_field(row, name) : NULL;
+    free(row);
+    free(key);
+    return value;
+}
+
 /* The numeric field 'name' of 'resource''s health row, or -1 if there is
  * no row or no such field. */
 static long long
 health_num(struct k8s_env *env, const char *resource, const char *name)
 {
-    char *key = cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", resource);
-    char *row = k8s_store_meta(env, key);
-    char *value = row ? health_field(row, name) : NULL;
+    char *value = health_get(env, resource, name);
     long long n = value ? atoll(value) : -1;
     free(value);
-    free(row);
-    free(key);
     return n;
 }
 
@@ -1345,13 +1352,9 @@ static bool
 health_is(struct k8s_env *env, const char *resource, const char *field,
           const char *value)
 {
-    char *key = cf_xasprintf(CF_K8S_HEALTH_PREFIX "%s", resource);
-    char *row = k8s_store_meta(env, key);
-    char *v = row ? health_field(row, field) : NULL;
+    char *v = health_get(env, resource, field);
     bool eq = v && !strcmp(v, value);
     free(v);
-    free(row);
-    free(key);
     return eq;
 }
 
@@ -1371,8 +1374,7 @@ START_TEST(test_health_rows)
     k8s_env_init(&env, NULL);
     apply_namespace(&env, "a");
     apply_pod(&env, "a", "p0", "x", "10.1.0.1");
-    k8s_daemon_start(&env, NULL);
-    wait_synced(&env);
+    daemon_start_synced(&env, NULL);
 
     /* Synced after the initial LIST, for every resource. */
     static const char *const resources[] = { "namespaces", "nodes", "pods",

@@ -18,29 +18,39 @@
 #include "conjflow/cfutil.h"
 #include "conjflow/model.h"
 
-/* Returns the text form of address 'str' after a parse/format round trip,
- * as a malloc'd string. */
-static char *
-addr_roundtrip(const char *str)
+/* A parse/format round trip: text 'in' formats back as 'out'. */
+struct roundtrip {
+    const char *in;             /* Text to parse. */
+    const char *out;            /* Its expected text form. */
+};
+
+/* Parses 'str' as a CIDR into '*c' if 'c' is nonnull, otherwise as an
+ * address into '*a', asserting that it parses. */
+static void
+parse(const char *str, struct cf_addr *a, struct cf_cidr *c)
 {
-    struct cf_addr addr;
-    char *error = cf_addr_parse(str, &addr);
+    char *error = c ? cf_cidr_parse(str, c) : cf_addr_parse(str, a);
     ck_assert_msg(!error, "%s: %s", str, error);
-    struct cf_ds ds = CF_DS_INIT;
-    cf_addr_format(&addr, &ds);
-    return cf_ds_steal(&ds);
 }
 
-/* Returns the text form of CIDR 'str' after a parse/format round trip. */
-static char *
-cidr_roundtrip(const char *str)
+/* Asserts that 'rt->in' parses as an address (or, if 'cidr', as a CIDR)
+ * whose text form is 'rt->out'. */
+static void
+check_roundtrip(const struct roundtrip *rt, bool cidr)
 {
-    struct cf_cidr cidr;
-    char *error = cf_cidr_parse(str, &cidr);
-    ck_assert_msg(!error, "%s: %s", str, error);
     struct cf_ds ds = CF_DS_INIT;
-    cf_cidr_format(&cidr, &ds);
-    return cf_ds_steal(&ds);
+    struct cf_addr a;
+    struct cf_cidr c;
+    parse(rt->in, &a, cidr ? &c : NULL);
+    if (cidr) {
+        cf_cidr_format(&c, &ds);
+    } else {
+        cf_addr_format(&a, &ds);
+    }
+    ck_assert_msg(!strcmp(cf_ds_cstr(&ds), rt->out),
+                  "%s: formatted as \"%s\", expected \"%s\"", rt->in,
+                  cf_ds_cstr(&ds), rt->out);
+    cf_ds_destroy(&ds);
 }
 
 /* Asserts that 'str' fails to parse as a CIDR with a message containing
@@ -58,16 +68,14 @@ check_bad_cidr(const char *str, const char *part)
 
 START_TEST(test_addr_parse_format)
 {
-    char *s;
-    s = addr_roundtrip("10.1.2.3");
-    ck_assert_str_eq(s, "10.1.2.3");
-    free(s);
-    s = addr_roundtrip("fd00:0:0::1");
-    ck_assert_str_eq(s, "fd00::1");
-    free(s);
-    s = addr_roundtrip("::ffff:1.2.3.4");
-    ck_assert_str_eq(s, "::ffff:1.2.3.4");
-    free(s);
+    static const struct roundtrip good[] = {
+        { "10.1.2.3", "10.1.2.3" },
+        { "fd00:0:0::1", "fd00::1" },
+        { "::ffff:1.2.3.4", "::ffff:1.2.3.4" },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(good); i++) {
+        check_roundtrip(&good[i], false);
+    }
 
     struct cf_addr addr;
     ck_assert_int_eq(cf_addr_parse("10.1.2.3", &addr) == NULL, 1);
@@ -92,91 +100,120 @@ END_TEST
 
 START_TEST(test_cidr_parse_format)
 {
-    char *s;
-    s = cidr_roundtrip("10.0.0.0/8");
-    ck_assert_str_eq(s, "10.0.0.0/8");
-    free(s);
-    s = cidr_roundtrip("10.1.2.3/8");     /* Host bits cleared. */
-    ck_assert_str_eq(s, "10.0.0.0/8");
-    free(s);
-    s = cidr_roundtrip("192.168.7.255/23");
-    ck_assert_str_eq(s, "192.168.6.0/23");
-    free(s);
-    s = cidr_roundtrip("0.0.0.0/0");
-    ck_assert_str_eq(s, "0.0.0.0/0");
-    free(s);
-    s = cidr_roundtrip("1.2.3.4/32");
-    ck_assert_str_eq(s, "1.2.3.4/32");
-    free(s);
-    s = cidr_roundtrip("fd00::1:2/64");
-    ck_assert_str_eq(s, "fd00::/64");
-    free(s);
-    s = cidr_roundtrip("fd00:ffff::/17");
-    ck_assert_str_eq(s, "fd00:8000::/17");
-    free(s);
-    s = cidr_roundtrip("::/0");
-    ck_assert_str_eq(s, "::/0");
-    free(s);
+    static const struct roundtrip good[] = {
+        { "10.0.0.0/8", "10.0.0.0/8" },
+        { "10.1.2.3/8", "10.0.0.0/8" },         /* Host bits cleared. */
+        { "192.168.7.255/23", "192.168.6.0/23" },
+        { "0.0.0.0/0", "0.0.0.0/0" },
+        { "1.2.3.4/32", "1.2.3.4/32" },
+        { "fd00::1:2/64", "fd00::/64" },
+        { "fd00:ffff::/17", "fd00:8000::/17" },
+        { "::/0", "::/0" },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(good); i++) {
+        check_roundtrip(&good[i], true);
+    }
 
-    check_bad_cidr("10.0.0.1", "no prefix length");
-    check_bad_cidr("10.0.0.0/33", "exceeds 32");
-    check_bad_cidr("fd00::/129", "exceeds 128");
-    check_bad_cidr("10.0.0.0/", "bad prefix length");
-    check_bad_cidr("10.0.0.0/08", "bad prefix length");
-    check_bad_cidr("10.0.0.0/-1", "bad prefix length");
-    check_bad_cidr("10.0.0.0/8x", "bad prefix length");
-    check_bad_cidr("10.0.0/8", "not a valid CIDR");
-    check_bad_cidr("x/8", "not a valid CIDR");
+    /* Each bad CIDR, and a part of its error message. */
+    static const char *const bad[][2] = {
+        { "10.0.0.1", "no prefix length" },
+        { "10.0.0.0/33", "exceeds 32" },
+        { "fd00::/129", "exceeds 128" },
+        { "10.0.0.0/", "bad prefix length" },
+        { "10.0.0.0/08", "bad prefix length" },
+        { "10.0.0.0/-1", "bad prefix length" },
+        { "10.0.0.0/8x", "bad prefix length" },
+        { "10.0.0/8", "not a valid CIDR" },
+        { "x/8", "not a valid CIDR" },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
+        check_bad_cidr(bad[i][0], bad[i][1]);
+    }
 }
 END_TEST
 
+/* Returns -1, 0 or 1 for a negative, zero or positive 'cmp'. */
+static int
+sign(int cmp)
+{
+    return (cmp > 0) - (cmp < 0);
+}
+
 START_TEST(test_cidr_contains_within_compare)
 {
-    struct cf_cidr a, b, c, v6, all;
-    struct cf_addr in, out, in6;
-    ck_assert_ptr_null(cf_cidr_parse("10.0.0.0/8", &a));
-    ck_assert_ptr_null(cf_cidr_parse("10.1.0.0/16", &b));
-    ck_assert_ptr_null(cf_cidr_parse("11.0.0.0/8", &c));
-    ck_assert_ptr_null(cf_cidr_parse("fd00::/8", &v6));
-    ck_assert_ptr_null(cf_cidr_parse("0.0.0.0/0", &all));
-    ck_assert_ptr_null(cf_addr_parse("10.200.3.4", &in));
-    ck_assert_ptr_null(cf_addr_parse("11.0.0.1", &out));
-    ck_assert_ptr_null(cf_addr_parse("fd12::1", &in6));
+    /* Each relation between 'a' and 'b' and what it must give: for
+     * CONTAINS (CIDR 'a' contains address 'b') and WITHIN (CIDR 'a' lies
+     * within CIDR 'b') 1 or 0, for CIDR_CMP and ADDR_CMP the sign of
+     * cf_cidr_compare(a, b) or cf_addr_compare(a, b). */
+    enum relation { CONTAINS, WITHIN, CIDR_CMP, ADDR_CMP };
+    static const char *const names[] = {
+        [CONTAINS] = "contains", [WITHIN] = "within",
+        [CIDR_CMP] = "cidr_compare", [ADDR_CMP] = "addr_compare",
+    };
+    static const struct {
+        enum relation rel;
+        const char *a, *b;
+        int expect;
+    } cases[] = {
+        { CONTAINS, "10.0.0.0/8", "10.200.3.4", 1 },
+        { CONTAINS, "10.0.0.0/8", "11.0.0.1", 0 },
+        { CONTAINS, "10.1.0.0/16", "10.200.3.4", 0 },
+        { CONTAINS, "fd00::/8", "fd12::1", 1 },
+        { CONTAINS, "fd00::/8", "10.200.3.4", 0 },
+        { CONTAINS, "0.0.0.0/0", "fd12::1", 0 },
+        { CONTAINS, "0.0.0.0/0", "11.0.0.1", 1 },
 
-    ck_assert(cf_cidr_contains(&a, &in));
-    ck_assert(!cf_cidr_contains(&a, &out));
-    ck_assert(!cf_cidr_contains(&b, &in));
-    ck_assert(cf_cidr_contains(&v6, &in6));
-    ck_assert(!cf_cidr_contains(&v6, &in));
-    ck_assert(!cf_cidr_contains(&all, &in6));
-    ck_assert(cf_cidr_contains(&all, &out));
+        { WITHIN, "10.1.0.0/16", "10.0.0.0/8", 1 },
+        { WITHIN, "10.0.0.0/8", "10.1.0.0/16", 0 },
+        { WITHIN, "10.0.0.0/8", "10.0.0.0/8", 1 },
+        { WITHIN, "11.0.0.0/8", "10.0.0.0/8", 0 },
+        { WITHIN, "11.0.0.0/8", "0.0.0.0/0", 1 },
+        { WITHIN, "fd00::/8", "0.0.0.0/0", 0 },
+        /* Odd prefix lengths. */
+        { WITHIN, "192.168.7.0/24", "192.168.6.0/23", 1 },
+        { WITHIN, "192.168.8.0/25", "192.168.6.0/23", 0 },
 
-    ck_assert(cf_cidr_within(&b, &a));
-    ck_assert(!cf_cidr_within(&a, &b));
-    ck_assert(cf_cidr_within(&a, &a));
-    ck_assert(!cf_cidr_within(&c, &a));
-    ck_assert(cf_cidr_within(&c, &all));
-    ck_assert(!cf_cidr_within(&v6, &all));
-
-    /* Odd prefix lengths. */
-    struct cf_cidr p23, p24, p25;
-    ck_assert_ptr_null(cf_cidr_parse("192.168.6.0/23", &p23));
-    ck_assert_ptr_null(cf_cidr_parse("192.168.7.0/24", &p24));
-    ck_assert_ptr_null(cf_cidr_parse("192.168.8.0/25", &p25));
-    ck_assert(cf_cidr_within(&p24, &p23));
-    ck_assert(!cf_cidr_within(&p25, &p23));
-
-    ck_assert_int_lt(cf_cidr_compare(&a, &b), 0);
-    ck_assert_int_gt(cf_cidr_compare(&c, &b), 0);
-    ck_assert_int_lt(cf_cidr_compare(&c, &v6), 0);   /* IPv4 first. */
-    ck_assert_int_lt(cf_cidr_compare(&all, &a), 0);
-    ck_assert_int_eq(cf_cidr_compare(&a, &a), 0);
-    struct cf_cidr a16;
-    ck_assert_ptr_null(cf_cidr_parse("10.0.0.0/16", &a16));
-    ck_assert_int_lt(cf_cidr_compare(&a, &a16), 0);
-    ck_assert_int_lt(cf_addr_compare(&in, &out), 0);
-    ck_assert_int_gt(cf_addr_compare(&in6, &out), 0);
-    ck_assert_int_eq(cf_addr_compare(&in, &in), 0);
+        { CIDR_CMP, "10.0.0.0/8", "10.1.0.0/16", -1 },
+        { CIDR_CMP, "11.0.0.0/8", "10.1.0.0/16", 1 },
+        { CIDR_CMP, "11.0.0.0/8", "fd00::/8", -1 },     /* IPv4 first. */
+        { CIDR_CMP, "0.0.0.0/0", "10.0.0.0/8", -1 },
+        { CIDR_CMP, "10.0.0.0/8", "10.0.0.0/8", 0 },
+        { CIDR_CMP, "10.0.0.0/8", "10.0.0.0/16", -1 },
+        { ADDR_CMP, "10.200.3.4", "11.0.0.1", -1 },
+        { ADDR_CMP, "fd12::1", "11.0.0.1", 1 },
+        { ADDR_CMP, "10.200.3.4", "10.200.3.4", 0 },
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        const char *a = cases[i].a, *b = cases[i].b;
+        struct cf_cidr ca, cb;
+        struct cf_addr aa, ab;
+        int got;
+        switch (cases[i].rel) {
+        case CONTAINS:
+            parse(a, NULL, &ca);
+            parse(b, &ab, NULL);
+            got = cf_cidr_contains(&ca, &ab);
+            break;
+        case WITHIN:
+            parse(a, NULL, &ca);
+            parse(b, NULL, &cb);
+            got = cf_cidr_within(&ca, &cb);
+            break;
+        case CIDR_CMP:
+            parse(a, NULL, &ca);
+            parse(b, NULL, &cb);
+            got = sign(cf_cidr_compare(&ca, &cb));
+            break;
+        case ADDR_CMP:
+        default:
+            parse(a, &aa, NULL);
+            parse(b, &ab, NULL);
+            got = sign(cf_addr_compare(&aa, &ab));
+            break;
+        }
+        ck_assert_msg(got == cases[i].expect, "%s(%s, %s) gave %d, not %d",
+                      names[cases[i].rel], a, b, got, cases[i].expect);
+    }
 }
 END_TEST
 

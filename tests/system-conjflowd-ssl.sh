@@ -14,25 +14,17 @@
 # of this test (TCP over its loopback), so this file starts its own
 # ovsdb-server and ovs-vswitchd (helper ssl_ovs_start below) instead of the
 # harness's cf_ovs_start, whose ovsdb-server listens only on a unix socket.
-# The harness still provides the set-up, the waiting and the cleanup.
+# The harness still provides the set-up, conjflowd (cf_conjflowd_*), the
+# waiting and the cleanup.
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v ovs-pki >/dev/null || cf_skip "ovs-pki is not installed"
 
 D=$CF_TMPDIR/ssl
 NS=cf$CF_RUN_ID-ssl
 PKI=$D/pki
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
-CFD_PID=
 mkdir -p "$D" "$PKI"
 
 # in_ns CMD...: runs CMD in the test's namespace with OVS's directories in
@@ -75,8 +67,8 @@ ssl_ovs_start() {
     cf__track_pid "$pid" "ovs-vswitchd (ssl)"
 }
 
-# cfd_start [KEYS]: starts conjflowd in the namespace, with the controller
-# keys if KEYS is "keys".
+# cfd_start [KEYS]: starts conjflowd in the namespace (as in_ns does),
+# with the controller keys if KEYS is "keys".
 cfd_start() {
     local keys=()
     if [ "${1:-}" = keys ]; then
@@ -84,22 +76,9 @@ cfd_start() {
               --certificate="$PKI/ctl-cert.pem"
               --ca-cert="$PKI/ca/switchca/cacert.pem")
     fi
-    in_ns "$CONJFLOWD" --db="$DB" --unixctl="$CTL" "${keys[@]}" \
-        --pidfile="$CF_TMPDIR/conjflowd.pid" \
-        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        -vconsole:off || return 1
-    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
+    OVS_RUNDIR=$D OVS_LOGDIR=$D OVS_DBDIR=$D OVS_SYSCONFDIR=$D \
+        cf_conjflowd_start --netns "$NS" "${keys[@]}"
 }
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill "$CFD_PID" 2>/dev/null
-    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-appctl() { ovs-appctl --timeout=10 -t "$CTL" "$@"; }
-synced() { appctl sync 2>/dev/null | grep -q 'synced=yes'; }
-sync_field() { appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 ofctl() {
     ovs-ofctl -O OpenFlow15 --timeout=10 "$@"
 }
@@ -117,21 +96,8 @@ vsctl add-port br-int p1 -- set Interface p1 type=internal \
     external_ids:iface-id=x/a external_ids:attached-mac=0a:58:0a:01:00:01 \
     || cf_fail
 
-cat >"$D/objects.yaml" <<'EOF'
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "ssl:127.0.0.1:6640", bridge: br-int}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: a, labels: {app: web}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.1}
+{ cf_node_manifest n1 ssl:127.0.0.1:6640 br-int && cf_namespace_manifest x \
+  && cf_pod_manifest --node n1 --ip 10.1.0.1 x/a app=web && cat <<'EOF'
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -141,36 +107,40 @@ spec:
   ingress:
   - ports: [{protocol: TCP, port: 80}]
 EOF
-"$CONJFLOWCTL" --db "$DB" apply -f "$D/objects.yaml" >/dev/null || cf_fail
+} >"$D/objects.yaml" || cf_fail
+cf_conjflow_apply "$D/objects.yaml" || cf_fail
 
 cf_log "without keys: no connection, nothing installed"
 cfd_start || cf_fail "conjflowd did not start"
-cf_wait_until 10 eval 'appctl status | grep -q "ssl:127.0.0.1:6640 (not connected: "' \
-    || { appctl status >&2; cf_fail "no connection error shown"; }
-synced && cf_fail "conjflowd in sync without TLS keys"
+cf_wait_until 10 eval 'cf_conjflowd_appctl status \
+                       | grep -q "ssl:127.0.0.1:6640 (not connected: "' \
+    || { cf_conjflowd_appctl status >&2; cf_fail "no connection error shown"; }
+cf_conjflowd_synced && cf_fail "conjflowd in sync without TLS keys"
 [ "$(n_flows)" = 0 ] || cf_fail "flows installed without TLS keys"
-cfd_stop || cf_fail
+cf_conjflowd_stop || cf_fail
 
 cf_log "with keys: OVSDB and OpenFlow over TLS"
 cfd_start keys || cf_fail "conjflowd did not start"
-cf_wait_until 15 synced || { appctl status >&2; cf_fail "not in sync over TLS"; }
-appctl status | grep -q 'ssl:127.0.0.1:6640 (connected)' \
-    || { appctl status >&2; cf_fail "OVSDB not connected over ssl:"; }
-appctl status | grep -q 'openflow: ssl:127.0.0.1:6653 (connected' \
-    || { appctl status >&2; cf_fail "OpenFlow not connected over ssl:"; }
+cf_conjflowd_wait_synced 15 || cf_fail "not in sync over TLS"
+status=$(cf_conjflowd_appctl status) || cf_fail
+echo "$status" | grep -q 'ssl:127.0.0.1:6640 (connected)' \
+    || { echo "$status" >&2; cf_fail "OVSDB not connected over ssl:"; }
+echo "$status" | grep -q 'openflow: ssl:127.0.0.1:6653 (connected' \
+    || { echo "$status" >&2; cf_fail "OpenFlow not connected over ssl:"; }
 [ "$(vsctl get-controller br-int)" = "pssl:6653:127.0.0.1" ] \
     || cf_fail "bridge controller is $(vsctl get-controller br-int)"
 n=$(n_flows)
 [ "$n" -gt 10 ] || cf_fail "only $n flows installed over TLS"
-appctl flows/installed n1 | cmp -s - <(appctl flows/desired n1) \
+cf_conjflowd_converged n1 \
     || cf_fail "installed flows differ from the desired ones"
 ofctl dump-flows "unix:$D/br-int.mgmt" table=6 | grep -q 'nw_dst=10.1.0.1' \
     || cf_fail "no isolation flow for x/a"
 
 cf_log "restart with keys: nothing sent"
-cfd_stop || cf_fail
+cf_conjflowd_stop || cf_fail
 cfd_start keys || cf_fail
-cf_wait_until 15 synced || cf_fail "not in sync after the restart"
-[ "$(sync_field flow_mods)" = 0 ] || cf_fail "restart sent flow_mods"
+cf_conjflowd_wait_synced 15 || cf_fail "not in sync after the restart"
+[ "$(cf_conjflowd_sync_field flow_mods)" = 0 ] \
+    || cf_fail "restart sent flow_mods"
 [ "$(n_flows)" = "$n" ] || cf_fail "flow count changed across the restart"
 cf_log "PASS"

@@ -28,87 +28,23 @@
 #  11. a bundle that the switch rejects (a full table) changes nothing, is
 #      reported in the status, and is retried until it succeeds.
 #
-# Helpers kept here rather than in the harness: cfd_* (start and stop
-# conjflowd), a long-lived TCP client (python3) for item 3, and
-# restart_vswitchd for item 7 (it restarts only the vswitchd of a harness
-# OVS instance and updates the harness's PID record).
+# conjflowd is started, asked and stopped with the harness's cf_conjflowd_*
+# functions; kept here: a long-lived TCP client (python3) for item 3.
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
-CFD_PID=
 
-# apply FILE...: writes the objects of FILEs into the store.
-apply() {
-    local f
-    for f in "$@"; do
-        "$CONJFLOWCTL" --db "$DB" apply -f "$f" >/dev/null || return 1
-    done
-}
-
-# delete FILE: deletes the objects of FILE from the store.
-delete() {
-    "$CONJFLOWCTL" --db "$DB" delete -f "$1" >/dev/null
-}
-
-# cfd_start: starts conjflowd (detached, its PID recorded for cleanup).
+# cfd_start: starts conjflowd, checking its incremental merges.
 cfd_start() {
-    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" \
-        --pidfile="$CF_TMPDIR/conjflowd.pid" \
-        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        --check-incremental -vconsole:off -vfile:cf_switch:dbg || return 1
-    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
+    cf_conjflowd_start --check-incremental -vfile:cf_switch:dbg
 }
 
-# cfd_stop [SIGNAL]: stops conjflowd by PID and waits until it is gone.
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill "-${1:-TERM}" "$CFD_PID" 2>/dev/null
-    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-
-# On failure: conjflowd's view and log (before cfd_stop runs).
+# On failure: conjflowd's view and log (before the harness stops it).
 PASSED=
-cfd_diagnose() {
-    [ -z "$PASSED" ] || return 0
-    echo "=== conjflowd status ===" >&2
-    [ -z "$CFD_PID" ] || appctl status >&2
-    echo "=== conjflowd.log (last lines) ===" >&2
-    tail -40 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
-}
-cf_on_exit cfd_diagnose
-
-# appctl CMD...: ovs-appctl to conjflowd.
-appctl() {
-    ovs-appctl --timeout=10 -t "$CTL" "$@"
-}
-
-# synced: true when conjflowd reports every node in sync with the store.
-synced() {
-    appctl sync 2>/dev/null | grep -q 'synced=yes'
-}
-
-# sync_field NAME: prints field NAME of "appctl sync".
-sync_field() {
-    appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"
-}
-
-# wait_synced: waits until conjflowd is in sync (10 s).
-wait_synced() {
-    cf_wait_until 10 synced || { appctl status >&2; return 1; }
-}
+cf_on_exit eval '[ -n "$PASSED" ] || cf_conjflowd_diagnose 40'
 
 # no_stats NODE: NODE's flows without statistics, sorted, without the SCTP
 # reply flows the switch learns by itself (they have an idle timeout).
@@ -123,7 +59,7 @@ no_stats() {
 # reference evaluator ("conjflowctl matrix") says.
 evaluator_probes() {
     local pp=$1; shift
-    "$CONJFLOWCTL" --db "$DB" matrix --port "$pp" | awk \
+    cf_conjflowctl matrix --port "$pp" | awk \
         -v port="${pp%/*}" -v proto="$(echo "${pp#*/}" | tr A-Z a-z)" \
         -v dsts="$*" '
         BEGIN { n = split(dsts, d, " "); for (i = 1; i <= n; i++) want[d[i]] = 1 }
@@ -207,30 +143,10 @@ live_is() {
 }
 
 # ---------------------------------------------------------------------
-# Restarting only a vswitchd (item 7).
-
-# restart_vswitchd OVS: stops instance OVS's ovs-vswitchd (by PID) and
-# starts it again the way the harness does, keeping its database.
-restart_vswitchd() {
-    local ovs=$1 dir ns p pid
-    dir=$(cf_ovs_dir "$ovs"); ns=$(cf_ovs_netns "$ovs")
-    read -r -a p <<<"${CF_OVS_PIDS[$ovs]}"
-    cf__stop_pid "${p[0]}" "${p[1]}" "ovs-vswitchd $ovs" || return 1
-    cf__ovs_env "$ovs" ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" \
-        --pidfile="$dir/ovs-vswitchd.pid" --unixctl="$dir/ovs-vswitchd.ctl" \
-        --log-file="$dir/ovs-vswitchd.log" --no-chdir --detach \
-        --disable-system -vconsole:off || return 1
-    pid=$(cat "$dir/ovs-vswitchd.pid")
-    CF_OVS_PIDS[$ovs]="$pid $(cf__starttime "$pid") ${p[2]} ${p[3]}"
-}
-
-# ---------------------------------------------------------------------
 # The cluster.
 
-cf_ovs_start ovs1 || cf_fail "cannot start OVS 1"
-cf_ovs_start ovs2 || cf_fail "cannot start OVS 2"
-cf_node_add ovs1 n1 br-int || cf_fail
-cf_node_add ovs2 n2 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
+cf_ovs_node_add ovs2 n2 br-int || cf_fail "cannot start node n2"
 cf_link n1 n2 || cf_fail
 cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
 cf_pod_add n1 x/b 10.1.0.2/16 || cf_fail
@@ -241,57 +157,13 @@ cf_serve z/c 80 || cf_fail
 
 M=$CF_TMPDIR/manifests
 mkdir -p "$M"
-cat >"$M/nodes.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
----
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n2}
-spec: {ovsdb: "$(cf_ovs_db ovs2)", bridge: br-int}
-EOF
-cat >"$M/pods.yaml" <<'EOF'
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {team: x}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: z, labels: {team: z}}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: a, labels: {app: web}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: b, labels: {app: client}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: z, name: c, labels: {app: client}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.3}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: z, name: d, labels: {app: other}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.4}
-EOF
-cat >"$M/pod-e.yaml" <<'EOF'
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: e, labels: {app: late}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.5}
-EOF
+{ cf_node_manifest n1 && cf_node_manifest n2; } >"$M/nodes.yaml" || cf_fail
+{ cf_namespace_manifest x team=x && cf_namespace_manifest z team=z \
+  && cf_pod_manifest x/a app=web && cf_pod_manifest x/b app=client \
+  && cf_pod_manifest z/c app=client && cf_pod_manifest z/d app=other; } \
+    >"$M/pods.yaml" || cf_fail
+# x/e's Pod object, for the port added (isolated) in item 1.
+cf_pod_manifest --node n1 --ip 10.1.0.5 x/e app=late >"$M/pod-e.yaml"
 # Clients from any namespace may reach web on TCP 80 and UDP 53.
 cat >"$M/policy.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
@@ -324,9 +196,10 @@ spec:
     - {protocol: UDP, port: 53}
 EOF
 
-apply "$M/nodes.yaml" "$M/pods.yaml" || cf_fail "conjflowctl apply failed"
+cf_conjflow_apply "$M/nodes.yaml" "$M/pods.yaml" \
+    || cf_fail "conjflowctl apply failed"
 cfd_start || cf_fail "conjflowd did not start"
-wait_synced || cf_fail "conjflowd did not program the nodes"
+cf_conjflowd_wait_synced || cf_fail "conjflowd did not program the nodes"
 for n in n1 n2; do
     cf_vsctl "$(cf_node_ovs $n)" get Bridge br-int fail_mode | grep -q secure \
         || cf_fail "$n: bridge not fail_mode=secure"
@@ -346,16 +219,16 @@ z/d tcp:z/c:80 connected
 EOF
 cf_pod_add n1 x/e 10.1.0.5/16 || cf_fail
 cf_serve x/e tcp:80 || cf_fail
-cf_wait_until 10 eval 'appctl status | grep -q "3 pods"' \
+cf_wait_until 10 eval 'cf_conjflowd_appctl status | grep -q "3 pods"' \
     || cf_fail "conjflowd did not see pod x/e's port"
-wait_synced || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 cf_check_probes <<'EOF' || cf_fail "a port without a Pod object is not isolated"
 x/e tcp:x/a:80 blocked
 x/a tcp:x/e:80 blocked
 x/b tcp:x/a:80 connected
 EOF
-apply "$M/pod-e.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_apply "$M/pod-e.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 # The isolated phase left failed ARP entries behind; don't wait them out.
 cf_pod_exec x/e ip neigh flush all
 cf_pod_exec x/a ip neigh flush all
@@ -368,11 +241,11 @@ EOF
 cf_log "2. policy: the evaluator's matrix, and a few verdicts by hand"
 EXTRA_TCP80=x/e
 check_evaluator || cf_fail "probes differ from the evaluator without policies"
-apply "$M/policy.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_apply "$M/policy.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 # x/web selects pods of n1 only: n2 is not recompiled (--check-incremental
 # makes conjflowd verify that n2's flows indeed stay the same).
-appctl status | grep -q 'the last change recompiled 1 nodes' \
+cf_conjflowd_appctl status | grep -q 'the last change recompiled 1 nodes' \
     || cf_fail "a policy of n1's pods recompiled other nodes"
 check_evaluator || cf_fail "probes differ from the evaluator with policy x/web"
 cf_check_probes <<'EOF' || cf_fail "matrix with policy x/web"
@@ -398,7 +271,7 @@ live_start x/b 10.1.0.1 80 "$CF_TMPDIR/live-b"
 live_start z/c 10.1.0.1 80 "$CF_TMPDIR/live-c"
 cf_wait_until 5 live_is alive "$CF_TMPDIR/live-b" 3 || cf_fail "live b"
 cf_wait_until 5 live_is alive "$CF_TMPDIR/live-c" 3 || cf_fail "live c"
-apply "$M/policy-narrow.yaml" || cf_fail
+cf_conjflow_apply "$M/policy-narrow.yaml" || cf_fail
 t0=$(cf__now_ms)
 cf_wait_until 5 live_is dead "$CF_TMPDIR/live-c" \
     || cf_fail "revoked connection z/c -> x/a:80 still alive"
@@ -408,7 +281,7 @@ cf_log "revoked connection died $((t1 - t0)) ms after the apply" \
 nb=$(live_count "$CF_TMPDIR/live-b")
 cf_wait_until 5 live_is alive "$CF_TMPDIR/live-b" $((nb + 5)) \
     || cf_fail "unaffected connection x/b -> x/a:80 died"
-wait_synced || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 check_evaluator || cf_fail "probes differ from the evaluator (narrowed x/web)"
 cf_check_probes <<'EOF' || cf_fail "matrix with narrowed policy x/web"
 x/b tcp:x/a:80 connected
@@ -418,29 +291,33 @@ EOF
 
 # ---------------------------------------------------------------------
 cf_log "4. recompute gives the same flows and sends nothing"
-for n in n1 n2; do appctl flows/desired $n >"$CF_TMPDIR/desired-$n.1"; done
-mods=$(sync_field flow_mods)
-appctl recompute || cf_fail "recompute failed"
-wait_synced || cf_fail
 for n in n1 n2; do
-    appctl flows/desired $n >"$CF_TMPDIR/desired-$n.2"
+    cf_conjflowd_appctl flows/desired $n >"$CF_TMPDIR/desired-$n.1"
+done
+mods=$(cf_conjflowd_sync_field flow_mods)
+cf_conjflowd_appctl recompute || cf_fail "recompute failed"
+cf_conjflowd_wait_synced || cf_fail
+for n in n1 n2; do
+    cf_conjflowd_appctl flows/desired $n >"$CF_TMPDIR/desired-$n.2"
     cmp -s "$CF_TMPDIR/desired-$n.1" "$CF_TMPDIR/desired-$n.2" \
         || cf_fail "$n: recompute changed the desired flows"
-    appctl flows/installed $n | cmp -s - "$CF_TMPDIR/desired-$n.2" \
+    cf_conjflowd_appctl flows/installed $n | cmp -s - "$CF_TMPDIR/desired-$n.2" \
         || cf_fail "$n: installed flows differ from the desired ones"
 done
-[ "$(sync_field flow_mods)" = "$mods" ] \
-    || cf_fail "recompute sent flow_mods ($mods before, $(sync_field flow_mods) after)"
+[ "$(cf_conjflowd_sync_field flow_mods)" = "$mods" ] \
+    || cf_fail "recompute sent flow_mods ($mods before," \
+               "$(cf_conjflowd_sync_field flow_mods) after)"
 
 # ---------------------------------------------------------------------
 cf_log "5. a conjflowd restart sends no flow_mod"
 for n in n1 n2; do no_stats $n >"$CF_TMPDIR/flows-$n.1"; done
 t0=$(cf__now_ms)
-cfd_stop || cf_fail "conjflowd did not stop"
+cf_conjflowd_stop || cf_fail "conjflowd did not stop"
 cfd_start || cf_fail "conjflowd did not restart"
-wait_synced || cf_fail
-[ "$(sync_field flow_mods)" = 0 ] \
-    || cf_fail "restarted conjflowd sent $(sync_field flow_mods) flow_mods"
+cf_conjflowd_wait_synced || cf_fail
+[ "$(cf_conjflowd_sync_field flow_mods)" = 0 ] \
+    || cf_fail "restarted conjflowd sent" \
+               "$(cf_conjflowd_sync_field flow_mods) flow_mods"
 elapsed=$(( $(cf__now_ms) - t0 ))
 for n in n1 n2; do
     no_stats $n | cmp -s - "$CF_TMPDIR/flows-$n.1" \
@@ -481,10 +358,10 @@ cf_expect connected z/d tcp:z/c:80 || cf_fail "z/d -> z/c:80 (own MAC)"
 # ---------------------------------------------------------------------
 cf_log "7. a restarted vswitchd is reprogrammed"
 before=$(no_stats n1 | wc -l)
-restart_vswitchd ovs1 || cf_fail "cannot restart vswitchd"
+cf_vswitchd_restart ovs1 || cf_fail "cannot restart vswitchd"
 cf_wait_until 15 eval '[ "$(no_stats n1 | wc -l)" = "$before" ]' \
     || cf_fail "n1 not reprogrammed after a vswitchd restart"
-wait_synced || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 no_stats n1 | cmp -s - "$CF_TMPDIR/flows-n1.1" \
     || cf_fail "n1: flows differ after the vswitchd restart"
 cf_check_probes <<'EOF' || cf_fail "matrix after the vswitchd restart"
@@ -496,8 +373,8 @@ EOF
 
 # ---------------------------------------------------------------------
 cf_log "8. deleting the policy opens the pods"
-delete "$M/policy-narrow.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_delete "$M/policy-narrow.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 check_evaluator || cf_fail "probes differ from the evaluator (policy deleted)"
 cf_check_probes <<'EOF' || cf_fail "matrix after deleting the policy"
 z/c tcp:x/a:80 connected
@@ -518,25 +395,22 @@ with open(sys.argv[1], "w") as f:
                 "    ports: [{protocol: TCP, port: %d}]\n" % (i, 10000 + i))
 EOF
 for n in n1 n2; do no_stats $n >"$CF_TMPDIR/old-$n"; done
-apply "$M/big.yaml" || cf_fail
+cf_conjflow_apply "$M/big.yaml" || cf_fail
 killed=
 for ((i = 0; i < 2000; i++)); do
-    if appctl status 2>/dev/null \
+    if cf_conjflowd_appctl status 2>/dev/null \
            | grep -q '(connected, \(bundling\|committing\))'; then
-        kill -KILL "$CFD_PID"
         killed=yes
         break
     fi
 done
-if [ -z "$killed" ]; then
-    kill -KILL "$CFD_PID"
-    cf_log "note: the update finished before conjflowd could be killed in it"
-fi
-cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || cf_fail
-CFD_PID=
+cf_conjflowd_stop KILL || cf_fail "conjflowd did not die of SIGKILL"
+[ -n "$killed" ] \
+    || cf_log "note: the update finished before conjflowd could be" \
+              "killed in it"
 for n in n1 n2; do no_stats $n >"$CF_TMPDIR/mid-$n"; done
 cfd_start || cf_fail "conjflowd did not restart after kill -9"
-wait_synced || cf_fail "conjflowd did not converge after kill -9"
+cf_conjflowd_wait_synced || cf_fail "conjflowd did not converge after kill -9"
 for n in n1 n2; do
     no_stats $n >"$CF_TMPDIR/new-$n"
     if cmp -s "$CF_TMPDIR/mid-$n" "$CF_TMPDIR/old-$n"; then
@@ -546,36 +420,32 @@ for n in n1 n2; do
     else
         cf_fail "$n: a mix of old and new flows after kill -9"
     fi
-    appctl flows/installed $n | cmp -s - <(appctl flows/desired $n) \
+    cf_conjflowd_converged $n \
         || cf_fail "$n: not converged after the restart"
 done
 [ "$(wc -l <"$CF_TMPDIR/new-n1")" -gt 1000 ] || cf_fail "big update too small"
-delete "$M/big.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_delete "$M/big.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 check_evaluator || cf_fail "probes differ from the evaluator (after kill -9)"
 
 # ---------------------------------------------------------------------
 cf_log "10. an unreachable node holds up no other node"
-cat >"$M/node-n3.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n3}
-spec: {ovsdb: "unix:$CF_TMPDIR/nowhere/db.sock", bridge: br-int}
-EOF
-apply "$M/node-n3.yaml" || cf_fail
-apply "$M/policy.yaml" || cf_fail
-node_state() { appctl status | sed -n "s/^node $1: //p"; }
+cf_node_manifest n3 "unix:$CF_TMPDIR/nowhere/db.sock" br-int \
+    >"$M/node-n3.yaml" || cf_fail
+cf_conjflow_apply "$M/node-n3.yaml" || cf_fail
+cf_conjflow_apply "$M/policy.yaml" || cf_fail
+node_state() { cf_conjflowd_node_status "$1" | sed -n "s/^node $1: //p"; }
 cf_wait_until 10 eval '[ "$(node_state n1)" = "in sync" ] &&
                        [ "$(node_state n2)" = "in sync" ]' \
     || cf_fail "n1 and n2 not in sync while n3 is unreachable"
 [ "$(node_state n3)" = disconnected ] || cf_fail "n3: $(node_state n3)"
-appctl status | grep -A1 '^node n3' | grep -q 'not connected' \
+cf_conjflowd_appctl status | grep -A1 '^node n3' | grep -q 'not connected' \
     || cf_fail "status does not say n3 is not connected"
-synced && cf_fail "\"sync\" says synced with n3 unreachable"
+cf_conjflowd_synced && cf_fail "\"sync\" says synced with n3 unreachable"
 check_evaluator || cf_fail "probes differ from the evaluator (n3 unreachable)"
-delete "$M/node-n3.yaml" || cf_fail
-delete "$M/policy.yaml" || cf_fail
-wait_synced || cf_fail "not in sync once n3 is gone"
+cf_conjflow_delete "$M/node-n3.yaml" || cf_fail
+cf_conjflow_delete "$M/policy.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail "not in sync once n3 is gone"
 
 # ---------------------------------------------------------------------
 cf_log "11. a bundle the switch rejects changes nothing and is retried"
@@ -585,25 +455,28 @@ n5=$(cf_ofctl n1 dump-flows table=5 | grep -c cookie=)
 cf_vsctl ovs1 set Flow_Table "$ft" flow_limit=$((n5 + 2)) \
     overflow_policy=refuse || cf_fail
 no_stats n1 >"$CF_TMPDIR/before-n1"
-failed_before=$(appctl status | sed -n '/^node n1:/,/^node /s/.* \([0-9]*\) failed.*/\1/p')
-apply "$M/big.yaml" || cf_fail
-cf_wait_until 10 eval '[ "$(appctl status | sed -n "/^node n1:/,/^node /s/.* \([0-9]*\) failed.*/\1/p")" -gt "$failed_before" ]' \
-    || { appctl status >&2; cf_fail "no failed bundle reported on n1"; }
-appctl status | sed -n '/^node n1:/,/^node /p' | grep -q 'last error: .*failed, nothing changed' \
-    || { appctl status >&2; cf_fail "the failure is not shown in the status"; }
+# n1_failed: the number of failed bundles n1's status reports.
+n1_failed() {
+    cf_conjflowd_node_status n1 | sed -n 's/.* \([0-9]*\) failed.*/\1/p'
+}
+failed_before=$(n1_failed)
+cf_conjflow_apply "$M/big.yaml" || cf_fail
+cf_wait_until 10 eval '[ "$(n1_failed)" -gt "$failed_before" ]' \
+    || { cf_conjflowd_appctl status >&2; cf_fail "no failed bundle reported on n1"; }
+cf_conjflowd_node_status n1 | grep -q 'last error: .*failed, nothing changed' \
+    || { cf_conjflowd_appctl status >&2; cf_fail "the failure is not shown in the status"; }
 no_stats n1 | cmp -s - "$CF_TMPDIR/before-n1" \
     || cf_fail "a rejected bundle changed n1's flows"
-synced && cf_fail "\"sync\" says synced although n1 rejected the update"
+cf_conjflowd_synced && cf_fail "\"sync\" says synced although n1 rejected the update"
 cf_vsctl ovs1 clear Flow_Table "$ft" flow_limit overflow_policy || cf_fail
-cf_wait_until 40 synced || { appctl status >&2; cf_fail "no retry after the limit went away"; }
-appctl flows/installed n1 | cmp -s - <(appctl flows/desired n1) \
+cf_conjflowd_wait_synced 40 || cf_fail "no retry after the limit went away"
+cf_conjflowd_converged n1 \
     || cf_fail "n1: not converged after the retry"
-delete "$M/big.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_delete "$M/big.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 
-if grep -E '\|(WARN|ERR|EMER)\|' "$CF_TMPDIR/conjflowd.log" \
-       | grep -v 'connection failed\|Connection refused\|connection dropped\|No such file\|terminating with signal 15\|failed, nothing changed, will retry'; then
-    cf_fail "unexpected warnings in conjflowd's log"
-fi
+ignore='connection failed\|Connection refused\|connection dropped\|No such file'
+ignore+='\|terminating with signal 15\|failed, nothing changed, will retry'
+cf_conjflowd_check_log "$ignore" || cf_fail "unexpected warnings in conjflowd's log"
 PASSED=1
 cf_log "PASS"

@@ -47,13 +47,7 @@
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 
 n_ok=0
 # ok MSG: reports a passed step.
@@ -202,59 +196,19 @@ cf_ovs_stop dp
 # ---------------------------------------------------------------------
 # Part B: conjflowd purges after each bundle.
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
-CFD_PID=
-
-# apply FILE, delete FILE: conjflowctl apply/delete on the store.
-apply() {
-    "$CONJFLOWCTL" --db "$DB" apply -f "$1" >/dev/null
-}
-delete() {
-    "$CONJFLOWCTL" --db "$DB" delete -f "$1" >/dev/null
-}
-
-# cfd_start [OPTION...]: starts conjflowd (detached; PID kept for cleanup).
+# cfd_start [OPTION...]: starts conjflowd with its switch log at debug
+# level, and OPTIONs.
 cfd_start() {
-    "$CONJFLOWD" --db="$DB" --unixctl="$CTL" \
-        --pidfile="$CF_TMPDIR/conjflowd.pid" \
-        --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-        -vconsole:off -vfile:cf_switch:dbg "$@" || return 1
-    CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
+    cf_conjflowd_start -vfile:cf_switch:dbg "$@"
 }
 
-# cfd_stop: stops conjflowd by PID and waits until it is gone.
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill -TERM "$CFD_PID" 2>/dev/null
-    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-
-# appctl CMD...: ovs-appctl to conjflowd.
-appctl() {
-    ovs-appctl --timeout=10 -t "$CTL" "$@"
-}
-
-# On failure: conjflowd's view and log (before cfd_stop runs).
+# On failure: conjflowd's view and log (before the harness stops it).
 PASSED=
-cfd_diagnose() {
-    [ -z "$PASSED" ] || return 0
-    [ -z "$CFD_PID" ] || { echo "=== conjflowd status ===" >&2; appctl status >&2; }
-    echo "=== conjflowd.log (last lines) ===" >&2
-    tail -30 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
-}
-cf_on_exit cfd_diagnose
-
-# synced: true when conjflowd reports every node in sync with the store.
-synced() {
-    appctl sync 2>/dev/null | grep -q 'synced=yes'
-}
+cf_on_exit eval '[ -n "$PASSED" ] || cf_conjflowd_diagnose 30'
 
 # purge_line: prints node n1's "datapath purges:" status line.
 purge_line() {
-    appctl status | sed -n '/^node n1:/,/^node /s/^  datapath purges: //p'
+    cf_conjflowd_node_status n1 | sed -n 's/^  datapath purges: //p'
 }
 
 # purges_done, purge_errors, bundles: the counts of node n1's status.
@@ -265,15 +219,16 @@ purge_errors() {
     purge_line | sed -n 's/^[0-9]* done, \([0-9]*\) errors.*/\1/p'
 }
 bundles() {
-    appctl status | sed -n '/^node n1:/,/^node /s/^  bundles: \([0-9]*\) committed.*/\1/p'
+    cf_conjflowd_node_status n1 \
+        | sed -n 's/^  bundles: \([0-9]*\) committed.*/\1/p'
 }
 
 # wait_purged N: waits (10 s) until node n1 reports more than N purges and
 # conjflowd is in sync; fails if a purge failed or one is still pending.
 wait_purged() {
     cf_wait_until 10 eval '[ "$(purges_done)" -gt '"$1"' ] 2>/dev/null' \
-        || { appctl status >&2; return 1; }
-    cf_wait_until 10 synced || { appctl status >&2; return 1; }
+        || { cf_conjflowd_appctl status >&2; return 1; }
+    cf_conjflowd_wait_synced || return 1
     [ "$(purge_errors)" = 0 ] \
         || { echo "purge errors: $(purge_line)" >&2; return 1; }
     case $(purge_line) in
@@ -282,24 +237,28 @@ wait_purged() {
     esac
 }
 
-# ufids_of IP: prints the ufids of the datapath flows of OVS ovs1 whose key
-# has IPv4 source or destination IP.
+# ufids_of IP: prints "UFID PACKETS" for the datapath flows of OVS ovs1
+# whose key has IPv4 source or destination IP.
 ufids_of() {
     cf_appctl ovs1 dpctl/dump-flows -m \
         | grep -E "ipv4\((src|[^)]*dst)=$1[,/)]" \
-        | sed -n 's/^\(ufid:[0-9a-f-]*\).*/\1/p' | sort
+        | sed -n 's/^\(ufid:[0-9a-f-]*\).* packets:\([0-9]*\).*/\1 \2/p' \
+        | sort
 }
 
-# surviving FILE: prints how many ufids of FILE ovs1's datapath still has.
+# surviving FILE: prints how many flows of FILE ("UFID PACKETS" lines)
+# ovs1's datapath still has.  A ufid is a hash of the flow's key, so a late
+# packet of the same connection after a purge makes a flow with the same
+# ufid again: such a flow starts counting from 0, so only a flow with at
+# least the packets it had before counts as having survived.
 surviving() {
     cf_appctl ovs1 dpctl/dump-flows -m \
-        | sed -n 's/^\(ufid:[0-9a-f-]*\).*/\1/p' | sort \
-        | comm -12 - "$1" | wc -l
+        | sed -n 's/^\(ufid:[0-9a-f-]*\).* packets:\([0-9]*\).*/\1 \2/p' \
+        | sort | join - "$1" | awk '$2 >= $3' | wc -l
 }
 
 cf_log "B. conjflowd purges the datapath flow cache after each bundle"
-cf_ovs_start ovs1 || cf_fail "cannot start OVS"
-cf_node_add ovs1 n1 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
 cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
 cf_pod_add n1 x/b 10.1.0.2/16 || cf_fail
 cf_pod_add n1 x/c 10.1.0.3/16 || cf_fail
@@ -307,34 +266,9 @@ cf_serve x/a tcp:80 udp:80 || cf_fail
 
 M=$CF_TMPDIR/manifests
 mkdir -p "$M"
-cat >"$M/cluster.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: a, labels: {app: web}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: b, labels: {app: client, tier: gold}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: c, labels: {app: client}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.3}
-EOF
+{ cf_node_manifest n1 && cf_namespace_manifest x \
+  && cf_pod_manifest x/a app=web && cf_pod_manifest x/b app=client tier=gold \
+  && cf_pod_manifest x/c app=client; } >"$M/cluster.yaml" || cf_fail
 # Both clients may reach web on port 80 (TCP and UDP).
 cat >"$M/policy.yaml" <<'EOF'
 apiVersion: networking.k8s.io/v1
@@ -360,15 +294,15 @@ spec:
     ports: [{protocol: TCP, port: 80}, {protocol: UDP, port: 80}]
 EOF
 
-apply "$M/cluster.yaml" || cf_fail "conjflowctl apply failed"
+cf_conjflow_apply "$M/cluster.yaml" || cf_fail "conjflowctl apply failed"
 cfd_start || cf_fail "conjflowd did not start"
 wait_purged 0 || cf_fail "no datapath purge after conjflowd's first bundle"
 b0=$(bundles)
 [ "${b0:-0}" -ge 1 ] || cf_fail "no bundle committed at start-up"
 ok "start-up: $b0 bundle(s), datapath purges: $(purge_line)"
 
-# change NAME ACTION FILE: applies or deletes FILE after traffic from both
-# clients cached datapath flows, then checks that the purge count grew with
+# change NAME apply|delete FILE: applies or deletes FILE after traffic from
+# both clients cached datapath flows, then checks that the purge count grew with
 # no error and that none of x/c's cached flows survived.
 change() {
     local what=$1 p0 cached n
@@ -377,7 +311,7 @@ change() {
     [ "$cached" -gt 0 ] \
         || { cf_appctl ovs1 dpctl/dump-flows >&2; cf_fail "$what: no datapath flow of x/c's traffic is cached before the change"; }
     p0=$(purges_done)
-    "$2" "$3" || cf_fail "$what: conjflowctl $2 failed"
+    "cf_conjflow_$2" "$3" || cf_fail "$what: conjflowctl $2 failed"
     wait_purged "$p0" || cf_fail "$what: the datapath purge count did not grow past $p0"
     n=$(surviving "$CF_TMPDIR/cached")
     [ "$n" = 0 ] \
@@ -421,9 +355,9 @@ EOF
 ok "policy deleted: x/c reaches x/a again"
 
 cf_log "B3. conjflowd --no-datapath-purge"
-cfd_stop || cf_fail "conjflowd did not stop"
+cf_conjflowd_stop || cf_fail "conjflowd did not stop"
 cfd_start --no-datapath-purge || cf_fail "conjflowd --no-datapath-purge did not start"
-cf_wait_until 10 synced || cf_fail "conjflowd --no-datapath-purge not in sync"
+cf_conjflowd_wait_synced || cf_fail "conjflowd --no-datapath-purge not in sync"
 line=$(purge_line)
 [ "$line" = "0 done, 0 errors (disabled)" ] \
     || cf_fail "--no-datapath-purge: status says \"datapath purges: $line\""
@@ -434,10 +368,10 @@ x/c udp:x/a:80 connected
 EOF
 ufids_of 10.1.0.3 >"$CF_TMPDIR/cached"
 b0=$(bundles)
-apply "$M/policy-narrow.yaml" || cf_fail
+cf_conjflow_apply "$M/policy-narrow.yaml" || cf_fail
 cf_wait_until 10 eval '[ "$(bundles)" -gt '"$b0"' ]' \
     || cf_fail "--no-datapath-purge: no bundle for the narrowed policy"
-cf_wait_until 10 synced || cf_fail "--no-datapath-purge: not in sync"
+cf_conjflowd_wait_synced || cf_fail "--no-datapath-purge: not in sync"
 line=$(purge_line)
 [ "$line" = "0 done, 0 errors (disabled)" ] \
     || cf_fail "--no-datapath-purge: after bundle(s), \"datapath purges: $line\""
@@ -466,31 +400,14 @@ cf_log "C. the stale megaflow in conjflow's pipeline, across an uplink"
 # connection made under T1, in a datapath classifier subtable created
 # before B's (by x/s's packet to x/a:81 under T1).  Revalidation then
 # modifies A instead of B: B keeps allowing.
-delete "$M/policy-narrow.yaml" || cf_fail
-cf_wait_until 10 synced || cf_fail "not in sync after deleting policy web"
-cf_ovs_start ovs2 || cf_fail "cannot start OVS 2"
-cf_node_add ovs2 n2 br-int || cf_fail
+cf_conjflow_delete "$M/policy-narrow.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail "not in sync after deleting policy web"
+cf_ovs_node_add ovs2 n2 br-int || cf_fail "cannot start node n2"
 cf_link n1 n2 || cf_fail
 cf_pod_add n2 x/s 10.1.0.5/16 || cf_fail
 cf_pod_add n2 x/g 10.1.0.4/16 || cf_fail
-cat >"$M/n2.yaml" <<EOF2
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n2}
-spec: {ovsdb: "$(cf_ovs_db ovs2)", bridge: br-int}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: s, labels: {app: silver}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.5}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: g, labels: {app: gold}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.4}
-EOF2
+{ cf_node_manifest n2 && cf_pod_manifest x/s app=silver \
+  && cf_pod_manifest x/g app=gold; } >"$M/n2.yaml" || cf_fail
 for v in silver gold; do
     cat >"$M/policy-$v.yaml" <<EOF2
 apiVersion: networking.k8s.io/v1
@@ -504,8 +421,8 @@ spec:
     ports: [{protocol: TCP, port: 80}]
 EOF2
 done
-apply "$M/n2.yaml" || cf_fail
-cf_wait_until 10 synced || cf_fail "n2 not in sync"
+cf_conjflow_apply "$M/n2.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail "n2 not in sync"
 
 # allow_flows: prints n1's datapath flows for x/s's new TCP connections to
 # x/a:80 that forward (an output port after the ct action).
@@ -520,8 +437,8 @@ allow_flows() {
 # without it, reports what it sees.
 stale_scenario() {
     local mode=$1 b0 p0 amac
-    apply "$M/policy-silver.yaml" || cf_fail
-    cf_wait_until 10 synced || cf_fail "T1 not in sync"
+    cf_conjflow_apply "$M/policy-silver.yaml" || cf_fail
+    cf_conjflowd_wait_synced || cf_fail "T1 not in sync"
     cf_appctl ovs1 revalidator/purge || cf_fail  # every run starts alike
     cf_expect blocked x/s tcp:x/a:81 || cf_fail "T1: x/s reaches x/a:81"
     cf_expect connected x/s tcp:x/a:80 || cf_fail "T1: x/s does not reach x/a:80"
@@ -530,8 +447,8 @@ stale_scenario() {
         || { cf_appctl ovs1 dpctl/dump-flows >&2; cf_fail "T1: no megaflow of n1 forwards x/s's new connections to x/a:80"; }
     b0=$(bundles); p0=$(purges_done)
     cf_appctl ovs1 revalidator/pause || cf_fail
-    apply "$M/policy-gold.yaml" || cf_fail
-    cf_wait_until 10 eval '[ "$(bundles)" -gt '"$b0"' ] && synced' \
+    cf_conjflow_apply "$M/policy-gold.yaml" || cf_fail
+    cf_wait_until 10 eval '[ "$(bundles)" -gt '"$b0"' ] && cf_conjflowd_synced' \
         || cf_fail "T2: no bundle on n1"
     if [ "$mode" = on ]; then
         [ "$(purges_done)" -gt "$p0" ] && [ "$(purge_errors)" = 0 ] \
@@ -575,15 +492,13 @@ EOF2
 }
 
 stale_scenario off
-cfd_stop || cf_fail "conjflowd did not stop"
+cf_conjflowd_stop || cf_fail "conjflowd did not stop"
 cfd_start || cf_fail "conjflowd did not start"
-cf_wait_until 10 synced || cf_fail "conjflowd not in sync after its restart"
+cf_conjflowd_wait_synced || cf_fail "conjflowd not in sync after its restart"
 stale_scenario on
 
-if grep -E '\|(WARN|ERR|EMER)\|' "$CF_TMPDIR/conjflowd.log" \
-       | grep -v 'terminating with signal 15'; then
-    cf_fail "unexpected warnings in conjflowd's log"
-fi
+cf_conjflowd_check_log 'terminating with signal 15' \
+    || cf_fail "unexpected warnings in conjflowd's log"
 ok "no warning in conjflowd's log"
 PASSED=1
 cf_log "PASS ($n_ok checks)"

@@ -22,33 +22,26 @@
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh"
 cf_init
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOW_K8S=${CONJFLOW_K8S:-$CF_BUILDDIR/k8s/conjflow-k8s}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOW_K8S" ] || { echo "conjflow-k8s not built: $CONJFLOW_K8S" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflow-k8s conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 command -v openssl >/dev/null || cf_skip "openssl is not installed"
 command -v curl >/dev/null || cf_skip "curl is not installed"
 
-DB=$CF_TMPDIR/conjflow.db
 API=$CF_TMPDIR/apiserver
 mkdir -p "$API"
 
 # ---------------------------------------------------------------------
-# Processes, each stopped by PID at exit.
+# Processes, each stopped by PID at exit (conjflowd by the harness).
 
 API_PID=
 K8S_PID=
-CFD_PID=
 stop_all() {
     local p
-    for p in "$CFD_PID" "$K8S_PID" "$API_PID"; do
+    cf_conjflowd_stop
+    for p in "$K8S_PID" "$API_PID"; do
         [ -n "$p" ] && kill "$p" 2>/dev/null
     done
-    for p in "$CFD_PID" "$K8S_PID" "$API_PID"; do
+    for p in "$K8S_PID" "$API_PID"; do
         [ -n "$p" ] && cf_wait_until 5 eval "! kill -0 $p 2>/dev/null"
     done
     return 0
@@ -63,10 +56,8 @@ diagnose() {
     echo "=== conjflow-k8s.log (last lines) ===" >&2
     tail -30 "$CF_TMPDIR/conjflow-k8s.log" >&2 2>/dev/null
     echo "=== conjflowctl status ===" >&2
-    "$CONJFLOWCTL" --db="$DB" status >&2 2>/dev/null
-    echo "=== conjflowd status ===" >&2
-    ovs-appctl -t "$CF_TMPDIR/conjflowd.ctl" status >&2 2>/dev/null
-    tail -20 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
+    cf_conjflowctl status >&2 2>/dev/null
+    cf_conjflowd_diagnose 20
 }
 cf_on_exit diagnose
 
@@ -76,18 +67,11 @@ api() {
         "https://127.0.0.1:$(cat "$API/port")/test/$1" >/dev/null
 }
 
-# stored KIND NS/NAME: true if conjflow-k8s wrote that object to the store
-# (conjflowd's view comes next: the probes wait for it).
-cfd_synced() {
-    ovs-appctl -t "$CF_TMPDIR/conjflowd.ctl" sync 2>/dev/null \
-        | grep -q 'synced=yes'
-}
-
 # health RESOURCE FIELD: FIELD of the watch health row conjflow-k8s keeps
 # in the store for RESOURCE (see conjflow/k8s.h), as "conjflowctl status"
 # shows it (FIELD is a column name: SYNCED, STATE, EVENTS, RELISTS...).
 health() {
-    "$CONJFLOWCTL" --db="$DB" status 2>/dev/null | awk -v r="$1" -v f="$2" '
+    cf_conjflowctl status 2>/dev/null | awk -v r="$1" -v f="$2" '
         $1 == "RESOURCE" { for (i = 1; i <= NF; i++) col[$i] = i; next }
         $1 == r && col[f] { print $col[f]; exit }'
 }
@@ -100,8 +84,7 @@ health_ge() {
 
 # ---------------------------------------------------------------------
 
-cf_ovs_start ovs1 || cf_fail "cannot start OVS"
-cf_node_add ovs1 n1 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
 cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
 cf_pod_add n1 x/b 10.1.0.2/16 || cf_fail
 cf_pod_add n1 x/c 10.1.0.3/16 || cf_fail
@@ -121,7 +104,8 @@ api apply "$(pod a web 10.1.0.1)" || cf_fail
 api apply "$(pod b client 10.1.0.2)" || cf_fail
 api apply "$(pod c other 10.1.0.3)" || cf_fail
 
-"$CONJFLOW_K8S" --no-config --kubeconfig="$API/kubeconfig" --db="$DB" \
+"$CONJFLOW_K8S" --no-config --kubeconfig="$API/kubeconfig" \
+    --db="$CF_CONJFLOW_DB" \
     --unixctl="$CF_TMPDIR/conjflow-k8s.ctl" \
     --pidfile="$CF_TMPDIR/conjflow-k8s.pid" \
     --log-file="$CF_TMPDIR/conjflow-k8s.log" --detach --no-chdir \
@@ -129,12 +113,8 @@ api apply "$(pod c other 10.1.0.3)" || cf_fail
     || cf_fail "conjflow-k8s did not start"
 K8S_PID=$(cat "$CF_TMPDIR/conjflow-k8s.pid")
 
-"$CONJFLOWD" --db="$DB" --unixctl="$CF_TMPDIR/conjflowd.ctl" \
-    --pidfile="$CF_TMPDIR/conjflowd.pid" \
-    --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-    -vconsole:off || cf_fail "conjflowd did not start"
-CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
-cf_wait_until 20 cfd_synced || cf_fail "conjflowd did not program n1"
+cf_conjflowd_start || cf_fail "conjflowd did not start"
+cf_conjflowd_wait_synced 20 || cf_fail "conjflowd did not program n1"
 
 # 1. No policy: open.
 cf_wait_until 10 cf_expect connected x/b tcp:x/a:80 \
@@ -181,7 +161,7 @@ ovs-appctl -t "$CF_TMPDIR/conjflow-k8s.ctl" status \
     || cf_fail "4: no 410 relist recorded"
 cf_wait_until 5 health_ge networkpolicies RELISTS 1 \
     || cf_fail "4: the health row records no 410 relist"
-"$CONJFLOWCTL" --db="$DB" status | grep -q 'networkpolicies: last error: .*410' \
+cf_conjflowctl status | grep -q 'networkpolicies: last error: .*410' \
     || cf_fail "4: conjflowctl status shows no 410 error"
 cf_log "4. after a 410 relist the store, and the bridge, follow the server"
 

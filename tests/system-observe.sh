@@ -34,46 +34,18 @@
 
 . "${CF_SRCDIR:-$(dirname "$0")/..}/tests/lib/harness.sh" || exit 99
 cf_init
-[ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
-    || { echo "harness: no temporary directory" >&2; exit 99; }
-
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
 AUDIT=$CF_TMPDIR/audit.log
-CFD_PID=
 
-# ctl ARGS...: conjflowctl on the test's store.
-ctl() {
-    "$CONJFLOWCTL" --db "$DB" "$@"
-}
-
-# appctl CMD...: ovs-appctl to conjflowd.
-appctl() {
-    ovs-appctl --timeout=10 -t "$CTL" "$@"
-}
-
-# cfd_stop: stops conjflowd by PID and waits until it is gone.
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill -TERM "$CFD_PID" 2>/dev/null
-    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
-    CFD_PID=
-}
-cf_on_exit cfd_stop
-
+# On failure: the audit log, conjflowd's view and log.
 PASSED=
 diagnose() {
     [ -z "$PASSED" ] || return 0
     echo "=== audit log ===" >&2
     cat "$AUDIT" >&2 2>/dev/null
-    echo "=== conjflowd.log (last lines) ===" >&2
-    tail -30 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
+    cf_conjflowd_diagnose 30
 }
 cf_on_exit diagnose
 
@@ -116,17 +88,15 @@ audit_restart() {
     : >"$AUDIT"
 }
 
-# stat_field NODE KEY FIELD: from "appctl stats NODE", prints FIELD
+# stat_field NODE KEY FIELD: from conjflowd's "stats NODE", prints FIELD
 # (packets or bytes) of the line starting with KEY.
 stat_field() {
-    appctl stats "$1" | grep -F -- "$2" | tr ' ' '\n' \
+    cf_conjflowd_appctl stats "$1" | grep -F -- "$2" | tr ' ' '\n' \
         | sed -n "s/^$3=//p" | head -1
 }
 
-cf_ovs_start ovs1 || cf_fail "cannot start OVS 1"
-cf_ovs_start ovs2 || cf_fail "cannot start OVS 2"
-cf_node_add ovs1 n1 br-int || cf_fail
-cf_node_add ovs2 n2 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
+cf_ovs_node_add ovs2 n2 br-int || cf_fail "cannot start node n2"
 cf_link n1 n2 || cf_fail
 cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
 cf_pod_add n1 x/b 10.1.0.2/16 || cf_fail
@@ -138,48 +108,12 @@ cf_serve y/d 80 || cf_fail
 
 M=$CF_TMPDIR/manifests
 mkdir -p "$M"
-cat >"$M/cluster.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
----
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n2}
-spec: {ovsdb: "$(cf_ovs_db ovs2)", bridge: br-int}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: y}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: a, labels: {app: client}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: b, labels: {app: web}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: y, name: c, labels: {app: db}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.3}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: y, name: d, labels: {app: client}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.4}
+{ cf_node_manifest n1 && cf_node_manifest n2; } >"$M/nodes.yaml" || cf_fail
+{ cf_namespace_manifest x && cf_namespace_manifest y \
+  && cf_pod_manifest x/a app=client && cf_pod_manifest x/b app=web \
+  && cf_pod_manifest y/c app=db && cf_pod_manifest y/d app=client; } \
+    >"$M/pods.yaml" || cf_fail
+cat >"$M/policies.yaml" <<EOF
 ---
 # x/b accepts x/a on TCP and UDP 80 (logged); everything else to x/b is
 # denied by isolation.
@@ -211,17 +145,14 @@ spec:
     - namespaceSelector: {}
       podSelector: {matchLabels: {app: client}}
 EOF
-ctl apply -f "$M/cluster.yaml" >/dev/null || cf_fail "conjflowctl apply failed"
+cf_conjflow_apply "$M/nodes.yaml" "$M/pods.yaml" "$M/policies.yaml" \
+    || cf_fail "conjflowctl apply failed"
 
 METRICS_PORT=$(free_port) || cf_fail
-"$CONJFLOWD" --db="$DB" --unixctl="$CTL" --pidfile="$CF_TMPDIR/conjflowd.pid" \
-    --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-    -vconsole:off --audit-log="$AUDIT" --log-all-denies \
+cf_conjflowd_start --audit-log="$AUDIT" --log-all-denies \
     --stats-interval=500 --metrics-address="127.0.0.1:$METRICS_PORT" \
     || cf_fail "conjflowd did not start"
-CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
-cf_wait_until 10 eval "appctl sync 2>/dev/null | grep -q synced=yes" \
-    || { appctl status >&2; cf_fail "conjflowd did not program the nodes"; }
+cf_conjflowd_wait_synced || cf_fail "conjflowd did not program the nodes"
 
 # The audit flows are there: the meter, the commit flow, the isolation
 # drop with controller().
@@ -270,7 +201,7 @@ wait_audit 'src=10.1.0.3:5006' || cf_fail
 # Log rotation: move the file away, reopen, the next line goes to a new
 # file.
 mv "$AUDIT" "$AUDIT.1" || cf_fail
-appctl audit/reopen || cf_fail "audit/reopen failed"
+cf_conjflowd_appctl audit/reopen || cf_fail "audit/reopen failed"
 send_udp y/c 10.1.0.2 81 5007 || cf_fail
 wait_audit 'src=10.1.0.3:5007' || cf_fail "no line after audit/reopen"
 [ "$(grep -c 5007 "$AUDIT.1")" = 0 ] || cf_fail "line went to the old file"
@@ -281,12 +212,12 @@ cf_log "1. per-rule statistics"
 allow_key='allow policy=x/web id='
 deny_key='deny direction=ingress pod=x/b ip=10.1.0.2'
 cf_wait_until 5 eval '[ -n "$(stat_field n1 "$allow_key" packets)" ]' \
-    || { appctl stats n1 >&2; cf_fail "no statistics for x/web"; }
+    || { cf_conjflowd_appctl stats n1 >&2; cf_fail "no statistics for x/web"; }
 a1=$(stat_field n1 "$allow_key" packets)
 d1=$(stat_field n1 "$deny_key" packets)
 b1=$(stat_field n1 "$allow_key" bytes)
 [ "${a1:-0}" -gt 0 ] && [ "${d1:-0}" -gt 0 ] && [ "${b1:-0}" -gt 0 ] \
-    || { appctl stats n1 >&2; cf_fail "counters did not count: allow=$a1 deny=$d1"; }
+    || { cf_conjflowd_appctl stats n1 >&2; cf_fail "counters did not count: allow=$a1 deny=$d1"; }
 for port in 6001 6002 6003; do
     send_udp x/a 10.1.0.2 80 $port || cf_fail
     send_udp y/c 10.1.0.2 80 $port || cf_fail
@@ -298,15 +229,15 @@ moved() {
     [ "$a2" -ge $((a1 + 3)) ] && [ "$d2" -ge $((d1 + 3)) ]
 }
 cf_wait_until 5 moved \
-    || { appctl stats n1 >&2; cf_fail "counters did not move: allow $a1->$a2, deny $d1->$d2"; }
+    || { cf_conjflowd_appctl stats n1 >&2; cf_fail "counters did not move: allow $a1->$a2, deny $d1->$d2"; }
 cf_log "stats: x/web ingress[0] $a1 -> $a2 packets, x/b isolation $d1 -> $d2"
 # conjflowctl reads what conjflowd stored (every --stats-interval).
-cf_wait_until 5 eval "ctl stats | grep -q 'x/web'" \
-    || { ctl stats >&2; cf_fail "conjflowctl stats shows no x/web"; }
-ctl stats | grep -E '^n1 +x/web +ingress\[0\] +[0-9]+ +[0-9]+ +[0-9]+$' >/dev/null \
-    || { ctl stats >&2; cf_fail "conjflowctl stats: bad x/web row"; }
-ctl stats | grep -E '^NODE +POLICY +RULE +PACKETS +BYTES +CONNECTIONS$' \
-    >/dev/null || { ctl stats >&2; cf_fail "conjflowctl stats: no CONNECTIONS column"; }
+cf_wait_until 5 eval "cf_conjflowctl stats | grep -q 'x/web'" \
+    || { cf_conjflowctl stats >&2; cf_fail "conjflowctl stats shows no x/web"; }
+cf_conjflowctl stats | grep -E '^n1 +x/web +ingress\[0\] +[0-9]+ +[0-9]+ +[0-9]+$' >/dev/null \
+    || { cf_conjflowctl stats >&2; cf_fail "conjflowctl stats: bad x/web row"; }
+cf_conjflowctl stats | grep -E '^NODE +POLICY +RULE +PACKETS +BYTES +CONNECTIONS$' \
+    >/dev/null || { cf_conjflowctl stats >&2; cf_fail "conjflowctl stats: no CONNECTIONS column"; }
 
 # Connections (conn_count, see cflow.h): N new TCP connections move the
 # rule's connection counter by exactly N and its packet counter by more
@@ -324,31 +255,31 @@ check_conns() {
     c1=$(stat_field n1 "$key" connections)
     p1=$(stat_field n1 "$key" packets)
     [ -n "$c1" ] && [ -n "$p1" ] \
-        || { appctl stats n1 >&2; cf_fail "no connection count for $key"; }
+        || { cf_conjflowd_appctl stats n1 >&2; cf_fail "no connection count for $key"; }
     for i in $(seq "$n"); do
         cf_expect connected "$from" "$to" || cf_fail "$from cannot reach $to"
     done
     cf_wait_until 5 conns_moved "$key" "$n" \
-        || { appctl stats n1 >&2; cf_fail "$key: connections $c1->$c2, packets $p1->$p2 after $n connections"; }
+        || { cf_conjflowd_appctl stats n1 >&2; cf_fail "$key: connections $c1->$c2, packets $p1->$p2 after $n connections"; }
     c2=$(stat_field n1 "$key" connections)
     p2=$(stat_field n1 "$key" packets)
     [ "$c2" = $((c1 + n)) ] \
-        || { appctl stats n1 >&2; cf_fail "$key: $n connections counted $((c2 - c1))"; }
+        || { cf_conjflowd_appctl stats n1 >&2; cf_fail "$key: $n connections counted $((c2 - c1))"; }
     [ $((p2 - p1)) -gt "$n" ] \
         || cf_fail "$key: packets moved $((p2 - p1)), not more than $n"
     cf_log "stats: $key $n connections: connections $c1 -> $c2, packets $p1 -> $p2"
 }
 check_conns 'allow policy=x/web id=' x/a tcp:x/b:80 3
 check_conns 'allow policy=y/db id=' x/a tcp:y/c:80 2
-cf_wait_until 5 eval "ctl stats | grep -qE '^n1 +y/db +ingress\[0\] +[0-9]+ +[0-9]+ +$c2\$'" \
-    || { ctl stats >&2; cf_fail "conjflowctl stats: y/db does not show $c2 connections"; }
+cf_wait_until 5 eval "cf_conjflowctl stats | grep -qE '^n1 +y/db +ingress\[0\] +[0-9]+ +[0-9]+ +$c2\$'" \
+    || { cf_conjflowctl stats >&2; cf_fail "conjflowctl stats: y/db does not show $c2 connections"; }
 
 # The controller() actions survive a dump and diff unchanged: recompute
 # (dump again, compare) sends nothing.
-mods=$(appctl sync | tr ' ' '\n' | sed -n 's/^flow_mods=//p')
-appctl recompute >/dev/null || cf_fail "recompute failed"
-cf_wait_until 10 eval "appctl sync | grep -q synced=yes" || cf_fail
-mods2=$(appctl sync | tr ' ' '\n' | sed -n 's/^flow_mods=//p')
+mods=$(cf_conjflowd_sync_field flow_mods)
+cf_conjflowd_appctl recompute >/dev/null || cf_fail "recompute failed"
+cf_conjflowd_wait_synced || cf_fail
+mods2=$(cf_conjflowd_sync_field flow_mods)
 [ "$mods" = "$mods2" ] \
     || cf_fail "recompute sent flow_mods ($mods -> $mods2): audit flows do not round-trip"
 
@@ -358,7 +289,7 @@ for t in "x/a x/b 80/TCP 0 allowed" "x/a x/b 80/UDP 0 allowed" \
          "y/c x/b 80/TCP 0 denied" "x/a y/c 80/TCP 0 allowed" \
          "y/c x/b 81/UDP 0 denied"; do
     set -- $t
-    out=$(ctl trace n1 "$1" "$2" "$3"); rc=$?
+    out=$(cf_conjflowctl trace n1 "$1" "$2" "$3"); rc=$?
     [ "$rc" = "$4" ] || { echo "$out" >&2; cf_fail "trace n1 $1 $2 $3: exit $rc"; }
     echo "$out" | grep -q "^trace:   $5" \
         || { echo "$out" >&2; cf_fail "trace n1 $1 $2 $3: not $5"; }
@@ -374,30 +305,30 @@ cf_expect blocked y/d tcp:x/b:80 || cf_fail "y/d reaches x/b"
 for t in "n2 y/d x/b egress allowed" "n1 y/d x/b ingress denied" \
          "n1 x/a y/d egress allowed" "n2 x/a y/d ingress allowed"; do
     set -- $t
-    out=$(ctl trace "$1" "$2" "$3" 80/TCP) \
+    out=$(cf_conjflowctl trace "$1" "$2" "$3" 80/TCP) \
         || { echo "$out" >&2; cf_fail "trace $t: exit $?"; }
     echo "$out" | grep -q "^trace:   $5" && echo "$out" | grep -q "^explain: $5 ($4 only" \
         || { echo "$out" >&2; cf_fail "trace $t"; }
 done
-ctl trace n1 x/a x/b 80/TCP | grep -q 'allowed by networkpolicy x/web ingress\[0\]' \
+cf_conjflowctl trace n1 x/a x/b 80/TCP | grep -q 'allowed by networkpolicy x/web ingress\[0\]' \
     || cf_fail "trace does not name the allowing rule"
-ctl trace n1 y/c x/b 80/TCP | grep -q 'ingress_isolation: dropped' \
+cf_conjflowctl trace n1 y/c x/b 80/TCP | grep -q 'ingress_isolation: dropped' \
     || cf_fail "trace does not name the isolation drop"
 # The vswitchd control socket can be given explicitly, and a wrong one is
 # an error (2), not a verdict.
-ctl trace --vswitchd-ctl "$(cf_ovs_dir ovs1)/ovs-vswitchd.ctl" n1 x/a x/b 80/TCP \
+cf_conjflowctl trace --vswitchd-ctl "$(cf_ovs_dir ovs1)/ovs-vswitchd.ctl" n1 x/a x/b 80/TCP \
     >/dev/null || cf_fail "trace --vswitchd-ctl failed"
-ctl trace --vswitchd-ctl "$CF_TMPDIR/nonexistent.ctl" n1 x/a x/b 80/TCP \
+cf_conjflowctl trace --vswitchd-ctl "$CF_TMPDIR/nonexistent.ctl" n1 x/a x/b 80/TCP \
     >/dev/null 2>&1
 [ $? = 2 ] || cf_fail "trace with a bad control socket did not exit 2"
 # A disagreement is reported as a bug: remove the isolation drop behind
 # conjflowd's back (it restores it at the next reconcile).
 cf_ofctl n1 del-flows 'table=6,ip,nw_dst=10.1.0.2' || cf_fail
-out=$(ctl trace n1 y/c x/b 80/TCP); rc=$?
+out=$(cf_conjflowctl trace n1 y/c x/b 80/TCP); rc=$?
 [ "$rc" = 1 ] && echo "$out" | grep -q '^BUG:' \
     || { echo "$out" >&2; cf_fail "a disagreement was not reported (exit $rc)"; }
-appctl recompute >/dev/null
-cf_wait_until 10 eval "ctl trace n1 y/c x/b 80/TCP >/dev/null" \
+cf_conjflowd_appctl recompute >/dev/null
+cf_wait_until 10 eval "cf_conjflowctl trace n1 y/c x/b 80/TCP >/dev/null" \
     || cf_fail "conjflowd did not restore the isolation drop"
 
 # ---------------------------------------------------------------------
@@ -467,33 +398,24 @@ print(s.recv(100).decode().split("\r\n")[0])' "$METRICS_PORT")
 
 # ---------------------------------------------------------------------
 cf_log "5. realization status"
-cf_wait_until 5 eval "ctl get networkpolicies -A -o wide | grep -Eq '^x +web .* 1/1\$'" \
-    || { ctl get networkpolicies -A -o wide >&2; cf_fail "x/web not shown realized on 1/1"; }
-ctl get networkpolicies -A -o wide | head -1 | grep -q 'REALIZED$' \
+cf_wait_until 5 eval "cf_conjflowctl get networkpolicies -A -o wide | grep -Eq '^x +web .* 1/1\$'" \
+    || { cf_conjflowctl get networkpolicies -A -o wide >&2; cf_fail "x/web not shown realized on 1/1"; }
+cf_conjflowctl get networkpolicies -A -o wide | head -1 | grep -q 'REALIZED$' \
     || cf_fail "no REALIZED column"
 
 # y/db applies on both nodes.
-cf_wait_until 5 eval "ctl get networkpolicies -A -o wide | grep -Eq '^y +db .* 2/2\$'" \
-    || { ctl get networkpolicies -A -o wide >&2; cf_fail "y/db not realized on 2/2"; }
+cf_wait_until 5 eval "cf_conjflowctl get networkpolicies -A -o wide | grep -Eq '^y +db .* 2/2\$'" \
+    || { cf_conjflowctl get networkpolicies -A -o wide >&2; cf_fail "y/db not realized on 2/2"; }
 # A third node that cannot be reached, with a pod x/web selects: x/web
 # is realized on 1 of 2 nodes, y/db still on 2 of 2.
-cat >"$M/n3.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n3}
-spec: {ovsdb: "unix:$CF_TMPDIR/nowhere/db.sock", bridge: br-int}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: z, labels: {app: web}}
-spec: {nodeName: n3}
-status: {podIP: 10.1.0.9}
-EOF
-ctl apply -f "$M/n3.yaml" >/dev/null || cf_fail "cannot add n3"
-cf_wait_until 5 eval "ctl get networkpolicies -A -o wide | grep -Eq '^x +web .* 1/2\$'" \
-    || { ctl get networkpolicies -A -o wide >&2; cf_fail "x/web not shown realized on 1/2"; }
-ctl get networkpolicies -A -o wide | grep -Eq '^y +db .* 2/2$' \
-    || { ctl get networkpolicies -A -o wide >&2; cf_fail "y/db not 2/2"; }
+{ cf_node_manifest n3 "unix:$CF_TMPDIR/nowhere/db.sock" br-int \
+  && cf_pod_manifest --node n3 --ip 10.1.0.9 x/z app=web; } >"$M/n3.yaml" \
+    || cf_fail
+cf_conjflow_apply "$M/n3.yaml" || cf_fail "cannot add n3"
+cf_wait_until 5 eval "cf_conjflowctl get networkpolicies -A -o wide | grep -Eq '^x +web .* 1/2\$'" \
+    || { cf_conjflowctl get networkpolicies -A -o wide >&2; cf_fail "x/web not shown realized on 1/2"; }
+cf_conjflowctl get networkpolicies -A -o wide | grep -Eq '^y +db .* 2/2$' \
+    || { cf_conjflowctl get networkpolicies -A -o wide >&2; cf_fail "y/db not 2/2"; }
 python3 -c '
 import socket, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
@@ -510,11 +432,11 @@ assert "conjflow_node_synced{node=\"n1\"} 1\n" in t, "n1 not synced"
 ' "$METRICS_PORT" || cf_fail "metrics do not show n3 down"
 
 # For the log: what an operator sees.
-{ echo "--- ovs-appctl -t conjflowd stats n1"; appctl stats n1
-  echo "--- conjflowctl stats"; ctl stats
-  echo "--- conjflowctl trace n1 y/c x/b 80/TCP"; ctl trace n1 y/c x/b 80/TCP
+{ echo "--- ovs-appctl -t conjflowd stats n1"; cf_conjflowd_appctl stats n1
+  echo "--- conjflowctl stats"; cf_conjflowctl stats
+  echo "--- conjflowctl trace n1 y/c x/b 80/TCP"; cf_conjflowctl trace n1 y/c x/b 80/TCP
   echo "--- conjflowctl get networkpolicies -A -o wide"
-  ctl get networkpolicies -A -o wide
+  cf_conjflowctl get networkpolicies -A -o wide
   echo "--- audit log (last 3 lines)"; tail -3 "$AUDIT"; } >&2
 
 PASSED=1

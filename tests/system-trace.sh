@@ -42,21 +42,7 @@
 srcdir=${CF_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$srcdir/tests/lib/harness.sh"
 cf_init
-
-ctl=${CONJFLOWCTL:-}
-if [ -z "$ctl" ]; then
-    if [ -n "${CF_BUILDDIR:-}" ] && [ -x "$CF_BUILDDIR/utilities/conjflowctl" ]
-    then
-        ctl=$CF_BUILDDIR/utilities/conjflowctl
-    else
-        ctl=$(command -v conjflowctl || :)
-    fi
-fi
-if [ -z "$ctl" ] || [ ! -x "$ctl" ]; then
-    echo "system-trace: conjflowctl not found: build it (make" \
-         "utilities/conjflowctl) and set CF_BUILDDIR or CONJFLOWCTL" >&2
-    exit 99
-fi
+cf_conjflow_init conjflowctl
 command -v python3 >/dev/null || { echo "system-trace: needs python3" >&2
                                    exit 99; }
 trace_py=$srcdir/tests/trace/trace.py
@@ -65,7 +51,7 @@ mkdir -p "$dir" || exit 99
 start=$(cf__now_ms)
 
 # The pods: "POD NODE IP MAC" lines.
-python3 "$trace_py" plan --dir "$dir" --conjflowctl "$ctl" \
+python3 "$trace_py" plan --dir "$dir" --conjflowctl "$CONJFLOWCTL" \
     --srcdir "$srcdir" >"$dir/pods" || cf_fail "trace.py plan failed"
 
 cf_ovs_start o1 || cf_fail "cf_ovs_start"
@@ -97,7 +83,7 @@ ovsdir=$(cf_ovs_dir o1)
 } >"$dir/topology"
 cf_log "topology ready in $(( $(cf__now_ms) - start )) ms"
 
-python3 "$trace_py" run --dir "$dir" --conjflowctl "$ctl" \
+python3 "$trace_py" run --dir "$dir" --conjflowctl "$CONJFLOWCTL" \
     --srcdir "$srcdir" --topology "$dir/topology" --jobs 2
 status=$?
 cf_log "done in $(( $(cf__now_ms) - start )) ms"

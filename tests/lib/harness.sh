@@ -60,7 +60,8 @@
 #               cf_ovs_db NAME, cf_ovs_dir NAME, cf_ovs_netns NAME,
 #               cf_vsctl NAME ARGS..., cf_appctl NAME ARGS...
 #   nodes       cf_node_add OVS NODE [BRIDGE], cf_node_bridge NODE,
-#               cf_node_ovs NODE, cf_ofctl NODE CMD ARGS..., cf_link A B
+#               cf_node_ovs NODE, cf_ofctl NODE CMD ARGS..., cf_link A B,
+#               cf_ovs_node_add OVS NODE [BRIDGE]
 #   pods        cf_pod_add NODE POD IP[/PREFIX] [MAC], cf_pod_del POD,
 #               cf_pod_exec POD CMD..., cf_pod_ip POD, cf_pod_mac POD,
 #               cf_pod_netns POD, cf_pod_port POD, cf_pod_node POD,
@@ -71,6 +72,18 @@
 #               cf_expect VERDICT SRC TARGET...,
 #               cf_check_probes [-t MS] < "SRC TARGET VERDICT" lines
 #   debugging   cf_dump
+#   conjflow    cf_conjflow_init PROGRAM..., cf_conjflowctl ARGS...,
+#               cf_conjflow_apply FILE..., cf_conjflow_delete FILE...,
+#               cf_node_manifest NODE [OVSDB [BRIDGE]],
+#               cf_namespace_manifest NAME [LABEL=VALUE...],
+#               cf_pod_manifest [--node NODE] [--ip IP] POD [LABEL=VALUE...]
+#   conjflowd   cf_conjflowd_start [--netns NS] [OPTION...],
+#               cf_conjflowd_stop [-t SECS] [SIGNAL], cf_conjflowd_running,
+#               cf_conjflowd_appctl CMD..., cf_conjflowd_synced,
+#               cf_conjflowd_wait_synced [SECS],
+#               cf_conjflowd_sync_field NAME, cf_conjflowd_node_status NODE,
+#               cf_conjflowd_converged NODE,
+#               cf_conjflowd_check_log [IGNORE], cf_conjflowd_diagnose [LINES]
 #
 # State (read-only for callers): CF_RUN_ID (random, 6 hex digits),
 # CF_TMPDIR (the run's temporary directory), CF_NETPROBE, and the
@@ -946,4 +959,315 @@ cf_vswitchd_restart() {
     pid=$(cat "$dir/ovs-vswitchd.pid")
     CF_OVS_PIDS[$name]="$pid $(cf__starttime "$pid") ${p[2]} ${p[3]}"
     cf__debug "OVS $name: vswitchd restarted as $pid with: $*"
+}
+
+# ---------------------------------------------------------------------
+# A node on an OVS of its own (added with the conjflowd functions below)
+
+# cf_ovs_node_add OVS NODE [BRIDGE]: a node on a private OVS of its own:
+# starts OVS instance OVS (cf_ovs_start) and adds node NODE on it
+# (cf_node_add OVS NODE [BRIDGE]).
+cf_ovs_node_add() {
+    cf_ovs_start "$1" \
+        || { cf_log "cannot start OVS $1 for node $2"; return 1; }
+    cf_node_add "$@"
+}
+
+# ---------------------------------------------------------------------
+# conjflow's programs: the store, conjflowd (added for the system tests
+# and benchmarks that run conjflowd: one copy of what each carried)
+#
+# After cf_init, "cf_conjflow_init conjflowd conjflowctl" finds the
+# programs, and then:
+#
+#   cf_node_manifest n1 >"$CF_TMPDIR/nodes.yaml"     # Node objects
+#   cf_conjflow_apply "$CF_TMPDIR/nodes.yaml" cluster.yaml
+#   cf_conjflowd_start --check-incremental || cf_fail
+#   cf_conjflowd_wait_synced || cf_fail
+#   cf_conjflowd_appctl flows/desired n1
+#   cf_conjflowd_stop || cf_fail "conjflowd did not stop"
+#
+# conjflowd is stopped at cleanup (by PID) if the script has not; a
+# script's own cf_on_exit hooks run before that, so they may still ask it
+# (cf_conjflowd_diagnose).  State (read-only for callers):
+#   CONJFLOWD, CONJFLOWCTL, CONJFLOW_K8S   the programs cf_conjflow_init
+#                  found (taken from the environment when set there)
+#   CF_CONJFLOW_DB     the store, $CF_TMPDIR/conjflow.db
+#   CF_CONJFLOWD_CTL   conjflowd's control socket, $CF_TMPDIR/conjflowd.ctl
+#   CF_CONJFLOWD_LOG   its log file, $CF_TMPDIR/conjflowd.log
+#   CF_CONJFLOWD_PID   its PID while it runs (cf_conjflowd_start), else empty
+# Settable: CF_CONJFLOWD_TIMEOUT, the seconds cf_conjflowd_appctl waits for
+# an answer (default 10).
+
+CF_CONJFLOW_DB=
+CF_CONJFLOWD_CTL=
+CF_CONJFLOWD_LOG=
+CF_CONJFLOWD_PID=
+CF_CONJFLOWD_START=            # CF_CONJFLOWD_PID's start time (cf__alive)
+CF_CONJFLOWD_TIMEOUT=${CF_CONJFLOWD_TIMEOUT:-10}
+
+# cf_conjflow_init PROGRAM...: for each PROGRAM (conjflowd, conjflowctl,
+# conjflow-k8s) sets CONJFLOWD, CONJFLOWCTL or CONJFLOW_K8S, unless the
+# environment sets it already, to the program in $CF_BUILDDIR
+# (controller/conjflowd, utilities/conjflowctl, k8s/conjflow-k8s), or
+# without CF_BUILDDIR to the one in $PATH; exits 99 naming the first that
+# is not built.  Then sets the paths of the store, conjflowd's socket and
+# log in $CF_TMPDIR (see above).  Call it after cf_init.
+cf_conjflow_init() {
+    local prog var path
+    for prog in "$@"; do
+        case $prog in
+        conjflowd) var=CONJFLOWD path=controller/conjflowd ;;
+        conjflowctl) var=CONJFLOWCTL path=utilities/conjflowctl ;;
+        conjflow-k8s) var=CONJFLOW_K8S path=k8s/conjflow-k8s ;;
+        *) echo "cf_conjflow_init: unknown program $prog" >&2; exit 99 ;;
+        esac
+        if [ -z "${!var:-}" ]; then
+            if [ -n "${CF_BUILDDIR:-}" ]; then
+                printf -v "$var" '%s' "$CF_BUILDDIR/$path"
+            else
+                printf -v "$var" '%s' "$(command -v "$prog" || echo "$prog")"
+            fi
+        fi
+        if [ ! -x "${!var}" ]; then
+            echo "$prog not built: ${!var} (make $path, and set" \
+                 "CF_BUILDDIR or $var)" >&2
+            exit 99
+        fi
+    done
+    if [ -z "$CF_TMPDIR" ] || [ ! -d "$CF_TMPDIR" ]; then
+        echo "cf_conjflow_init: no temporary directory (cf_init first)" >&2
+        exit 99
+    fi
+    CF_CONJFLOW_DB=$CF_TMPDIR/conjflow.db
+    CF_CONJFLOWD_CTL=$CF_TMPDIR/conjflowd.ctl
+    CF_CONJFLOWD_LOG=$CF_TMPDIR/conjflowd.log
+}
+
+# cf_conjflowctl ARGS...: conjflowctl ARGS on the run's store.
+cf_conjflowctl() {
+    "$CONJFLOWCTL" --db "$CF_CONJFLOW_DB" "$@"
+}
+
+# cf_conjflow_apply FILE..., cf_conjflow_delete FILE...: writes the
+# objects of each FILE (a manifest or a directory of them) into the store,
+# or deletes them from it, with conjflowctl, quietly (errors on stderr);
+# stops at the first that fails (returns 1).
+cf_conjflow_apply() {
+    local f
+    for f in "$@"; do
+        cf_conjflowctl apply -f "$f" >/dev/null || return 1
+    done
+}
+cf_conjflow_delete() {
+    local f
+    for f in "$@"; do
+        cf_conjflowctl delete -f "$f" >/dev/null || return 1
+    done
+}
+
+# cf_node_manifest NODE [OVSDB [BRIDGE]]: prints a conjflow Node object
+# (a YAML document, starting with "---") named NODE whose spec.ovsdb is
+# OVSDB and spec.bridge BRIDGE; by default those of harness node NODE
+# (cf_ovs_db of its OVS instance, cf_node_bridge), so that conjflowd
+# programs it.  E.g. OVSDB "unix:$CF_TMPDIR/nowhere/db.sock" for a node
+# that cannot be reached.
+cf_node_manifest() {
+    local node=$1 ovsdb=${2:-} br=${3:-}
+    if [ -z "$ovsdb" ] || [ -z "$br" ]; then
+        if [ -z "${CF_NODE_OVS[$node]:-}" ]; then
+            cf_log "cf_node_manifest: no node $node"; return 1
+        fi
+        ovsdb=${ovsdb:-$(cf_ovs_db "${CF_NODE_OVS[$node]}")}
+        br=${br:-${CF_NODE_BR[$node]}}
+    fi
+    cat <<EOF
+---
+apiVersion: conjflow.io/v1alpha1
+kind: Node
+metadata: {name: $node}
+spec: {ovsdb: "$ovsdb", bridge: $br}
+EOF
+}
+
+# cf__labels LABEL=VALUE...: prints ", labels: {K: V, ...}" for the
+# metadata of cf_namespace_manifest and cf_pod_manifest (nothing without
+# LABELs).
+cf__labels() {
+    local kv sep= out=
+    [ $# != 0 ] || return 0
+    for kv in "$@"; do
+        out+="$sep${kv%%=*}: ${kv#*=}"
+        sep=", "
+    done
+    echo ", labels: {$out}"
+}
+
+# cf_namespace_manifest NAME [LABEL=VALUE...]: prints a Namespace object
+# (a YAML document, starting with "---") named NAME with LABELs.
+cf_namespace_manifest() {
+    local name=$1
+    shift
+    cat <<EOF
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: $name$(cf__labels "$@")}
+EOF
+}
+
+# cf_pod_manifest [--node NODE] [--ip IP] POD [LABEL=VALUE...]: prints a
+# Pod object (a YAML document, starting with "---") for POD
+# ("namespace/name") with LABELs, its spec.nodeName and status.podIP those
+# of the harness's pod POD (cf_pod_node, cf_pod_ip), or NODE and IP (for a
+# pod the harness did not make).
+cf_pod_manifest() {
+    local node= ip= pod
+    while :; do
+        case ${1:-} in
+        --node) node=$2; shift 2 ;;
+        --ip) ip=$2; shift 2 ;;
+        *) break ;;
+        esac
+    done
+    pod=$(cf__pod_key "$1")
+    shift
+    if [ -z "$node" ]; then node=$(cf_pod_node "$pod") || return 1; fi
+    if [ -z "$ip" ]; then ip=$(cf_pod_ip "$pod") || return 1; fi
+    cat <<EOF
+---
+apiVersion: v1
+kind: Pod
+metadata: {namespace: ${pod%%/*}, name: ${pod#*/}$(cf__labels "$@")}
+spec: {nodeName: $node}
+status: {podIP: $ip}
+EOF
+}
+
+# cf_conjflowd_start [--netns NS] [OPTION...]: starts $CONJFLOWD on the
+# run's store, detached, with its control socket, pidfile and log in
+# $CF_TMPDIR, no configuration file (--no-config: the machine's
+# /etc/conjflow does not count), nothing on the console, and OPTIONs
+# (e.g. --check-incremental, -vfile:cf_switch:dbg, --no-datapath-purge);
+# with --netns, in network namespace NS.  The caller's environment passes
+# through (e.g. OVS_RUNDIR=DIR cf_conjflowd_start ...).  Records its PID
+# (CF_CONJFLOWD_PID) to stop it at cleanup.  Returns 1, with its output in
+# a message, if it did not start, or if one started earlier still runs.
+cf_conjflowd_start() {
+    local wrap=() pid out=$CF_TMPDIR/conjflowd.out
+    if [ "${1:-}" = --netns ]; then
+        wrap=(ip netns exec "$2"); shift 2
+    fi
+    if cf_conjflowd_running; then
+        cf_log "cf_conjflowd_start: conjflowd runs (pid $CF_CONJFLOWD_PID)"
+        return 1
+    fi
+    rm -f "$CF_TMPDIR/conjflowd.pid"
+    "${wrap[@]}" "$CONJFLOWD" --db="$CF_CONJFLOW_DB" \
+        --unixctl="$CF_CONJFLOWD_CTL" --pidfile="$CF_TMPDIR/conjflowd.pid" \
+        --log-file="$CF_CONJFLOWD_LOG" --detach --no-chdir --no-config \
+        -vconsole:off "$@" >>"$out" 2>&1 </dev/null || {
+        cf_log "conjflowd did not start: $(tail -5 "$out")"
+        return 1
+    }
+    pid=$(cat "$CF_TMPDIR/conjflowd.pid") || return 1
+    CF_CONJFLOWD_PID=$pid
+    CF_CONJFLOWD_START=$(cf__starttime "$pid")
+    cf_track_pid "$pid" conjflowd
+    cf__debug "conjflowd $pid started with: $*"
+}
+
+# cf_conjflowd_running: true if the conjflowd cf_conjflowd_start started
+# still runs.
+cf_conjflowd_running() {
+    [ -n "$CF_CONJFLOWD_PID" ] \
+        && cf__alive "$CF_CONJFLOWD_PID" "$CF_CONJFLOWD_START"
+}
+
+# cf_conjflowd_stop [-t SECS] [SIGNAL]: stops conjflowd by PID: sends
+# SIGNAL (default TERM) and waits until it is gone.  Returns 0 if it was
+# gone within SECS seconds (default 5), or was not running; otherwise kills
+# it (SIGKILL) and returns 1.  Either way CF_CONJFLOWD_PID is then empty.
+cf_conjflowd_stop() {
+    local t=5 pid=$CF_CONJFLOWD_PID st=$CF_CONJFLOWD_START
+    if [ "${1:-}" = -t ]; then t=$2; shift 2; fi
+    local sig=${1:-TERM}
+    CF_CONJFLOWD_PID= CF_CONJFLOWD_START=
+    [ -n "$pid" ] && cf__alive "$pid" "$st" || return 0
+    kill "-$sig" "$pid" 2>/dev/null
+    if cf_wait_until "$t" eval "! cf__alive $pid $st" 2>/dev/null; then
+        return 0
+    fi
+    cf_log "conjflowd (pid $pid) still runs ${t}s after SIG$sig; killing it"
+    kill -KILL "$pid" 2>/dev/null
+    cf_wait_until 5 eval "! cf__alive $pid $st" 2>/dev/null || :
+    return 1
+}
+
+# cf_conjflowd_appctl CMD [ARG...]: ovs-appctl CMD to conjflowd (waiting
+# CF_CONJFLOWD_TIMEOUT seconds at most), e.g. "status", "sync",
+# "flows/desired n1", "recompute".
+cf_conjflowd_appctl() {
+    ovs-appctl --timeout="$CF_CONJFLOWD_TIMEOUT" -t "$CF_CONJFLOWD_CTL" "$@"
+}
+
+# cf_conjflowd_synced: true if conjflowd answers "sync" with synced=yes:
+# every node in sync with everything committed to the store before.
+cf_conjflowd_synced() {
+    cf_conjflowd_appctl sync 2>/dev/null | grep -q 'synced=yes'
+}
+
+# cf_conjflowd_wait_synced [SECS]: waits (polling, SECS seconds, default
+# 10) until cf_conjflowd_synced; if it does not come, prints conjflowd's
+# status on stderr and returns 1.
+cf_conjflowd_wait_synced() {
+    cf_wait_until "${1:-10}" cf_conjflowd_synced \
+        || { cf_conjflowd_appctl status >&2; return 1; }
+}
+
+# cf_conjflowd_sync_field NAME: prints field NAME (seq, synced, ms,
+# flow_mods, bundles) of conjflowd's answer to "sync".
+cf_conjflowd_sync_field() {
+    cf_conjflowd_appctl sync | tr ' ' '\n' | sed -n "s/^$1=//p"
+}
+
+# cf_conjflowd_node_status NODE: prints NODE's part of conjflowd's
+# "status": its line "node NODE: STATE" and the indented lines after it.
+cf_conjflowd_node_status() {
+    cf_conjflowd_appctl status | awk -v h="node $1:" '
+        index($0, h) == 1 { on = 1; print; next }
+        on && /^ / { print; next }
+        { on = 0 }'
+}
+
+# cf_conjflowd_converged NODE: true if the flows conjflowd installed on
+# NODE are those it wants there ("flows/installed NODE" and "flows/desired
+# NODE" answer the same).
+cf_conjflowd_converged() {
+    local installed
+    installed=$(cf_conjflowd_appctl flows/installed "$1") || return 1
+    [ "$installed" = "$(cf_conjflowd_appctl flows/desired "$1")" ]
+}
+
+# cf_conjflowd_check_log [IGNORE]: returns 0 if conjflowd's log has no
+# WARN, ERR or EMER line, apart from those matching the basic regular
+# expression IGNORE (e.g. 'terminating with signal 15\|No such file');
+# otherwise prints those lines and returns 1.
+cf_conjflowd_check_log() {
+    ! grep -E '\|(WARN|ERR|EMER)\|' "$CF_CONJFLOWD_LOG" \
+        | grep -v -- "${1:-^$}"
+}
+
+# cf_conjflowd_diagnose [LINES]: prints on stderr what helps to debug a
+# failure: conjflowd's status (if it runs) and the last LINES (default 30)
+# lines of its log.  For a script's cf_on_exit hook after a failure.
+cf_conjflowd_diagnose() {
+    echo "=== conjflowd status ===" >&2
+    if cf_conjflowd_running; then
+        cf_conjflowd_appctl status >&2 2>&1 || :
+    else
+        echo "(not running)" >&2
+    fi
+    echo "=== conjflowd.log (last lines) ===" >&2
+    tail -n "${1:-30}" "$CF_CONJFLOWD_LOG" >&2 2>/dev/null || :
 }
