@@ -37,58 +37,21 @@ cf_init
 [ -n "$CF_TMPDIR" ] && [ -d "$CF_TMPDIR" ] \
     || { echo "harness: no temporary directory" >&2; exit 99; }
 
-CONJFLOWD=${CONJFLOWD:-$CF_BUILDDIR/controller/conjflowd}
-CONJFLOWCTL=${CONJFLOWCTL:-$CF_BUILDDIR/utilities/conjflowctl}
-[ -x "$CONJFLOWD" ] || { echo "conjflowd not built: $CONJFLOWD" >&2; exit 99; }
-[ -x "$CONJFLOWCTL" ] \
-    || { echo "conjflowctl not built: $CONJFLOWCTL" >&2; exit 99; }
+cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
-DB=$CF_TMPDIR/conjflow.db
-CTL=$CF_TMPDIR/conjflowd.ctl
-CFD_PID=
 PY=$CF_TMPDIR/crossnode.py
-
-# apply FILE...: writes the objects of FILEs into the store.
-apply() {
-    local f
-    for f in "$@"; do
-        "$CONJFLOWCTL" --db "$DB" apply -f "$f" >/dev/null || return 1
-    done
-}
-
-# appctl CMD...: ovs-appctl to conjflowd.
-appctl() {
-    ovs-appctl --timeout=10 -t "$CTL" "$@"
-}
-
-# wait_synced: waits until conjflowd reports every node in sync (10 s).
-wait_synced() {
-    cf_wait_until 10 eval "appctl sync 2>/dev/null | grep -q synced=yes" \
-        || { appctl status >&2; return 1; }
-}
-
-# cfd_stop: stops conjflowd by PID and waits until it is gone.
-cfd_stop() {
-    [ -n "$CFD_PID" ] || return 0
-    kill -TERM "$CFD_PID" 2>/dev/null
-    cf_wait_until 5 eval "! kill -0 $CFD_PID 2>/dev/null" || return 1
-    CFD_PID=
-}
-cf_on_exit cfd_stop
 
 # On failure: conjflowd's view, n2's flows and conntrack.
 PASSED=
 diagnose() {
     [ -z "$PASSED" ] || return 0
-    [ -z "$CFD_PID" ] || appctl status >&2
+    cf_conjflowd_diagnose 20
     echo "=== n2 table 2 and 7 ===" >&2
     cf_ofctl n2 dump-flows table=2 >&2
     cf_ofctl n2 dump-flows table=7 >&2
     echo "=== ovs2 conntrack ===" >&2
     cf_appctl ovs2 dpctl/dump-conntrack >&2
-    echo "=== conjflowd.log (last lines) ===" >&2
-    tail -20 "$CF_TMPDIR/conjflowd.log" >&2 2>/dev/null
 }
 cf_on_exit diagnose
 
@@ -225,10 +188,8 @@ exchange_done() {
 # ---------------------------------------------------------------------
 # The cluster: x/a on n1; z/b, z/c, z/d and x/m (the marker sender) on n2.
 
-cf_ovs_start ovs1 || cf_fail "cannot start OVS 1"
-cf_ovs_start ovs2 || cf_fail "cannot start OVS 2"
-cf_node_add ovs1 n1 br-int || cf_fail
-cf_node_add ovs2 n2 br-int || cf_fail
+cf_ovs_node_add ovs1 n1 br-int || cf_fail "cannot start node n1"
+cf_ovs_node_add ovs2 n2 br-int || cf_fail "cannot start node n2"
 cf_link n1 n2 || cf_fail
 cf_pod_add n1 x/a 10.1.0.1/16 || cf_fail
 cf_pod_add n2 z/b 10.1.0.2/16 || cf_fail
@@ -238,55 +199,11 @@ cf_pod_add n2 x/m 10.1.0.5/16 || cf_fail
 
 M=$CF_TMPDIR/manifests
 mkdir -p "$M"
-cat >"$M/cluster.yaml" <<EOF
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n1}
-spec: {ovsdb: "$(cf_ovs_db ovs1)", bridge: br-int}
----
-apiVersion: conjflow.io/v1alpha1
-kind: Node
-metadata: {name: n2}
-spec: {ovsdb: "$(cf_ovs_db ovs2)", bridge: br-int}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {team: x}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: z, labels: {team: z}}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: a, labels: {app: a}}
-spec: {nodeName: n1}
-status: {podIP: 10.1.0.1}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: z, name: b, labels: {app: b}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.2}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: z, name: c, labels: {app: c}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.3}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: z, name: d, labels: {app: d}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.4}
----
-apiVersion: v1
-kind: Pod
-metadata: {namespace: x, name: m, labels: {app: m}}
-spec: {nodeName: n2}
-status: {podIP: 10.1.0.5}
-EOF
+{ cf_node_manifest n1 && cf_node_manifest n2 \
+  && cf_namespace_manifest x team=x && cf_namespace_manifest z team=z \
+  && cf_pod_manifest x/a app=a && cf_pod_manifest z/b app=b \
+  && cf_pod_manifest z/c app=c && cf_pod_manifest z/d app=d \
+  && cf_pod_manifest x/m app=m; } >"$M/cluster.yaml" || cf_fail
 # x/a admits namespace x only; z/b admits nobody; z/d admits namespace x
 # on TCP 80 (revoked and restored in 3).
 cat >"$M/policies.yaml" <<'EOF'
@@ -330,13 +247,10 @@ spec:
     - {protocol: TCP, port: 80}
 EOF
 
-apply "$M/cluster.yaml" "$M/policies.yaml" \
+cf_conjflow_apply "$M/cluster.yaml" "$M/policies.yaml" \
     || cf_fail "conjflowctl apply failed"
-"$CONJFLOWD" --db="$DB" --unixctl="$CTL" --pidfile="$CF_TMPDIR/conjflowd.pid" \
-    --log-file="$CF_TMPDIR/conjflowd.log" --detach --no-chdir \
-    -vconsole:off || cf_fail "conjflowd did not start"
-CFD_PID=$(cat "$CF_TMPDIR/conjflowd.pid")
-wait_synced || cf_fail "conjflowd did not program the nodes"
+cf_conjflowd_start || cf_fail "conjflowd did not start"
+cf_conjflowd_wait_synced || cf_fail "conjflowd did not program the nodes"
 # Permanent neighbours, so that no datagram waits for ARP: the packets of
 # a case then arrive in the order they were sent (a marker last).
 for p in z/b z/c z/d x/m; do
@@ -400,7 +314,7 @@ exchange_done "$L" || cf_fail "udp exchange 4 did not finish"
 grep -q '10\.1\.0\.2:80 gap' "$L" \
     || cf_fail "without the denied-reply flow, no gap: $(cat "$L")"
 cf_log "without the flow, z/b reached x/a (the gap); restoring it"
-appctl recompute >/dev/null
+cf_conjflowd_appctl recompute >/dev/null
 # denied_reply_flow: n2 has the drop of replies of denied connections.
 denied_reply_flow() {
     cf_ofctl n2 dump-flows table=2 \
@@ -408,7 +322,7 @@ denied_reply_flow() {
 }
 cf_wait_until 10 denied_reply_flow \
     || cf_fail "conjflowd did not restore the denied-reply flow"
-wait_synced || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 
 # ---------------------------------------------------------------------
 cf_log "3. a revoked TCP connection: the server's packets stop" \
@@ -433,8 +347,8 @@ sent_at_least() {
 cf_wait_until 5 recv_at_least 10 \
     || cf_fail "x/a receives nothing from z/d:" \
                "$(cat "$CF_TMPDIR/tcp-client.log")"
-apply "$M/d-revoked.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_apply "$M/d-revoked.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 ct_d='tcp,orig=\(src=10\.1\.0\.1,dst=10\.1\.0\.4,sport=[0-9]+,dport=80\)'
 cf_wait_until 5 n2_ct "$ct_d.*mark=1" \
     || cf_fail "n2 did not mark the revoked connection denied"
@@ -447,8 +361,8 @@ r2=$(cat "$RECV")
                "($r1 -> $r2 bytes)"
 cf_log "revoked: z/d sent $(( $(cat "$SENT") - s1 )) more bytes," \
        "x/a received none"
-apply "$M/policies.yaml" || cf_fail
-wait_synced || cf_fail
+cf_conjflow_apply "$M/policies.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 cf_wait_until 20 recv_at_least $((r2 + 10)) \
     || cf_fail "the connection did not resume when allowed again" \
                "($r2 -> $(cat "$RECV") bytes)"
