@@ -27,7 +27,9 @@
  *
  * This file has main(), the store loading and the node compilation;
  * conjflowd-observe.c the observability (audit log, statistics,
- * realization status) and conjflowd-metrics.c the Prometheus endpoint.
+ * realization status), conjflowd-metrics.c the Prometheus endpoint and
+ * conjflowd-ctsweep.c the conntrack sweep (the conntrack entries of
+ * connections a change revoked are flushed).
  * conjflowd.h declares the state they share.
  */
 #include <config.h>
@@ -780,6 +782,7 @@ node_ctx_destroy(struct node_ctx *n)
 {
     if (n) {
         cf_switch_destroy(n->sw);
+        ctsweep_destroy(n->ctsweep);
         cflow_set_destroy(&n->last);
         cf_node_cache_destroy(n->cache);
         free(n->name);
@@ -1070,6 +1073,7 @@ main(int argc, char *argv[])
             nodes_sync(&d);
         }
         nodes_run(&d);
+        ctsweep_run(&d);
         if (d.last_sync_ms < 0 && d.loaded && all_synced(&d)) {
             d.last_sync_ms = time_msec() - d.change_start;
             VLOG_INFO("store seq %"PRIu64" in sync on %"PRIuSIZE" nodes "
@@ -1082,6 +1086,7 @@ main(int argc, char *argv[])
 
         memory_wait();
         nodes_wait(&d);
+        ctsweep_wait(&d);
         observe_wait(&d);
         sync_waiters_wait(&d);
         unixctl_server_wait(unixctl);
@@ -1165,6 +1170,7 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
                       n->compile_ms, n->convert_ms, cs.n_updates,
                       cs.n_fallbacks + cs.n_full, cs.n_rules_reused,
                       cs.n_rules_patched);
+        ctsweep_format_status(n, &s);
     }
     free(nodes);
     unixctl_command_reply(conn, ds_cstr(&s));
@@ -1370,6 +1376,7 @@ parse_options(int argc, char *argv[])
         OPT_STATS_INTERVAL,
         OPT_METRICS_ADDRESS,
         OPT_NO_DATAPATH_PURGE,
+        OPT_NO_CONNTRACK_SWEEP,
         VLOG_OPTION_ENUMS,
         DAEMON_OPTION_ENUMS,
         SSL_OPTION_ENUMS,
@@ -1386,6 +1393,7 @@ parse_options(int argc, char *argv[])
         {"stats-interval", required_argument, NULL, OPT_STATS_INTERVAL},
         {"metrics-address", required_argument, NULL, OPT_METRICS_ADDRESS},
         {"no-datapath-purge", no_argument, NULL, OPT_NO_DATAPATH_PURGE},
+        {"no-conntrack-sweep", no_argument, NULL, OPT_NO_CONNTRACK_SWEEP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         VLOG_LONG_OPTIONS,
@@ -1445,6 +1453,10 @@ parse_options(int argc, char *argv[])
         case OPT_NO_DATAPATH_PURGE:
             /* See ofproto/switch.c, "Datapath cache purge". */
             cf_switch_set_datapath_purge(false);
+            break;
+        case OPT_NO_CONNTRACK_SWEEP:
+            /* See conjflowd-ctsweep.c. */
+            ctsweep_enabled = false;
             break;
         case OPT_AUDIT_RATE: {
             unsigned int rate, burst;
@@ -1517,6 +1529,9 @@ usage(void)
            "  --no-datapath-purge     don't empty vswitchd's datapath "
            "flow cache after\n"
            "                          each change (see conjflowd(8))\n"
+           "  --no-conntrack-sweep    don't flush the conntrack entries of "
+           "connections a\n"
+           "                          change revoked (see conjflowd(8))\n"
            "  --audit-rate=R[/B]      audit packets per second (and burst) "
            "per node\n"
            "                          (default 100/200)\n"

@@ -7,7 +7,8 @@
  * compilation and owns the one struct daemon_state; conjflowd-observe.c
  * keeps the observability state in it (audit log, statistics, realization
  * status, the "stats" and "audit/reopen" commands); conjflowd-metrics.c
- * the Prometheus endpoint.  Everything runs in the main loop (one thread):
+ * the Prometheus endpoint; conjflowd-ctsweep.c the conntrack sweep.
+ * Everything runs in the main loop (one thread):
  * main() calls observe_init() once the store is open, observe_run() and
  * observe_wait() on every pass, and observe_destroy() before exiting;
  * observe_*() call metrics_*() in turn.  Only conjflowd's files include
@@ -28,6 +29,8 @@ struct cf_audit;
 struct cf_node_cache;
 struct cf_store;
 struct cf_switch;
+struct ctsweep;
+struct ds;
 struct metrics;
 struct stats_req;
 struct unixctl_conn;
@@ -59,6 +62,8 @@ struct node_ctx {
                                  * for (0: none). */
     uint64_t synced_seq;        /* Store seq at which the node was last
                                  * in sync (0: never). */
+    struct ctsweep *ctsweep;    /* Its conntrack sweeps
+                                 * (conjflowd-ctsweep.c), or NULL. */
 };
 
 /* Wakeups on store writes (see "Store wakeups"). */
@@ -134,6 +139,17 @@ void observe_run(struct daemon_state *);
 void observe_wait(struct daemon_state *);
 void observe_destroy(struct daemon_state *);
 void observe_node_created(struct daemon_state *, struct node_ctx *);
+
+/* conjflowd-ctsweep.c: after a change that may revoke, removes the
+ * conntrack entries of connections that policy no longer allows.  main()
+ * calls ctsweep_run() after nodes_run() and ctsweep_wait() on every pass;
+ * node_ctx_destroy() calls ctsweep_destroy(). */
+extern bool ctsweep_enabled;            /* --no-conntrack-sweep clears it. */
+void ctsweep_run(struct daemon_state *);
+void ctsweep_wait(struct daemon_state *);
+void ctsweep_destroy(struct ctsweep *);
+/* Appends the node's "conntrack sweeps: ..." status line to 's'. */
+void ctsweep_format_status(const struct node_ctx *, struct ds *s);
 
 /* conjflowd-metrics.c. */
 void metrics_create(struct daemon_state *, const char *address);

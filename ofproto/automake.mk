@@ -18,8 +18,11 @@ sbin_PROGRAMS += controller/conjflowd
 controller_conjflowd_SOURCES = \
 	controller/conjflowd.c \
 	controller/conjflowd.h \
+	controller/conjflowd-ctsweep.c \
 	controller/conjflowd-metrics.c \
 	controller/conjflowd-observe.c \
+	controller/ctsweep.c \
+	controller/ctsweep.h \
 	controller/observe.c \
 	controller/observe.h
 controller_conjflowd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
@@ -88,3 +91,18 @@ tests_check_metrics_k8s_LDADD = \
 	controller/libcfmodel.la \
 	$(SQLITE_LIBS) $(CHECK_LIBS) $(OVS_LIBS)
 TESTS += tests/check-metrics-k8s
+
+# conjflowd's conntrack sweep: unit tests of its pure part (the dump parser
+# and the verdict on entries, controller/ctsweep.c) and its system test on
+# real OVS (root; "make check-system").
+check_PROGRAMS += tests/check-ctsweep
+tests_check_ctsweep_SOURCES = \
+	tests/check-ctsweep.c \
+	controller/ctsweep.c \
+	controller/ctsweep.h
+tests_check_ctsweep_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	-I$(top_srcdir)/tests
+tests_check_ctsweep_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+tests_check_ctsweep_LDADD = tests/libcfclusterbuilder.la \
+	controller/libcfcompiler.la controller/libcfmodel.la $(CHECK_LIBS)
+TESTS += tests/check-ctsweep

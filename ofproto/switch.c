@@ -259,6 +259,10 @@ struct cf_switch {
                                  * bundles). */
     uint64_t n_bundles;         /* Bundles committed. */
     uint64_t n_failed;          /* Bundles that failed. */
+    bool bundle_may_revoke;     /* The bundle in flight removes or replaces
+                                 * flows, or adds denying ones. */
+    uint64_t n_revoking;        /* Committed bundles that did (see
+                                 * cf_switch_n_revoking_bundles()). */
 
     /* Observability. */
     ovs_be32 meter_xid;         /* xid of the audit meter_mod (its "meter
@@ -951,6 +955,31 @@ diff_one(struct cf_switch *sw, const struct cf_ofl *key)
     return false;
 }
 
+/* True if some flow that 'sw->ops' adds is in a table where an added flow
+ * can deny what was allowed before: the isolation tables (a pod becomes
+ * isolated), and ct_state and commit (the pipeline itself).  Added flows
+ * elsewhere only allow more (rule tables: allow and clause flows) or do
+ * not judge at all. */
+static bool
+ops_add_deny(const struct cf_switch *sw)
+{
+    for (size_t i = 0; i < sw->n_ops; i++) {
+        const struct bundle_op *op = &sw->ops[i];
+        if (op->add) {
+            switch (op->ofl->table_id) {
+            case CFLOW_T_CT_STATE:
+            case CFLOW_T_EGRESS_ISOLATION:
+            case CFLOW_T_INGRESS_ISOLATION:
+            case CFLOW_T_COMMIT:
+                return true;
+            default:
+                break;
+            }
+        }
+    }
+    return false;
+}
+
 /* Computes the difference between desired and installed into 'sw->ops':
  * everything after a dump, else only the flows touched since the last
  * diff.  Sets '*wipe_learnedp' if some installed flow goes or changes.
@@ -982,6 +1011,7 @@ compute_diff(struct cf_switch *sw, bool *wipe_learnedp)
     /* A change that removes or replaces flows may revoke an allow: learned
      * SCTP replies go too (they are learned again from allowed packets). */
     *wipe_learnedp = n_removals > 0;
+    sw->bundle_may_revoke = n_removals > 0 || ops_add_deny(sw);
     return sw->n_ops;
 }
 
@@ -1136,6 +1166,9 @@ bundle_committed(struct cf_switch *sw)
     }
     sw->n_ops = 0;
     sw->n_bundles++;
+    if (sw->bundle_may_revoke) {
+        sw->n_revoking++;
+    }
     sw->last_sync = time_wall_msec();
     sw->last_bundle_ms = time_msec() - sw->bundle_start;
     sw->retry_ms = RETRY_MIN_MS;
@@ -1983,6 +2016,18 @@ uint64_t
 cf_switch_n_bundles(const struct cf_switch *sw)
 {
     return sw->n_bundles;
+}
+
+uint64_t
+cf_switch_n_revoking_bundles(const struct cf_switch *sw)
+{
+    return sw->n_revoking;
+}
+
+char *
+cf_switch_get_vswitchd_ctl(const struct cf_switch *sw, char **pathp)
+{
+    return find_vswitchd_ctl(sw->ovsdb, pathp);
 }
 
 size_t

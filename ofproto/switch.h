@@ -110,6 +110,17 @@ bool cf_switch_is_synced(const struct cf_switch *);
 /* Number of flow_mods sent so far, and of bundles committed. */
 uint64_t cf_switch_n_flow_mods(const struct cf_switch *);
 uint64_t cf_switch_n_bundles(const struct cf_switch *);
+/* Number of committed bundles that may have revoked an allowed connection:
+ * those that removed or replaced flows, or added flows to a table where a
+ * flow denies (isolation, ct_state, commit).  Bundles that only add
+ * allowing flows do not count.  conjflowd sweeps the node's conntrack
+ * zone when it moves (controller/conjflowd-ctsweep.c). */
+uint64_t cf_switch_n_revoking_bundles(const struct cf_switch *);
+/* Finds the control socket of the ovs-vswitchd serving the switch (only
+ * for a unix: OVSDB remote, see switch.c "Datapath cache purge").
+ * Returns NULL and sets '*pathp' (malloc'd), or returns a malloc'd
+ * error. */
+char *cf_switch_get_vswitchd_ctl(const struct cf_switch *, char **pathp);
 /* Number of desired and installed flows. */
 size_t cf_switch_n_desired(const struct cf_switch *);
 size_t cf_switch_n_installed(const struct cf_switch *);

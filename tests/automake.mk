@@ -126,3 +126,7 @@ check-conformance: all
 # moving): conntrack state across nodes with real packets (root): a denied
 # attempt opens no way back, a revoked connection's replies stop.
 SYSTEM_TESTS += tests/system-crossnode.sh
+
+# conjflowd's conntrack sweep (controller/conjflowd-ctsweep.c): a revoked
+# connection's server-to-client UDP stream stops within 1 s of sync.
+SYSTEM_TESTS += tests/system-ctsweep.sh
