@@ -761,8 +761,25 @@ pf_flows_equal(const struct cf_policy_flows *a,
 static bool
 mc_policy_update(struct cf_node_cache *cache,
                  const struct cf_policy_flows *old,
-                 const struct cf_policy_flows *new)
+                 struct cf_policy_flows *new)
 {
+    if (old == new) {
+        /* Patched in place (see "Reuse of rules" in compiler.c): only the
+         * patched conjunctions' peer entries change. */
+        bool ok = true;
+        for (size_t i = 0; i < new->n_conjs; i++) {
+            struct pf_conj *conj = &new->conjs[i];
+            for (size_t k = 0; ok && k < conj->n_patch; k++) {
+                struct cflow_match m;
+                compiler_peer_match(&m, conj->table, conj->patch_ip[k]);
+                ok = mc_entry_match(cache, conj, &m, 1,
+                                    (conj->patch_add >> k) & 1);
+            }
+            conj->n_patch = 0;
+        }
+        new->in_place = false;
+        return ok;
+    }
     if (!old || !new || !pf_flows_equal(old, new)) {
         for (size_t i = 0; old && i < old->flows.n; i++) {
             if (!mc_flow(cache, &old->flows.flows[i], old->ranks.v[i],
@@ -1050,10 +1067,16 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
             continue;
         }
         *slot = pfs[i];
+        struct cf_policy_flows *old = cf_smap_get(&cache->pfs,
+                                                  cf_ds_cstr(&key));
+        if (old == pfs[i]) {
+            /* Patched in place: the new map has it. */
+            *cf_smap_slot(&cache->pfs, cf_ds_cstr(&key)) = NULL;
+        }
         if (ok) {
-            ok = mc_policy_update(cache, cf_smap_get(&cache->pfs,
-                                                     cf_ds_cstr(&key)),
-                                  pfs[i]);
+            ok = mc_policy_update(cache, old, pfs[i]);
+        } else if (pfs[i]->in_place) {
+            pfs[i]->in_place = false;
         }
     }
     /* Policies that no longer contribute. */
@@ -1071,6 +1094,29 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
     return mc_finish(cache) && ok;
 }
 
+/* Takes the contributions among the 'n_pfs' in 'pfs' that were patched in
+ * place (so they are also the cache's last ones) out of the cache's last
+ * contributions, so that 'pfs' alone owns them: before the cache is
+ * emptied without merging them. */
+static void
+mc_detach_in_place(struct cf_node_cache *cache,
+                   struct cf_policy_flows **pfs, size_t n_pfs)
+{
+    struct cf_ds key = CF_DS_INIT;
+    for (size_t i = 0; i < n_pfs; i++) {
+        if (pfs[i]->in_place) {
+            pfs[i]->in_place = false;
+            cf_ds_clear(&key);
+            cf_ds_put_format(&key, "%s/%s", pfs[i]->policy->ns,
+                             pfs[i]->policy->name);
+            if (cf_smap_get(&cache->pfs, cf_ds_cstr(&key)) == pfs[i]) {
+                *cf_smap_slot(&cache->pfs, cf_ds_cstr(&key)) = NULL;
+            }
+        }
+    }
+    cf_ds_destroy(&key);
+}
+
 /* See compiler.h. */
 char *
 cf_compiler_node_flows_cached(struct cf_compiler *c,
@@ -1086,6 +1132,9 @@ cf_compiler_node_flows_cached(struct cf_compiler *c,
     char *error = compiler_merge_check(node, pfs, n_pfs);
     bool use = !error;
     bool had = cache->valid;
+    if (!use || !cache->valid) {
+        mc_detach_in_place(cache, pfs, n_pfs);
+    }
     cache->delta_valid = false;
     if (use && !cache->valid) {
         /* A fresh start: only with the initial bands everywhere.  The

@@ -306,6 +306,14 @@ struct cf_policy_flows {
                                  * memo key (owned), or NULL (an ipBlock or
                                  * not known). */
     size_t n_peer_keys;
+    bool log_denies;            /* Compiled with the compiler's log_denies
+                                 * (see cf_compiler_set_log_denies()). */
+    bool in_place;              /* Patched in place for the compilation
+                                 * under way: it is both the node cache's
+                                 * last contribution and the new one, and
+                                 * its conjunctions' 'n_patch' say what
+                                 * changed (see "Reuse of rules" in
+                                 * compiler.c). */
 };
 
 /* A pod bound on the node being compiled. */

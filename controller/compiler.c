@@ -768,26 +768,35 @@ match_bsearch(const struct cflow_match *m, size_t n,
                           found);
 }
 
-/* Patches rule part 0 (conjunction 'id', no named ports) of a rule whose
- * selector peers changed: when every peer is a selector and the cache
- * knows what each selected at the last compilation, the rule's address set
- * changed only by the addresses that some peer gained or lost (an address
- * is in the set iff some peer selects a pod with it), so the last
- * conjunction with those few peer entries added or removed is what
- * compiling it again would give.  Appends that conjunction to 'pf' (or
- * reuses the old one if the set did not change) and returns true, or
- * returns false (nothing done) to have the rule compiled in full. */
+/* A patch planned for one conjunction: the peer addresses that enter or
+ * leave a rule's address set (see plan_patch()). */
+struct conj_patch {
+    struct pf_conj *oc;         /* The last contribution's conjunction. */
+    size_t n1;                  /* Its entries in clause 1 (the peers). */
+    uint32_t ip[4];             /* The addresses... */
+    bool add[4];                /* ...and whether each enters the set. */
+    size_t n;                   /* 0: the set is the same. */
+};
+
+/* Plans the patch of rule part 0 (conjunction 'id', no named ports) of a
+ * rule whose selector peers changed: when every peer is a selector and the
+ * cache knows what each selected at the last compilation, the rule's
+ * address set changed only by the addresses that some peer gained or lost
+ * (an address is in the set iff some peer selects a pod with it), so the
+ * last conjunction with those few peer entries added or removed is what
+ * compiling it again would give.  Fills in '*pp' and returns true, or
+ * returns false if the rule must be compiled in full.  Changes nothing. */
 static bool
-patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
-           const struct cf_rule *rule, const struct rule_cache *rc,
-           bool ingress, uint32_t id)
+plan_patch(const struct reuse *ru, const struct cf_rule *rule,
+           const struct rule_cache *rc, bool ingress, uint32_t id,
+           struct conj_patch *pp)
 {
     enum { MAX_PEERS = 8 };
     const struct u32_vec *prev[MAX_PEERS], *now[MAX_PEERS], *delta;
     if (rule->n_peers > MAX_PEERS) {
         return false;
     }
-    uint32_t cand[4];
+    uint32_t cand[CF_ARRAY_SIZE(pp->ip)];
     size_t n_cand = 0;
     for (size_t i = 0; i < rule->n_peers; i++) {
         if (rule->peers[i].has_ipblock
@@ -809,26 +818,26 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
         }
     }
 
-    struct pf_conj *oc = NULL;
+    pp->oc = NULL;
     for (size_t i = 0; i < ru->old->n_conjs; i++) {
         if (ru->old->conjs[i].id == id) {
-            oc = &ru->old->conjs[i];
+            pp->oc = &ru->old->conjs[i];
             break;
         }
     }
+    const struct pf_conj *oc = pp->oc;
     if (!oc || oc->lent || oc->n_clauses < 2) {
         return false;
     }
-    size_t n1 = 0;              /* Entries of clause 1 (the peers). */
-    while (n1 < oc->n && oc->clauses[n1] == 1) {
-        n1++;
+    pp->n1 = 0;
+    while (pp->n1 < oc->n && oc->clauses[pp->n1] == 1) {
+        pp->n1++;
     }
 
-    /* The addresses that enter or leave the set. */
-    struct cflow_match patch[CF_ARRAY_SIZE(cand)];
-    uint32_t patch_ip[CF_ARRAY_SIZE(cand)];
-    bool add[CF_ARRAY_SIZE(cand)];
-    size_t n_patch = 0;
+    /* The addresses that enter or leave the set, each checked against the
+     * last compilation's entries. */
+    size_t n1_new = pp->n1;
+    pp->n = 0;
     for (size_t k = 0; k < n_cand; k++) {
         bool was = false, is = false;
         for (size_t i = 0; i < rule->n_peers; i++) {
@@ -836,49 +845,41 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
             is = is || u32_vec_contains(now[i], cand[k]);
         }
         if (was != is) {
-            memset(&patch[n_patch], 0, sizeof patch[n_patch]);
-            match_ip(&patch[n_patch], ingress, cand[k], 32);
-            patch_ip[n_patch] = cand[k];
-            add[n_patch++] = is;
+            struct cflow_match m;
+            memset(&m, 0, sizeof m);
+            match_ip(&m, ingress, cand[k], 32);
+            bool found;
+            match_bsearch(oc->matches, pp->n1, &m, &found);
+            if (found == is) {
+                return false;   /* Not what the last compilation made. */
+            }
+            n1_new += is ? 1 : -1;
+            pp->ip[pp->n] = cand[k];
+            pp->add[pp->n++] = is;
         }
     }
-    if (!n_patch) {
-        return reuse_conj(pf, ru->old, id);
-    }
+    return n1_new > 0;          /* Else the rule gives nothing now. */
+}
 
-    /* Take the old conjunction's entries over and apply the patch to
-     * clause 1 in place (the old contribution keeps only its pointer, for
-     * the merge to recognize the patch). */
-    size_t n1_new = n1;
-    for (size_t k = 0; k < n_patch; k++) {
-        bool found;
-        match_bsearch(oc->matches, n1, &patch[k], &found);
-        if (found == add[k]) {
-            return false;       /* Not what the last compilation made. */
-        }
-        n1_new += add[k] ? 1 : -1;
-    }
-    if (!n1_new) {
-        return false;           /* The rule gives nothing now. */
-    }
-    if (pf->n_conjs >= pf->allocated_conjs) {
-        pf->conjs = cf_x2nrealloc(pf->conjs, &pf->allocated_conjs,
-                                  sizeof *pf->conjs);
-    }
-    struct pf_conj *conj = &pf->conjs[pf->n_conjs++];
-    *conj = *oc;
-    oc->lent = true;
-    conj->patch_base = oc->matches;
-    conj->patch_n_base = oc->n;
-    conj->n_patch = n_patch;
+/* Applies patch 'pp' (planned on the conjunction whose entries 'conj' now
+ * has) to 'conj''s entries and records it in 'conj''s 'patch_ip',
+ * 'patch_add' and 'n_patch'. */
+static void
+apply_patch(struct pf_conj *conj, const struct conj_patch *pp)
+{
+    bool ingress = conj->table == CFLOW_T_INGRESS_RULES;
+    size_t end1 = pp->n1;       /* Entries of clause 1 so far. */
+    conj->n_patch = pp->n;
     conj->patch_add = 0;
-    size_t end1 = n1;           /* Entries of clause 1 so far. */
-    for (size_t k = 0; k < n_patch; k++) {
-        conj->patch_ip[k] = patch_ip[k];
-        conj->patch_add |= add[k] << k;
+    for (size_t k = 0; k < pp->n; k++) {
+        conj->patch_ip[k] = pp->ip[k];
+        conj->patch_add |= pp->add[k] << k;
+        struct cflow_match m;
+        memset(&m, 0, sizeof m);
+        match_ip(&m, ingress, pp->ip[k], 32);
         bool found;
-        size_t pos = match_bsearch(conj->matches, end1, &patch[k], &found);
-        if (add[k]) {
+        size_t pos = match_bsearch(conj->matches, end1, &m, &found);
+        if (pp->add[k]) {
             if (conj->n >= conj->allocated) {
                 conj->allocated = conj->allocated * 2 + 4;
                 conj->matches = cf_xrealloc(conj->matches, conj->allocated
@@ -890,7 +891,7 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
                     (conj->n - pos) * sizeof *conj->matches);
             memmove(&conj->clauses[pos + 1], &conj->clauses[pos],
                     conj->n - pos);
-            conj->matches[pos] = patch[k];
+            conj->matches[pos] = m;
             conj->clauses[pos] = 1;
             conj->n++;
             end1++;
@@ -903,8 +904,100 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
             end1--;
         }
     }
+}
+
+/* Patches rule part 0 (conjunction 'id', no named ports) of a rule whose
+ * selector peers changed (see plan_patch()) into 'pf': the last
+ * conjunction's entries move to 'pf' with the patch applied (the old
+ * contribution keeps only its pointer, for the merge to recognize the
+ * patch), or, if the address set did not change, the last conjunction is
+ * reused.  Returns false (nothing done) to have the rule compiled in
+ * full. */
+static bool
+patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
+           const struct cf_rule *rule, const struct rule_cache *rc,
+           bool ingress, uint32_t id)
+{
+    struct conj_patch pp;
+    if (!plan_patch(ru, rule, rc, ingress, id, &pp)) {
+        return false;
+    }
+    if (!pp.n) {
+        return reuse_conj(pf, ru->old, id);
+    }
+    if (pf->n_conjs >= pf->allocated_conjs) {
+        pf->conjs = cf_x2nrealloc(pf->conjs, &pf->allocated_conjs,
+                                  sizeof *pf->conjs);
+    }
+    struct pf_conj *conj = &pf->conjs[pf->n_conjs++];
+    *conj = *pp.oc;
+    pp.oc->lent = true;
+    conj->patch_base = pp.oc->matches;
+    conj->patch_n_base = pp.oc->n;
+    apply_patch(conj, &pp);
     compiler_cache_count_patch(ru->cache);
     return true;
+}
+
+/* Updates 'ru->old', the node cache's last contribution of policy 'pi',
+ * in place, when nothing of it can change but some rules' peer addresses:
+ * the policy is the one compiled then (the caller checked it and the local
+ * pods), no rule has a named port, and every rule whose peers changed can
+ * be patched (plan_patch()).  Returns the updated contribution (the same
+ * object, marked 'in_place'), or NULL (nothing changed) to have the
+ * policy compiled as usual. */
+static struct cf_policy_flows *
+patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
+{
+    const struct cf_policy *p = c->cluster->policies[pi];
+    struct cf_policy_flows *old = ru->old;
+    if (old->log_denies != c->log_denies || old->in_place) {
+        return NULL;
+    }
+    size_t n_rules = p->n_ingress + p->n_egress;
+    struct conj_patch *plans = cf_xcalloc(n_rules ? n_rules : 1,
+                                          sizeof *plans);
+    size_t n_plans = 0;
+    size_t key_ofs = 0;         /* Peers of the rules before. */
+    bool ok = true;
+    for (size_t i = 0; ok && i < n_rules; i++) {
+        bool ingress = i < p->n_ingress;
+        size_t r = ingress ? i : i - p->n_ingress;
+        const struct cf_rule *rule = (ingress ? &p->ingress_rules[r]
+                                      : &p->egress_rules[r]);
+        size_t ofs = key_ofs;
+        key_ofs += rule->n_peers;
+        for (size_t j = 0; j < rule->n_ports; j++) {
+            ok = ok && rule->ports[j].kind != CF_PORT_NAME;
+        }
+        if (!ok || !rule->n_peers || !(ingress ? p->ingress : p->egress)
+            || r >= CF_MAX_RULES) {
+            continue;           /* Made of the policy and local pods. */
+        }
+        enum cflow_dir dir = ingress ? CFLOW_DIR_INGRESS : CFLOW_DIR_EGRESS;
+        struct rule_cache *rc = rule_cache_get(c, pi, dir, r);
+        char *const *keys = (ru->peer_keys
+                             && ofs + rule->n_peers <= ru->n_peer_keys
+                             ? &ru->peer_keys[ofs] : NULL);
+        if (compiler_cache_peers_unchanged(ru->cache, c, p, rule, rc,
+                                           keys)) {
+            compiler_cache_count_reuse(ru->cache);
+            continue;
+        }
+        ok = plan_patch(ru, rule, rc, ingress,
+                        cf_conj_id(p->id, dir, r, 0), &plans[n_plans]);
+        n_plans += ok && plans[n_plans].n;
+    }
+    if (ok) {
+        for (size_t i = 0; i < n_plans; i++) {
+            apply_patch(plans[i].oc, &plans[i]);
+            compiler_cache_count_patch(ru->cache);
+        }
+        old->policy = p;
+        old->in_place = true;
+    }
+    free(plans);
+    return ok ? old : NULL;
 }
 
 /* Compiles rule 'r' of direction 'dir' of policy 'pi' for the policy's
@@ -1140,6 +1233,7 @@ compile_policy(struct cf_compiler *c, size_t pi,
 {
     const struct cf_policy *p = c->cluster->policies[pi];
     struct cf_policy_flows *pf = policy_flows_create(p);
+    pf->log_denies = c->log_denies;
     pf->local_ips.allocated = n_locals ? n_locals : 1;
     pf->local_ips.v = cf_xmalloc(pf->local_ips.allocated
                                  * sizeof *pf->local_ips.v);
@@ -2269,6 +2363,12 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
         .peer_keys = same ? old->peer_keys : NULL,
         .n_peer_keys = same ? old->n_peer_keys : 0,
     };
+    if (ru.old) {
+        struct cf_policy_flows *pf = patch_policy_in_place(c, pi, &ru);
+        if (pf) {
+            return pf;
+        }
+    }
     struct cf_policy_flows *pf = compile_policy(c, pi, sel, n_sel, &ru);
     if (same) {
         pf->snapshot = old->snapshot;
