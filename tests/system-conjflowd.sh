@@ -242,7 +242,15 @@ cf_log "2. policy: the evaluator's matrix, and a few verdicts by hand"
 EXTRA_TCP80=x/e
 check_evaluator || cf_fail "probes differ from the evaluator without policies"
 cf_conjflow_apply "$M/policy.yaml" || cf_fail
-cf_conjflowd_wait_synced || cf_fail
+# "sync/wait" answers once every node has the store as it is now: the
+# probes below run right after it, without waiting any further.
+out=$(cf_conjflowd_appctl sync/wait 10000) \
+    || cf_fail "sync/wait after the policy: $out"
+seq=$(cf_conjflowctl seq) || cf_fail
+case $out in
+*"seq=$seq synced=yes"*) ;;
+*) cf_fail "sync/wait answered \"$out\", the store is at seq $seq" ;;
+esac
 # x/web selects pods of n1 only: n2 is not recompiled (--check-incremental
 # makes conjflowd verify that n2's flows indeed stay the same).
 cf_conjflowd_appctl status | grep -q 'the last change recompiled 1 nodes' \
@@ -442,6 +450,12 @@ cf_wait_until 10 eval '[ "$(node_state n1)" = "in sync" ] &&
 cf_conjflowd_appctl status | grep -A1 '^node n3' | grep -q 'not connected' \
     || cf_fail "status does not say n3 is not connected"
 cf_conjflowd_synced && cf_fail "\"sync\" says synced with n3 unreachable"
+out=$(cf_conjflowd_appctl sync/wait 300 2>&1) \
+    && cf_fail "sync/wait answered with n3 unreachable: $out"
+case $out in
+*"not in sync with store seq"*) ;;
+*) cf_fail "sync/wait with n3 unreachable: \"$out\"" ;;
+esac
 check_evaluator || cf_fail "probes differ from the evaluator (n3 unreachable)"
 cf_conjflow_delete "$M/node-n3.yaml" || cf_fail
 cf_conjflow_delete "$M/policy.yaml" || cf_fail
