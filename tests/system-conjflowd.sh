@@ -381,8 +381,25 @@ EOF
 
 # ---------------------------------------------------------------------
 cf_log "8. deleting the policy opens the pods"
-cf_conjflow_delete "$M/policy-narrow.yaml" || cf_fail
-cf_conjflowd_wait_synced || cf_fail
+# conjflowctl --wait returns once conjflowd enforces the change (the
+# probes below follow at once); without a reachable conjflowd it says so
+# and fails, the change being in the store.
+out=$(cf_conjflowctl delete --wait --conjflowd-ctl "$CF_TMPDIR/nowhere.ctl" \
+      -f "$M/policy-narrow.yaml" --dry-run 2>&1) \
+    || cf_fail "delete --dry-run --wait waited: $out"
+out=$(CONJFLOWD_CTL=$CF_TMPDIR/nowhere.ctl cf_conjflowctl apply --wait=100 \
+      -f "$M/policy-narrow.yaml" 2>&1) \
+    && cf_fail "apply --wait without conjflowd succeeded: $out"
+case $out in
+*"not confirmed enforced"*"cannot reach conjflowd at $CF_TMPDIR/nowhere.ctl"*) ;;
+*) cf_fail "apply --wait without conjflowd: \"$out\"" ;;
+esac
+out=$(cf_conjflowctl delete --wait --conjflowd-ctl "$CF_CONJFLOWD_CTL" \
+      -f "$M/policy-narrow.yaml") || cf_fail "delete --wait: $out"
+case $out in
+*"deleted"*"enforced on every node (store seq $(cf_conjflowctl seq))"*) ;;
+*) cf_fail "delete --wait said \"$out\"" ;;
+esac
 check_evaluator || cf_fail "probes differ from the evaluator (policy deleted)"
 cf_check_probes <<'EOF' || cf_fail "matrix after deleting the policy"
 z/c tcp:x/a:80 connected

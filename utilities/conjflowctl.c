@@ -52,6 +52,8 @@ enum opt {
     OPT_PORT_MAP = 1 << 7,
     OPT_PORT = 1 << 8,
     OPT_VSWITCHD_CTL = 1 << 9,
+    OPT_WAIT = 1 << 10,
+    OPT_CONJFLOWD_CTL = 1 << 11,
 };
 
 /* Everything the command line says. */
@@ -67,6 +69,9 @@ struct ctx {
     const char *port_map;       /* --port-map. */
     const char *port;           /* --port. */
     const char *vswitchd_ctl;   /* --vswitchd-ctl. */
+    bool wait;                  /* --wait. */
+    long long wait_ms;          /* --wait=MS (default 30000). */
+    const char *conjflowd_ctl;  /* --conjflowd-ctl, or NULL. */
     unsigned seen;              /* OPT_* bits given. */
     char **args;                /* Positional arguments after the
                                  * command. */
@@ -117,6 +122,10 @@ Store commands (the store is --db PATH, else $%s, else %s):\n\
   apply -f FILE|DIR|- [-f ...] [--dry-run]   create or update objects\n\
   delete -f FILE|DIR|- [...] [--dry-run]      delete the files' objects\n\
   delete KIND NAME... [-n NS] [--dry-run]     delete objects by name\n\
+    --wait[=MS]                    then wait (default 30000 ms) until\n\
+                                   conjflowd enforces it on every node\n\
+    --conjflowd-ctl SOCKET         its control socket (default $%s,\n\
+                                   else %s)\n\
   get KIND [NAME] [-n NS | -A] [-o wide|json|yaml]\n\
                                    list networkpolicies, pods, namespaces,\n\
                                    nodes\n\
@@ -147,7 +156,8 @@ Observability (with conjflowd running):\n\
 Other options:\n\
   -h, --help                       this help\n\
   --version                        print the version\n\
-See conjflowctl(8).\n", CF_STORE_ENV, CF_STORE_DEFAULT_PATH);
+See conjflowctl(8).\n", CF_STORE_ENV, CF_STORE_DEFAULT_PATH,
+           CTL_CONJFLOWD_CTL_ENV, CTL_CONJFLOWD_CTL_DEFAULT);
 }
 
 /* Parses the command line into 'c'. */
@@ -156,7 +166,8 @@ parse_options(int argc, char *argv[], struct ctx *c)
 {
     enum {
         OPT_L_DB = 256, OPT_L_DRY_RUN, OPT_L_NODE, OPT_L_PORT_MAP,
-        OPT_L_PORT, OPT_L_VERSION, OPT_L_VSWITCHD_CTL,
+        OPT_L_PORT, OPT_L_VERSION, OPT_L_VSWITCHD_CTL, OPT_L_WAIT,
+        OPT_L_CONJFLOWD_CTL,
     };
     static const struct option long_options[] = {
         { "db", required_argument, NULL, OPT_L_DB },
@@ -169,6 +180,8 @@ parse_options(int argc, char *argv[], struct ctx *c)
         { "port-map", required_argument, NULL, OPT_L_PORT_MAP },
         { "port", required_argument, NULL, OPT_L_PORT },
         { "vswitchd-ctl", required_argument, NULL, OPT_L_VSWITCHD_CTL },
+        { "wait", optional_argument, NULL, OPT_L_WAIT },
+        { "conjflowd-ctl", required_argument, NULL, OPT_L_CONJFLOWD_CTL },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_L_VERSION },
         { NULL, 0, NULL, 0 },
@@ -243,6 +256,24 @@ parse_options(int argc, char *argv[], struct ctx *c)
             c->vswitchd_ctl = optarg;
             c->seen |= OPT_VSWITCHD_CTL;
             break;
+        case OPT_L_WAIT: {
+            c->wait = true;
+            c->wait_ms = 30000;
+            if (optarg) {
+                char *end;
+                c->wait_ms = strtoll(optarg, &end, 10);
+                if (*end || c->wait_ms < 0) {
+                    fatal("--wait=%s: give the milliseconds to wait",
+                          optarg);
+                }
+            }
+            c->seen |= OPT_WAIT;
+            break;
+        }
+        case OPT_L_CONJFLOWD_CTL:
+            c->conjflowd_ctl = optarg;
+            c->seen |= OPT_CONJFLOWD_CTL;
+            break;
         case 'h':
             usage();
             exit(0);
@@ -276,7 +307,8 @@ allow_options(const struct ctx *c, unsigned allowed)
         { OPT_NAMESPACE, "-n" }, { OPT_ALL_NAMESPACES, "-A" },
         { OPT_OUTPUT, "-o" }, { OPT_NODE, "--node" },
         { OPT_PORT_MAP, "--port-map" }, { OPT_PORT, "--port" },
-        { OPT_VSWITCHD_CTL, "--vswitchd-ctl" },
+        { OPT_VSWITCHD_CTL, "--vswitchd-ctl" }, { OPT_WAIT, "--wait" },
+        { OPT_CONJFLOWD_CTL, "--conjflowd-ctl" },
     };
     unsigned extra = c->seen & ~(allowed | OPT_DB);
     for (size_t i = 0; i < CF_ARRAY_SIZE(names); i++) {
@@ -360,12 +392,45 @@ print_result(const struct cf_object *obj, enum cf_store_result result,
     cf_ds_destroy(&ds);
 }
 
+/* With --wait (and not a dry run), waits until conjflowd has the store as
+ * it is now on every node and says so; returns the exit status (1 if that
+ * did not happen in time: the store has the change, the switches may not
+ * yet). */
+static int
+wait_enforced(const struct ctx *c)
+{
+    if (!c->wait || c->dry_run) {
+        return 0;
+    }
+    const char *ctl = c->conjflowd_ctl;
+    if (!ctl) {
+        ctl = getenv(CTL_CONJFLOWD_CTL_ENV);
+    }
+    if (!ctl || !*ctl) {
+        ctl = CTL_CONJFLOWD_CTL_DEFAULT;
+    }
+    char *answer;
+    char *error = ctl_wait_enforced(ctl, c->wait_ms, &answer);
+    if (error) {
+        fflush(stdout);
+        fprintf(stderr, "conjflowctl: the store has the change, but it was "
+                "not confirmed enforced: %s\n", error);
+        free(error);
+        return 1;
+    }
+    unsigned long long seq = 0;
+    sscanf(answer, "seq=%llu", &seq);
+    printf("enforced on every node (store seq %llu)\n", seq);
+    free(answer);
+    return 0;
+}
+
 /* apply -f ...: creates or updates the files' objects in one transaction.
  * Returns the exit status. */
 static int
 cmd_apply(struct ctx *c)
 {
-    allow_options(c, OPT_FILE | OPT_DRY_RUN);
+    allow_options(c, OPT_FILE | OPT_DRY_RUN | OPT_WAIT | OPT_CONJFLOWD_CTL);
     if (!c->n_files) {
         fatal("apply: give the manifests with -f FILE|DIR|-");
     }
@@ -389,7 +454,7 @@ cmd_apply(struct ctx *c)
     free(results);
     cf_store_close(store);
     cf_object_list_destroy(&list);
-    return 0;
+    return wait_enforced(c);
 }
 
 /* Deletes the 'n' objects of 'refs' and prints what happened; objects not
@@ -450,7 +515,8 @@ cmd_delete(struct ctx *c)
 {
     int status;
     if (c->n_files) {
-        allow_options(c, OPT_FILE | OPT_DRY_RUN);
+        allow_options(c, OPT_FILE | OPT_DRY_RUN | OPT_WAIT
+                      | OPT_CONJFLOWD_CTL);
         if (c->n_args) {
             fatal("delete: give either -f or KIND NAME..., not both");
         }
@@ -466,7 +532,8 @@ cmd_delete(struct ctx *c)
         free(refs);
         cf_object_list_destroy(&list);
     } else {
-        allow_options(c, OPT_NAMESPACE | OPT_DRY_RUN);
+        allow_options(c, OPT_NAMESPACE | OPT_DRY_RUN | OPT_WAIT
+                      | OPT_CONJFLOWD_CTL);
         enum cf_kind kind;
         if (c->n_args < 2) {
             fatal("delete: give -f FILE, or KIND NAME... (e.g. delete "
@@ -492,7 +559,8 @@ cmd_delete(struct ctx *c)
         status = delete_refs(c, refs, n);
         free(refs);
     }
-    return status;
+    int wait_status = wait_enforced(c);
+    return status ? status : wait_status;
 }
 
 /* ---- get ---------------------------------------------------------------- */

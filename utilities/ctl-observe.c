@@ -14,11 +14,15 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <libgen.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -729,4 +733,97 @@ ctl_status(struct cf_store *store)
     status_k8s(store);
     free(realization);
     return 0;
+}
+
+/* ---- --wait ------------------------------------------------------------- */
+
+/* See ctl-observe.h. */
+char *
+ctl_wait_enforced(const char *ctl_path, long long timeout_ms, char **answerp)
+{
+    *answerp = NULL;
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    if (strlen(ctl_path) >= sizeof sun.sun_path) {
+        return cf_xasprintf("%s: control socket path too long", ctl_path);
+    }
+    strcpy(sun.sun_path, ctl_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return cf_xasprintf("socket: %s", strerror(errno));
+    }
+    if (connect(fd, (struct sockaddr *) &sun, sizeof sun)) {
+        char *error = cf_xasprintf("cannot reach conjflowd at %s: %s (give "
+                                   "its control socket with "
+                                   "--conjflowd-ctl)", ctl_path,
+                                   strerror(errno));
+        close(fd);
+        return error;
+    }
+
+    char *request = cf_xasprintf("{\"method\":\"sync/wait\",\"params\":"
+                                 "[\"%lld\"],\"id\":0}", timeout_ms);
+    size_t len = strlen(request), sent = 0;
+    char *error = NULL;
+    while (sent < len && !error) {
+        ssize_t n = send(fd, request + sent, len - sent, MSG_NOSIGNAL);
+        if (n < 0 && errno != EINTR) {
+            error = cf_xasprintf("%s: %s", ctl_path, strerror(errno));
+        } else if (n > 0) {
+            sent += n;
+        }
+    }
+    free(request);
+
+    /* The answer: one JSON object.  conjflowd gives up itself after
+     * 'timeout_ms'; allow it a few seconds more to say so. */
+    long long deadline = cf_time_msec() + timeout_ms + 5000;
+    struct cf_ds buf = CF_DS_INIT;
+    json_t *reply = NULL;
+    while (!error && !reply) {
+        long long left = deadline - cf_time_msec();
+        if (left <= 0) {
+            error = cf_xasprintf("%s: no answer from conjflowd", ctl_path);
+            break;
+        }
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int retval = poll(&pfd, 1, left > 1000 ? 1000 : (int) left);
+        if (retval < 0 && errno != EINTR) {
+            error = cf_xasprintf("poll: %s", strerror(errno));
+        } else if (retval > 0) {
+            char chunk[4096];
+            ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+            if (n < 0 && errno != EINTR) {
+                error = cf_xasprintf("%s: %s", ctl_path, strerror(errno));
+            } else if (!n) {
+                error = cf_xasprintf("%s: conjflowd closed the connection",
+                                     ctl_path);
+            } else if (n > 0) {
+                cf_ds_put_buf(&buf, chunk, n);
+                json_error_t jerr;
+                reply = json_loads(cf_ds_cstr(&buf),
+                                   JSON_DISABLE_EOF_CHECK, &jerr);
+            }
+        }
+    }
+    close(fd);
+    cf_ds_destroy(&buf);
+    if (error) {
+        json_decref(reply);
+        return error;
+    }
+
+    json_t *err = json_object_get(reply, "error");
+    json_t *result = json_object_get(reply, "result");
+    if (err && !json_is_null(err)) {
+        const char *text = json_is_string(err) ? json_string_value(err) : "";
+        error = cf_xasprintf("conjflowd: %s", text);
+    } else if (json_is_string(result)) {
+        *answerp = cf_xstrdup(json_string_value(result));
+    } else {
+        error = cf_xasprintf("%s: unexpected answer to sync/wait", ctl_path);
+    }
+    json_decref(reply);
+    return error;
 }

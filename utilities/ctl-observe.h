@@ -8,7 +8,8 @@
  * controller/conjflowd-observe.c and conjflow/k8s.h: keys "stats/NODE",
  * "realization" and "k8s/watch/RESOURCE"); "trace" runs "ovs-appctl
  * ofproto/trace" on a node's bridge and explains the result in policy
- * terms next to the reference evaluator's verdict.
+ * terms next to the reference evaluator's verdict; "--wait" asks conjflowd
+ * over its control socket ("sync/wait") when a change is enforced.
  */
 #ifndef CONJFLOW_UTILITIES_CTL_OBSERVE_H
 #define CONJFLOW_UTILITIES_CTL_OBSERVE_H 1
@@ -48,5 +49,19 @@ int ctl_status(struct cf_store *store);
  * malloc'd string. */
 char *ctl_realized_cell(const char *realization, const char *ns,
                         const char *name);
+
+/* The control socket of a conjflowd installed from the packages (its
+ * "unixctl" in /etc/conjflow/conjflowd.conf). */
+#define CTL_CONJFLOWD_CTL_DEFAULT "/run/conjflow/conjflowd.ctl"
+/* The environment variable that overrides it. */
+#define CTL_CONJFLOWD_CTL_ENV "CONJFLOWD_CTL"
+
+/* Asks the conjflowd listening on control socket 'ctl_path' ("sync/wait",
+ * a JSON-RPC request as ovs-appctl sends it) to answer once every node is
+ * in sync with the store as it is now, waiting at most 'timeout_ms'.
+ * Returns NULL and stores conjflowd's answer ("seq=N synced=yes ...",
+ * malloc'd) in '*answerp', or returns a malloc'd error. */
+char *ctl_wait_enforced(const char *ctl_path, long long timeout_ms,
+                        char **answerp);
 
 #endif /* utilities/ctl-observe.h */
