@@ -125,7 +125,8 @@ Store commands (the store is --db PATH, else $%s, else %s):\n\
     --wait[=MS]                    then wait (default 30000 ms) until\n\
                                    conjflowd enforces it on every node\n\
     --conjflowd-ctl SOCKET         its control socket (default $%s,\n\
-                                   else %s)\n\
+                                   else %s,\n\
+                                   else as ovs-appctl -t conjflowd)\n\
   get KIND [NAME] [-n NS | -A] [-o wide|json|yaml]\n\
                                    list networkpolicies, pods, namespaces,\n\
                                    nodes\n\
@@ -402,15 +403,10 @@ wait_enforced(const struct ctx *c)
     if (!c->wait || c->dry_run) {
         return 0;
     }
-    const char *ctl = c->conjflowd_ctl;
-    if (!ctl) {
-        ctl = getenv(CTL_CONJFLOWD_CTL_ENV);
-    }
-    if (!ctl || !*ctl) {
-        ctl = CTL_CONJFLOWD_CTL_DEFAULT;
-    }
+    char *ctl = ctl_find_conjflowd_ctl(c->conjflowd_ctl);
     char *answer;
     char *error = ctl_wait_enforced(ctl, c->wait_ms, &answer);
+    free(ctl);
     if (error) {
         fflush(stdout);
         fprintf(stderr, "conjflowctl: the store has the change, but it was "

@@ -739,6 +739,39 @@ ctl_status(struct cf_store *store)
 
 /* See ctl-observe.h. */
 char *
+ctl_find_conjflowd_ctl(const char *given)
+{
+    if (given) {
+        return cf_xstrdup(given);
+    }
+    const char *env = getenv(CTL_CONJFLOWD_CTL_ENV);
+    if (env && *env) {
+        return cf_xstrdup(env);
+    }
+    struct stat st;
+    if (!stat(CTL_CONJFLOWD_CTL_DEFAULT, &st)) {
+        return cf_xstrdup(CTL_CONJFLOWD_CTL_DEFAULT);
+    }
+    const char *rundir = getenv("OVS_RUNDIR");
+    if (!rundir || !*rundir) {
+        rundir = "/var/run/openvswitch";
+    }
+    char *pidfile = cf_xasprintf("%s/conjflowd.pid", rundir);
+    FILE *f = fopen(pidfile, "r");
+    free(pidfile);
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    return (pid > 0 ? cf_xasprintf("%s/conjflowd.%ld.ctl", rundir, pid)
+            : cf_xstrdup(CTL_CONJFLOWD_CTL_DEFAULT));
+}
+
+/* See ctl-observe.h. */
+char *
 ctl_wait_enforced(const char *ctl_path, long long timeout_ms, char **answerp)
 {
     *answerp = NULL;

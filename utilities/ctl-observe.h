@@ -56,6 +56,13 @@ char *ctl_realized_cell(const char *realization, const char *ns,
 /* The environment variable that overrides it. */
 #define CTL_CONJFLOWD_CTL_ENV "CONJFLOWD_CTL"
 
+/* Returns (malloc'd) conjflowd's control socket: 'given' if nonnull, else
+ * $CONJFLOWD_CTL if set, else CTL_CONJFLOWD_CTL_DEFAULT if it exists, else
+ * the one "ovs-appctl -t conjflowd" finds (conjflowd.PID.ctl in
+ * $OVS_RUNDIR or /var/run/openvswitch, with PID from conjflowd.pid there),
+ * else CTL_CONJFLOWD_CTL_DEFAULT. */
+char *ctl_find_conjflowd_ctl(const char *given);
+
 /* Asks the conjflowd listening on control socket 'ctl_path' ("sync/wait",
  * a JSON-RPC request as ovs-appctl sends it) to answer once every node is
  * in sync with the store as it is now, waiting at most 'timeout_ms'.
