@@ -269,3 +269,52 @@ cf_k8s_object_from_json(enum cf_kind kind, const json_t *obj,
     *objp = o;
     return NULL;
 }
+
+/* See conjflow/k8s.h. */
+char *
+cf_k8s_policy_fail_closed(const json_t *obj, struct cf_object **objp)
+{
+    *objp = NULL;
+    const json_t *meta = json_object_get(obj, "metadata");
+    const json_t *spec = json_object_get(obj, "spec");
+    const char *name = json_string_value(json_object_get(meta, "name"));
+    const char *ns = json_string_value(json_object_get(meta, "namespace"));
+    if (!name || !ns) {
+        return cf_xstrdup("networkpolicy without metadata.name and "
+                          "metadata.namespace: nothing to isolate");
+    }
+
+    /* policyTypes as given, else as the API server defaults them. */
+    json_t *types = json_object_get(spec, "policyTypes");
+    if (json_is_array(types) && json_array_size(types)) {
+        types = json_deep_copy(types);
+    } else {
+        types = json_pack("[s]", "Ingress");
+        if (json_object_get(spec, "egress")) {
+            json_array_append_new(types, json_string("Egress"));
+        }
+    }
+
+    char *error = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        /* First the policy's own podSelector, then every pod. */
+        json_t *sel = json_object_get(spec, "podSelector");
+        sel = attempt == 0 && json_is_object(sel) ? json_deep_copy(sel)
+                                                  : json_object();
+        json_t *policy = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:o, s:O}}",
+                                   "apiVersion", "networking.k8s.io/v1",
+                                   "kind", "NetworkPolicy",
+                                   "metadata", "name", name,
+                                   "namespace", ns,
+                                   "spec", "podSelector", sel,
+                                   "policyTypes", types);
+        free(error);
+        error = cf_k8s_object_from_json(CF_KIND_POLICY, policy, NULL, objp);
+        json_decref(policy);
+        if (!error) {
+            break;
+        }
+    }
+    json_decref(types);
+    return error;
+}

@@ -41,6 +41,10 @@
  *
  * An object the parser rejects is logged (rate-limited) with its name and
  * the failing field and skipped: the store keeps its previous version.
+ * Except a NetworkPolicy: leaving it out (or its previous version in)
+ * could leave pods open that it isolates, so it is stored without rules
+ * instead (cf_k8s_policy_fail_closed()): its pods isolated, nothing
+ * allowed, until a version conjflow can enforce comes.
  * If the store rejects a whole batch, its objects are retried one by one
  * so that one bad object never blocks the others.
  */
@@ -522,6 +526,21 @@ convert(struct resource *r, json_t *obj)
     struct cf_object *o;
     char *error = cf_k8s_object_from_json(r->def->kind, obj,
                                           &r->k8s->opts.node, &o);
+    if (error && r->def->kind == CF_KIND_POLICY) {
+        /* Fail closed: its pods isolated, nothing allowed. */
+        char *error2 = cf_k8s_policy_fail_closed(obj, &o);
+        if (!error2) {
+            r->stats.invalid++;
+            cf_log_rl(&invalid_rl, "k8s_watch", CF_LOG_WARN,
+                      "%s: cannot enforce as written (%s): stored without "
+                      "rules, so the pods it selects are isolated with "
+                      "nothing allowed until it is fixed", r->def->name,
+                      error);
+            free(error);
+            return o;
+        }
+        free(error2);
+    }
     if (error) {
         r->stats.invalid++;
         cf_log_rl(&invalid_rl, "k8s_watch", CF_LOG_WARN,

@@ -1020,8 +1020,36 @@ START_TEST(test_bad_objects)
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "good3", true));
     ck_assert(wait_ref(&env, CF_KIND_POLICY, "a", "fine", true));
     ck_assert(wait_ref(&env, CF_KIND_POD, "a", "good2", true));
-    ck_assert(!k8s_store_get(&env, CF_KIND_POLICY, "a", "bad-range"));
     ck_assert(!k8s_store_get(&env, CF_KIND_NODE, NULL, "nonode"));
+    /* A NetworkPolicy conjflow cannot enforce as written fails closed:
+     * stored with its podSelector and policyTypes and no rules. */
+    struct cf_object *bad = k8s_store_get(&env, CF_KIND_POLICY, "a",
+                                          "bad-range");
+    ck_assert(bad && bad->policy->ingress && !bad->policy->egress);
+    ck_assert_uint_eq(bad->policy->n_ingress, 0);
+    cf_object_destroy(bad);
+
+    /* More rules than conjflow supports, and a podSelector that can't be
+     * read: every pod of the namespace isolated, both ways. */
+    struct cf_ds big = CF_DS_INIT;
+    cf_ds_put_cstr(&big, "{\"kind\":\"NetworkPolicy\",\"metadata\":"
+                   "{\"name\":\"huge\",\"namespace\":\"a\"},\"spec\":"
+                   "{\"podSelector\":{\"matchExpressions\":[{\"key\":"
+                   "\"app\",\"operator\":\"Near\"}]},\"egress\":[{}],"
+                   "\"ingress\":[");
+    for (int i = 0; i <= CF_MAX_RULES; i++) {
+        cf_ds_put_format(&big, "%s{\"ports\":[{\"port\":%d}]}",
+                         i ? "," : "", 1000 + i);
+    }
+    cf_ds_put_cstr(&big, "]}}");
+    apply(&env, cf_ds_cstr(&big));
+    cf_ds_destroy(&big);
+    ck_assert(wait_ref(&env, CF_KIND_POLICY, "a", "huge", true));
+    bad = k8s_store_get(&env, CF_KIND_POLICY, "a", "huge");
+    ck_assert(bad && bad->policy->ingress && bad->policy->egress);
+    ck_assert_uint_eq(bad->policy->n_ingress + bad->policy->n_egress, 0);
+    ck_assert_uint_eq(bad->policy->pod_sel.n_reqs, 0);
+    cf_object_destroy(bad);
 
     /* An invalid update keeps the last good version. */
     apply_pod(&env, "a", "good1", "changed", "10.1.0.999");
@@ -1038,6 +1066,7 @@ START_TEST(test_bad_objects)
                   "%s", log);
     ck_assert_msg(strstr(log, "networkpolicy a/bad-range")
                   && strstr(log, "endPort"), "%s", log);
+    ck_assert_msg(strstr(log, "cannot enforce as written"), "%s", log);
     ck_assert_msg(strstr(log, "node nonode: status.addresses"), "%s", log);
     ck_assert(!strstr(log, "conjflow-test-token"));
     free(log);
