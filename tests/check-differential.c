@@ -1134,6 +1134,33 @@ struct gen_hint {
 };
 static struct gen_hint *gen_hint;
 
+/* Compiles node 'i' of 'cl' with 'c' in full into 'full' and through
+ * 'cache' into 'cached' (both initialized here).  Returns the index of the
+ * first flow where they differ, 'full->n' if the cached table is shorter,
+ * or SIZE_MAX if they are the same. */
+static size_t
+compile_both(struct cf_compiler *c, const struct cf_cluster *cl, size_t i,
+             struct cf_node_cache *cache, struct cflow_set *full,
+             struct cflow_set *cached)
+{
+    struct cf_node_ports ports;
+    tb_node_ports(cl, cl->nodes[i], &ports);
+    cflow_set_init(full);
+    cflow_set_init(cached);
+    char *e1 = cf_compiler_node_flows(c, cl->nodes[i], &ports, full);
+    char *e2 = cf_compiler_node_flows_cached(c, cl->nodes[i], &ports, cache,
+                                             cached);
+    ck_assert_msg(!e1 && !e2, "%s / %s", e1 ? e1 : "-", e2 ? e2 : "-");
+    cf_node_ports_destroy(&ports);
+    for (size_t k = 0; k < full->n; k++) {
+        if (k >= cached->n || !cflow_equal(&full->flows[k],
+                                           &cached->flows[k])) {
+            return k;
+        }
+    }
+    return cached->n == full->n ? SIZE_MAX : full->n;
+}
+
 static size_t
 check_cached(const struct cf_cluster *cl, struct cf_node_cache **caches,
              struct cflow_set *prevs, size_t n_caches, size_t *n_deltas)
@@ -1148,32 +1175,22 @@ check_cached(const struct cf_cluster *cl, struct cf_node_cache **caches,
     }
     size_t n_flows = 0;
     for (size_t i = 0; i < cl->n_nodes && i < n_caches; i++) {
-        struct cf_node_ports ports;
-        tb_node_ports(cl, cl->nodes[i], &ports);
         struct cflow_set full, cached;
-        cflow_set_init(&full);
-        cflow_set_init(&cached);
-        char *e1 = cf_compiler_node_flows(c, cl->nodes[i], &ports, &full);
-        char *e2 = cf_compiler_node_flows_cached(c, cl->nodes[i], &ports,
-                                                 caches[i], &cached);
-        ck_assert_msg(!e1 && !e2, "%s / %s", e1 ? e1 : "-", e2 ? e2 : "-");
+        size_t k = compile_both(c, cl, i, caches[i], &full, &cached);
         ck_assert_uint_eq(full.n, cached.n);
-        for (size_t k = 0; k < full.n; k++) {
-            if (!cflow_equal(&full.flows[k], &cached.flows[k])) {
-                struct cf_ds a = CF_DS_INIT, b = CF_DS_INIT;
-                cflow_format(&full.flows[k], &a);
-                cflow_format(&cached.flows[k], &b);
-                ck_abort_msg("node %s flow %zu: full %s, cached %s",
-                             cl->nodes[i]->name, k, cf_ds_cstr(&a),
-                             cf_ds_cstr(&b));
-            }
+        if (k != SIZE_MAX) {
+            struct cf_ds a = CF_DS_INIT, b = CF_DS_INIT;
+            cflow_format(&full.flows[k], &a);
+            cflow_format(&cached.flows[k], &b);
+            ck_abort_msg("node %s flow %zu: full %s, cached %s",
+                         cl->nodes[i]->name, k, cf_ds_cstr(&a),
+                         cf_ds_cstr(&b));
         }
         n_flows += full.n;
         *n_deltas += check_delta(caches[i], &prevs[i], &full);
         cflow_set_destroy(&prevs[i]);
         prevs[i] = full;
         cflow_set_destroy(&cached);
-        cf_node_ports_destroy(&ports);
     }
     cf_compiler_destroy(c);
     return n_flows;
@@ -1306,26 +1323,13 @@ START_TEST(test_node_cache_generations)
             struct cf_compiler *c = cf_compiler_create(&a);
             cf_compiler_set_generation(c, hint.gen, true);
             for (size_t i = 0; i < a.n_nodes && i < 4; i++) {
-                struct cf_node_ports ports;
-                tb_node_ports(&a, a.nodes[i], &ports);
                 struct cflow_set full, cached;
-                cflow_set_init(&full);
-                cflow_set_init(&cached);
-                ck_assert(!cf_compiler_node_flows(c, a.nodes[i], &ports,
-                                                  &full));
-                ck_assert(!cf_compiler_node_flows_cached(c, a.nodes[i],
-                                                         &ports, caches[i],
-                                                         &cached));
-                bool same = full.n == cached.n;
-                for (size_t j = 0; same && j < full.n; j++) {
-                    same = cflow_equal(&full.flows[j], &cached.flows[j]);
-                }
-                n_trusted += !same;
+                n_trusted += compile_both(c, &a, i, caches[i], &full,
+                                          &cached) != SIZE_MAX;
                 cf_node_cache_clear(caches[i]);
                 cflow_set_destroy(&prevs[i]);
                 prevs[i] = full;
                 cflow_set_destroy(&cached);
-                cf_node_ports_destroy(&ports);
             }
             cf_compiler_destroy(c);
             hint.gen++;
