@@ -47,6 +47,9 @@ SYSTEM_TESTS += tests/system-harness.sh
 SYSTEM_TESTS += tests/system-datapath-purge.sh
 BENCHES += tests/bench-purge.sh
 EXTRA_DIST += tests/bench-purge.sh
+# conjflowd with many nodes that all hold many policies: time and memory.
+BENCHES += tests/bench-scale.sh
+EXTRA_DIST += tests/bench-scale.sh
 
 EXTRA_DIST += \
 	tests/check-link-rule.sh \
