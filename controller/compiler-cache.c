@@ -633,8 +633,9 @@ static bool
 mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
          bool add)
 {
-    return mc_entry_match(cache, conj, &conj->matches[e], conj->clauses[e],
-                          add);
+    struct cflow_match m;
+    compiler_entry_match(&conj->entries[e], &m);
+    return mc_entry_match(cache, conj, &m, conj->entries[e].clause, add);
 }
 
 /* Adds or removes every flow of 'conj': its clause entries and its conj_id
@@ -656,19 +657,12 @@ mc_conj(struct cf_node_cache *cache, const struct pf_conj *conj, bool add)
 }
 
 /* Compares clause entry 'i' of 'a' with entry 'j' of 'b': by clause, then
- * match (the order emit_rule_part() lays entries out in).  Identical bytes
- * are equal matches (the converse need not hold: then the fields tell). */
+ * match (the order emit_rule_part() lays entries out in). */
 static int
 entry_compare(const struct pf_conj *a, size_t i, const struct pf_conj *b,
               size_t j)
 {
-    if (a->clauses[i] != b->clauses[j]) {
-        return a->clauses[i] < b->clauses[j] ? -1 : 1;
-    }
-    if (!memcmp(&a->matches[i], &b->matches[j], sizeof a->matches[i])) {
-        return 0;
-    }
-    return compiler_match_qsort_compare(&a->matches[i], &b->matches[j]);
+    return compiler_entry_compare(&a->entries[i], &b->entries[j]);
 }
 
 /* Updates 'cache' from conjunction 'old' to 'new' (same id).  When their
@@ -678,7 +672,7 @@ static bool
 mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
                const struct pf_conj *new)
 {
-    if (new->patch_base && new->patch_base == old->matches
+    if (new->patch_base && new->patch_base == old->entries
         && new->patch_n_base == old->n && old->lent) {
         /* Patched from 'old' (see "Reuse of rules" in compiler.c), which
          * gave it its entries: only the patch's peer entries change. */
@@ -692,7 +686,7 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
         }
         return true;
     }
-    if (old->lent && old->matches == new->matches && old->n == new->n) {
+    if (old->lent && old->entries == new->entries && old->n == new->n) {
         return true;            /* Reused as it was. */
     }
     struct cflow_set set;
@@ -710,9 +704,8 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
     }
 
     if (old->n == new->n
-        && !memcmp(old->clauses, new->clauses, new->n * sizeof *new->clauses)
-        && !memcmp(old->matches, new->matches,
-                   new->n * sizeof *new->matches)) {
+        && !memcmp(old->entries, new->entries,
+                   new->n * sizeof *new->entries)) {
         return true;            /* Unchanged (the usual case). */
     }
 

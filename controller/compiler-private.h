@@ -256,6 +256,37 @@ enum {
 #define N_BANDS_INITIAL 1
 #define N_BANDS_MAX 16384       /* PRIO_BAND + N_BANDS_MAX < PRIO_PLAIN. */
 
+/* A clause entry of a conjunction, compactly (12 bytes; a struct
+ * cflow_match is 84 and a node cache keeps every entry of every rule): an
+ * IPv4 prefix on the source or the destination address, and/or a
+ * protocol, with or without a tp_dst value/mask, in its clause.  These are
+ * all the entries the compiler makes (match_ip() and match_port()). */
+struct conj_entry {
+    uint32_t addr;              /* With CE_SRC or CE_DST: the address... */
+    uint16_t tp_dst;            /* With CE_TP: tp_dst value... */
+    uint16_t tp_dst_mask;       /* ...and mask. */
+    uint8_t plen;               /* ...and prefix length (1..32). */
+    uint8_t flags;              /* CE_* bits. */
+    uint8_t proto;              /* With CE_PROTO: the IP protocol. */
+    uint8_t clause;             /* 1-based clause. */
+};
+enum {
+    CE_SRC = 1 << 0,            /* nw_src. */
+    CE_DST = 1 << 1,            /* nw_dst. */
+    CE_PROTO = 1 << 2,          /* nw_proto. */
+    CE_TP = 1 << 3,             /* tp_dst (with CE_PROTO). */
+};
+/* The match of entry 'e' (every other field zero). */
+void compiler_entry_match(const struct conj_entry *e, struct cflow_match *);
+/* Makes 'e' the entry of 'match' in 'clause'.  'match' must be one the
+ * compiler makes for clause entries (an assertion fails otherwise). */
+void compiler_entry_from_match(const struct cflow_match *match,
+                               uint8_t clause, struct conj_entry *e);
+/* Compares entries by clause, then match (the order the compiler lays
+ * them out in: compiler_match_qsort_compare() on their matches). */
+int compiler_entry_compare(const struct conj_entry *,
+                           const struct conj_entry *);
+
 /* A conjunction of one rule part, before merging. */
 struct pf_conj {
     uint32_t id;                /* Conjunction id. */
@@ -265,23 +296,21 @@ struct pf_conj {
     uint8_t n_clauses;          /* Number of clauses (2 or 3). */
     uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
     bool log;                   /* The policy has audit logging on. */
-    struct cflow_match *matches;  /* Clause entries (owned unless
-                                 * 'lent'). */
-    uint8_t *clauses;           /* Per entry: its 1-based clause (same). */
+    struct conj_entry *entries;  /* Clause entries, in (clause, match)
+                                 * order (owned unless 'lent'). */
     size_t n;                   /* Number of entries. */
     size_t allocated;           /* Allocated entries. */
     bool lent;                  /* A later contribution of the policy reuses
-                                 * this conjunction and owns 'matches' and
-                                 * 'clauses' (see "Reuse of rules" in
-                                 * compiler.c). */
+                                 * this conjunction and owns 'entries' (see
+                                 * "Reuse of rules" in compiler.c). */
     /* A conjunction patched from the last contribution's (see "Reuse of
      * rules" in compiler.c) took that one's entries over (it is 'lent'),
-     * whose 'matches' were 'patch_base' (only compared, never followed)
+     * whose 'entries' were 'patch_base' (only compared, never followed)
      * with 'patch_n_base' entries, and added to clause 1 the peer address
      * entries (compiler_peer_match()) of the 'patch_ip' whose bit in
      * 'patch_add' is set and removed the others.  NULL 'patch_base'
      * otherwise. */
-    const struct cflow_match *patch_base;
+    const struct conj_entry *patch_base;
     size_t patch_n_base;
     uint32_t patch_ip[4];
     uint8_t patch_add;

@@ -531,8 +531,7 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     u32_vec_destroy(&pf->ranks);
     for (size_t i = 0; i < pf->n_conjs; i++) {
         if (!pf->conjs[i].lent) {
-            free(pf->conjs[i].matches);
-            free(pf->conjs[i].clauses);
+            free(pf->conjs[i].entries);
         }
     }
     free(pf->conjs);
@@ -679,16 +678,82 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
         conj->n += dims[i].n;
     }
     conj->allocated = conj->n;
-    conj->matches = cf_xcalloc(conj->n, sizeof *conj->matches);
-    conj->clauses = cf_xcalloc(conj->n, sizeof *conj->clauses);
+    conj->entries = cf_xcalloc(conj->n, sizeof *conj->entries);
     size_t k = 0;
     for (size_t i = 0; i < n_dims; i++) {
         for (size_t j = 0; j < dims[i].n; j++) {
-            conj->matches[k] = dims[i].m[j];
-            conj->clauses[k] = i + 1;
-            k++;
+            compiler_entry_from_match(&dims[i].m[j], i + 1,
+                                      &conj->entries[k++]);
         }
     }
+}
+
+/* See compiler-private.h. */
+void
+compiler_entry_match(const struct conj_entry *e, struct cflow_match *m)
+{
+    memset(m, 0, sizeof *m);
+    if (e->flags & (CE_SRC | CE_DST)) {
+        match_ip(m, e->flags & CE_SRC, e->addr, e->plen);
+    }
+    if (e->flags & CE_PROTO) {
+        match_port(m, e->proto, e->tp_dst,
+                   e->flags & CE_TP ? e->tp_dst_mask : 0);
+    }
+    if (!e->flags) {
+        match_ip(m, false, 0, 0);      /* "ip": a /0 peer. */
+    }
+}
+
+/* See compiler-private.h. */
+void
+compiler_entry_from_match(const struct cflow_match *m, uint8_t clause,
+                          struct conj_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    e->clause = clause;
+    uint32_t rest = m->fields & ~(CFLOW_F_DL_TYPE | CFLOW_F_NW_SRC
+                                  | CFLOW_F_NW_DST | CFLOW_F_NW_PROTO
+                                  | CFLOW_F_TP_DST);
+    cf_assert(!rest && m->dl_type == 0x0800
+              && (m->fields & CFLOW_F_DL_TYPE)
+              && !((m->fields & CFLOW_F_NW_SRC)
+                   && (m->fields & CFLOW_F_NW_DST)));
+    if (m->fields & (CFLOW_F_NW_SRC | CFLOW_F_NW_DST)) {
+        bool src = m->fields & CFLOW_F_NW_SRC;
+        uint32_t mask = src ? m->nw_src_mask : m->nw_dst_mask;
+        e->flags |= src ? CE_SRC : CE_DST;
+        e->addr = src ? m->nw_src : m->nw_dst;
+        e->plen = 32 - __builtin_ctz(mask);
+        cf_assert(mask && cidr4_mask(e->plen) == mask);
+    }
+    if (m->fields & CFLOW_F_NW_PROTO) {
+        e->flags |= CE_PROTO;
+        e->proto = m->nw_proto;
+        if (m->fields & CFLOW_F_TP_DST) {
+            e->flags |= CE_TP;
+            e->tp_dst = m->tp_dst;
+            e->tp_dst_mask = m->tp_dst_mask;
+        }
+    } else {
+        cf_assert(!(m->fields & CFLOW_F_TP_DST));
+    }
+}
+
+/* See compiler-private.h. */
+int
+compiler_entry_compare(const struct conj_entry *a, const struct conj_entry *b)
+{
+    if (a->clause != b->clause) {
+        return a->clause < b->clause ? -1 : 1;
+    }
+    if (!memcmp(a, b, sizeof *a)) {
+        return 0;
+    }
+    struct cflow_match ma, mb;
+    compiler_entry_match(a, &ma);
+    compiler_entry_match(b, &mb);
+    return compiler_match_qsort_compare(&ma, &mb);
 }
 
 /* ---- Reuse of rules -----------------------------------------------------
@@ -758,14 +823,32 @@ reuse_conj(struct cf_policy_flows *pf, struct cf_policy_flows *old,
     return true;
 }
 
-/* Returns the position in the 'n' sorted matches 'm' where 'key' is or
+/* cf_bsearch_pos() comparison of entries. */
+static int
+entry_bsearch_compare(const void *a, const void *b)
+{
+    return compiler_entry_compare(a, b);
+}
+
+/* Returns the position in the 'n' sorted entries 'e' where 'key' is or
  * would go, and sets '*found'. */
 static size_t
-match_bsearch(const struct cflow_match *m, size_t n,
-              const struct cflow_match *key, bool *found)
+entry_bsearch(const struct conj_entry *e, size_t n,
+              const struct conj_entry *key, bool *found)
 {
-    return cf_bsearch_pos(m, n, sizeof *m, key, compiler_match_qsort_compare,
+    return cf_bsearch_pos(e, n, sizeof *e, key, entry_bsearch_compare,
                           found);
+}
+
+/* Sets 'e' to the clause-1 entry of peer address 'ip' (a /32): the source
+ * address in an ingress rule, the destination in an egress rule. */
+static void
+peer_entry(bool ingress, uint32_t ip, struct conj_entry *e)
+{
+    struct cflow_match m;
+    memset(&m, 0, sizeof m);
+    match_ip(&m, ingress, ip, 32);
+    compiler_entry_from_match(&m, 1, e);
 }
 
 /* A patch planned for one conjunction: the peer addresses that enter or
@@ -830,7 +913,7 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
         return false;
     }
     pp->n1 = 0;
-    while (pp->n1 < oc->n && oc->clauses[pp->n1] == 1) {
+    while (pp->n1 < oc->n && oc->entries[pp->n1].clause == 1) {
         pp->n1++;
     }
 
@@ -845,11 +928,10 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
             is = is || u32_vec_contains(now[i], cand[k]);
         }
         if (was != is) {
-            struct cflow_match m;
-            memset(&m, 0, sizeof m);
-            match_ip(&m, ingress, cand[k], 32);
+            struct conj_entry e;
+            peer_entry(ingress, cand[k], &e);
             bool found;
-            match_bsearch(oc->matches, pp->n1, &m, &found);
+            entry_bsearch(oc->entries, pp->n1, &e, &found);
             if (found == is) {
                 return false;   /* Not what the last compilation made. */
             }
@@ -874,32 +956,24 @@ apply_patch(struct pf_conj *conj, const struct conj_patch *pp)
     for (size_t k = 0; k < pp->n; k++) {
         conj->patch_ip[k] = pp->ip[k];
         conj->patch_add |= pp->add[k] << k;
-        struct cflow_match m;
-        memset(&m, 0, sizeof m);
-        match_ip(&m, ingress, pp->ip[k], 32);
+        struct conj_entry e;
+        peer_entry(ingress, pp->ip[k], &e);
         bool found;
-        size_t pos = match_bsearch(conj->matches, end1, &m, &found);
+        size_t pos = entry_bsearch(conj->entries, end1, &e, &found);
         if (pp->add[k]) {
             if (conj->n >= conj->allocated) {
                 conj->allocated = conj->allocated * 2 + 4;
-                conj->matches = cf_xrealloc(conj->matches, conj->allocated
-                                            * sizeof *conj->matches);
-                conj->clauses = cf_xrealloc(conj->clauses, conj->allocated
-                                            * sizeof *conj->clauses);
+                conj->entries = cf_xrealloc(conj->entries, conj->allocated
+                                            * sizeof *conj->entries);
             }
-            memmove(&conj->matches[pos + 1], &conj->matches[pos],
-                    (conj->n - pos) * sizeof *conj->matches);
-            memmove(&conj->clauses[pos + 1], &conj->clauses[pos],
-                    conj->n - pos);
-            conj->matches[pos] = m;
-            conj->clauses[pos] = 1;
+            memmove(&conj->entries[pos + 1], &conj->entries[pos],
+                    (conj->n - pos) * sizeof *conj->entries);
+            conj->entries[pos] = e;
             conj->n++;
             end1++;
         } else {
-            memmove(&conj->matches[pos], &conj->matches[pos + 1],
-                    (conj->n - pos - 1) * sizeof *conj->matches);
-            memmove(&conj->clauses[pos], &conj->clauses[pos + 1],
-                    conj->n - pos - 1);
+            memmove(&conj->entries[pos], &conj->entries[pos + 1],
+                    (conj->n - pos - 1) * sizeof *conj->entries);
             conj->n--;
             end1--;
         }
@@ -932,7 +1006,7 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
     struct pf_conj *conj = &pf->conjs[pf->n_conjs++];
     *conj = *pp.oc;
     pp.oc->lent = true;
-    conj->patch_base = pp.oc->matches;
+    conj->patch_base = pp.oc->entries;
     conj->patch_n_base = pp.oc->n;
     apply_patch(conj, &pp);
     compiler_cache_count_patch(ru->cache);
@@ -1420,14 +1494,16 @@ pending_set_flow(struct pending *p, const struct cflow *flow, uint32_t rank)
     p->entry = 0;
 }
 
-/* Sets 'p' to clause entry 'entry' of 'conj', at 'priority'. */
+/* Sets 'p' to clause entry 'entry' of 'conj', at 'priority', whose match
+ * is made in '*match' (which must outlive 'p'). */
 static void
 pending_set_clause(struct pending *p, const struct pf_conj *conj,
-                   size_t entry, uint16_t priority)
+                   size_t entry, uint16_t priority, struct cflow_match *match)
 {
+    compiler_entry_match(&conj->entries[entry], match);
     p->table = conj->table;
     p->priority = priority;
-    p->match = &conj->matches[entry];
+    p->match = match;
     p->rank = conj->id;
     p->flow = NULL;
     p->conj = conj;
@@ -1580,10 +1656,20 @@ groups_destroy(struct groups *g)
 
 /* One clause entry of some conjunction, for choosing bands. */
 struct clause_ref {
-    const struct cflow_match *match;  /* Not owned. */
+    const struct conj_entry *entry;  /* Not owned. */
     uint8_t table;              /* Rule table. */
     uint32_t id;                /* Conjunction id. */
 };
+
+/* Returns a copy of 'e' without its clause: entries are canonical, so two
+ * of them have the same match iff these are the same bytes. */
+static struct conj_entry
+entry_without_clause(const struct conj_entry *e)
+{
+    struct conj_entry copy = *e;
+    copy.clause = 0;
+    return copy;
+}
 
 /* group_items() equality of clause_refs 'i' and 'j' in array 'refs_':
  * same table and match. */
@@ -1591,8 +1677,9 @@ static bool
 clause_ref_equal(const void *refs_, size_t i, size_t j)
 {
     const struct clause_ref *refs = refs_;
-    return (refs[i].table == refs[j].table
-            && !compiler_match_qsort_compare(refs[i].match, refs[j].match));
+    struct conj_entry a = entry_without_clause(refs[i].entry);
+    struct conj_entry b = entry_without_clause(refs[j].entry);
+    return refs[i].table == refs[j].table && !memcmp(&a, &b, sizeof a);
 }
 
 /* Returns the band of conjunction 'id' among 'n_bands'. */
@@ -1622,7 +1709,7 @@ compiler_choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
                 if (n >= allocated) {
                     refs = cf_x2nrealloc(refs, &allocated, sizeof *refs);
                 }
-                refs[n].match = &conj->matches[k];
+                refs[n].entry = &conj->entries[k];
                 refs[n].table = conj->table;
                 refs[n].id = conj->id;
                 n++;
@@ -1635,7 +1722,8 @@ compiler_choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
     }
     uint32_t *hashes = cf_xcalloc(n, sizeof *hashes);
     for (size_t i = 0; i < n; i++) {
-        hashes[i] = compiler_match_hash(refs[i].match, refs[i].table);
+        struct conj_entry e = entry_without_clause(refs[i].entry);
+        hashes[i] = cf_hash_bytes(&e, sizeof e, refs[i].table);
     }
     struct groups g;
     group_items(n, hashes, clause_ref_equal, refs, &g);
@@ -2042,7 +2130,7 @@ emit_merged(const struct pending *grp, size_t n, struct cflow_set *out)
                 memset(&tmp, 0, sizeof tmp);
                 tmp.type = CFLOW_A_CONJUNCTION;
                 tmp.id = p->conj->id;
-                tmp.clause = p->conj->clauses[p->entry];
+                tmp.clause = p->conj->entries[p->entry].clause;
                 tmp.n_clauses = p->conj->n_clauses;
                 actions = &tmp;
                 n_actions = 1;
@@ -2198,6 +2286,7 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
         }
     }
     struct pending *pend = cf_xcalloc(n ? n : 1, sizeof *pend);
+    struct cflow_match *matches = cf_xcalloc(n ? n : 1, sizeof *matches);
     size_t k = 0;
     for (size_t i = 0; i < extra.n; i++) {
         pending_set_flow(&pend[k++], &extra.flows[i], extra_ranks.v[i]);
@@ -2212,12 +2301,14 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
             uint16_t prio = PRIO_BAND + compiler_conj_band(
                 conj->id, n_bands[conj->table]);
             for (size_t e = 0; e < conj->n; e++) {
-                pending_set_clause(&pend[k++], conj, e, prio);
+                pending_set_clause(&pend[k], conj, e, prio, &matches[k]);
+                k++;
             }
         }
     }
     merge_pending(pend, n, out);
     free(pend);
+    free(matches);
     cflow_set_destroy(&extra);
     u32_vec_destroy(&extra_ranks);
     return NULL;
