@@ -54,16 +54,28 @@
  * cf_compiler_merge(), and the next compilation starts the cache afresh,
  * so the output is always exactly cf_compiler_node_flows()'s. */
 
-/* One flow merged into a key. */
+/* One flow merged into a key (16 bytes: a node keeps one per clause entry
+ * of every rule). */
 struct mmember {
-    uint32_t rank;              /* Merge rank. */
-    struct cflow *flow;         /* Owned copy of a whole flow, or NULL for
-                                 * a clause entry: */
-    uint64_t cookie;            /* The clause flow's cookie, */
-    uint32_t conj_id;           /* its conjunction id, */
-    uint8_t clause;             /* clause, */
+    uint32_t rank;              /* Merge rank: for a clause entry, its
+                                 * conjunction id. */
+    uint8_t clause;             /* A clause entry's clause */
     uint8_t n_clauses;          /* and number of clauses. */
+    struct cflow *flow;         /* Owned copy of a whole flow, or NULL for
+                                 * a clause entry. */
 };
+
+/* Returns the cookie of the clause flow that clause entry 'm' stands for:
+ * its rule's, of kind CFLOW_KIND_CLAUSE (the rule is in the conjunction id,
+ * see cf_conj_id()). */
+static uint64_t
+mmember_clause_cookie(const struct mmember *m)
+{
+    uint32_t id = m->rank;
+    return cflow_cookie(id >> 8, (id & 0x80 ? CFLOW_DIR_EGRESS
+                                  : CFLOW_DIR_INGRESS),
+                        (id >> 1) & 0x3f, CFLOW_KIND_CLAUSE);
+}
 
 /* A key of the merged table and what is merged into it. */
 struct mgroup {
@@ -555,7 +567,7 @@ mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
          i++) {
         struct mmember *m = &g->members[i];
         if (flow ? m->flow && cflow_equal(m->flow, flow)
-            : !m->flow && m->conj_id == conj_id && m->clause == clause) {
+            : !m->flow && m->rank == conj_id && m->clause == clause) {
             if (m->flow) {
                 free(m->flow->actions);
                 free(m->flow);
@@ -619,8 +631,6 @@ mc_entry_match(struct cf_node_cache *cache, const struct pf_conj *conj,
     struct mmember m;
     memset(&m, 0, sizeof m);
     m.rank = conj->id;
-    m.cookie = (conj->cookie & ~0xffffULL) | CFLOW_KIND_CLAUSE;
-    m.conj_id = conj->id;
     m.clause = clause;
     m.n_clauses = conj->n_clauses;
     mgroup_insert(g, &m);
@@ -824,7 +834,8 @@ mgroup_emit(struct mgroup *g)
     memset(f, 0, sizeof *f);
     f->table = g->table;
     f->priority = g->priority;
-    f->cookie = first->flow ? first->flow->cookie : first->cookie;
+    f->cookie = (first->flow ? first->flow->cookie
+                 : mmember_clause_cookie(first));
     f->match = g->match;
     if (first->flow && !compiler_is_clause_flow(first->flow)) {
         for (size_t j = 0; j < first->flow->n_actions; j++) {
@@ -846,7 +857,7 @@ mgroup_emit(struct mgroup *g)
         } else {
             memset(&tmp, 0, sizeof tmp);
             tmp.type = CFLOW_A_CONJUNCTION;
-            tmp.id = m->conj_id;
+            tmp.id = m->rank;
             tmp.clause = m->clause;
             tmp.n_clauses = m->n_clauses;
             actions = &tmp;
