@@ -272,7 +272,8 @@ cf_k8s_object_from_json(enum cf_kind kind, const json_t *obj,
 
 /* See conjflow/k8s.h. */
 char *
-cf_k8s_policy_fail_closed(const json_t *obj, struct cf_object **objp)
+cf_k8s_policy_fail_closed(const json_t *obj, const char *why,
+                          struct cf_object **objp)
 {
     *objp = NULL;
     const json_t *meta = json_object_get(obj, "metadata");
@@ -301,11 +302,18 @@ cf_k8s_policy_fail_closed(const json_t *obj, struct cf_object **objp)
         json_t *sel = json_object_get(spec, "podSelector");
         sel = attempt == 0 && json_is_object(sel) ? json_deep_copy(sel)
                                                   : json_object();
-        json_t *policy = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:o, s:O}}",
+        json_t *annotations = json_object_get(meta, "annotations");
+        annotations = (json_is_object(annotations)
+                       ? json_deep_copy(annotations) : json_object());
+        json_object_set_new(annotations, "conjflow.io/fail-closed",
+                            json_string(why));
+        json_t *policy = json_pack("{s:s, s:s, s:{s:s, s:s, s:o},"
+                                   " s:{s:o, s:O}}",
                                    "apiVersion", "networking.k8s.io/v1",
                                    "kind", "NetworkPolicy",
                                    "metadata", "name", name,
                                    "namespace", ns,
+                                   "annotations", annotations,
                                    "spec", "podSelector", sel,
                                    "policyTypes", types);
         free(error);

@@ -528,7 +528,7 @@ convert(struct resource *r, json_t *obj)
                                           &r->k8s->opts.node, &o);
     if (error && r->def->kind == CF_KIND_POLICY) {
         /* Fail closed: its pods isolated, nothing allowed. */
-        char *error2 = cf_k8s_policy_fail_closed(obj, &o);
+        char *error2 = cf_k8s_policy_fail_closed(obj, error, &o);
         if (!error2) {
             r->stats.invalid++;
             cf_log_rl(&invalid_rl, "k8s_watch", CF_LOG_WARN,

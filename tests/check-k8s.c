@@ -1027,6 +1027,9 @@ START_TEST(test_bad_objects)
                                           "bad-range");
     ck_assert(bad && bad->policy->ingress && !bad->policy->egress);
     ck_assert_uint_eq(bad->policy->n_ingress, 0);
+    /* It says why, for "conjflowctl get -o yaml". */
+    ck_assert_msg(strstr(bad->manifest, "conjflow.io/fail-closed")
+                  && strstr(bad->manifest, "endPort"), "%s", bad->manifest);
     cf_object_destroy(bad);
 
     /* More rules than conjflow supports, and a podSelector that can't be

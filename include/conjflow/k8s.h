@@ -149,10 +149,11 @@ char *cf_k8s_object_from_json(enum cf_kind, const struct json_t *,
  * rejects (e.g. more rules than conjflow supports) must not leave the pods
  * it selects open: this makes of API object 'obj' a policy with its name,
  * namespace, podSelector (every pod of the namespace if that cannot be
- * read either) and policyTypes (as the API server defaults them), and no
- * rules, which isolates those pods with nothing allowed: fail closed.
- * Returns NULL or a malloc'd message if not even that can be made. */
-char *cf_k8s_policy_fail_closed(const struct json_t *obj,
+ * read either) and policyTypes (as the API server defaults them), its
+ * annotations plus "conjflow.io/fail-closed": 'why', and no rules, which
+ * isolates those pods with nothing allowed: fail closed.  Returns NULL or
+ * a malloc'd message if not even that can be made. */
+char *cf_k8s_policy_fail_closed(const struct json_t *obj, const char *why,
                                 struct cf_object **objp);
 char *cf_k8s_node_from_json(const struct json_t *,
                             const struct cf_k8s_node_options *opts,
