@@ -628,6 +628,26 @@ ctsweep_run(struct daemon_state *d)
 }
 
 /* See conjflowd.h. */
+bool
+ctsweep_settled(const struct daemon_state *d)
+{
+    if (!ctsweep_enabled) {
+        return true;
+    }
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        const struct node_ctx *n = sn->data;
+        const struct ctsweep *cs = n->ctsweep;
+        if (cs && !cs->unavailable
+            && (cs->state != CTSWEEP_IDLE
+                || (cs->wanted && !cs->retry_ms))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* See conjflowd.h. */
 void
 ctsweep_wait(struct daemon_state *d)
 {

@@ -1253,11 +1253,12 @@ conjflowd_sync_wait(struct unixctl_conn *conn, int argc,
     sync_waiters_run(d);
 }
 
-/* Answers the "sync/wait" commands whose wait is over. */
+/* Answers the "sync/wait" commands whose wait is over: every node in sync
+ * and the conntrack sweeps that follow a revoking change done. */
 static void
 sync_waiters_run(struct daemon_state *d)
 {
-    bool synced = d->loaded && all_synced(d);
+    bool synced = d->loaded && all_synced(d) && ctsweep_settled(d);
     size_t n = 0;
     for (size_t i = 0; i < d->n_waiters; i++) {
         struct sync_waiter *w = &d->waiters[i];

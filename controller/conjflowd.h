@@ -146,6 +146,10 @@ void observe_node_created(struct daemon_state *, struct node_ctx *);
  * node_ctx_destroy() calls ctsweep_destroy(). */
 extern bool ctsweep_enabled;            /* --no-conntrack-sweep clears it. */
 void ctsweep_run(struct daemon_state *);
+/* True unless some node's sweep runs, or is wanted and will start once its
+ * node is in sync ("sync/wait" waits for those; a sweep that failed and
+ * waits for its retry does not count, nor do nodes that can't be swept). */
+bool ctsweep_settled(const struct daemon_state *);
 void ctsweep_wait(struct daemon_state *);
 void ctsweep_destroy(struct ctsweep *);
 /* Appends the node's "conntrack sweeps: ..." status line to 's'. */
