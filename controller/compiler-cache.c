@@ -637,6 +637,23 @@ mc_entry_match(struct cf_node_cache *cache, const struct pf_conj *conj,
     return true;
 }
 
+/* Adds or removes the peer entries that 'conj''s patch ('patch_ip',
+ * 'patch_add', 'n_patch') added to or removed from its clause 1.  Returns
+ * false if an entry to remove is not there. */
+static bool
+mc_conj_patch(struct cf_node_cache *cache, const struct pf_conj *conj)
+{
+    for (size_t k = 0; k < conj->n_patch; k++) {
+        struct cflow_match m;
+        compiler_peer_match(&m, conj->table, conj->patch_ip[k]);
+        if (!mc_entry_match(cache, conj, &m, 1,
+                            (conj->patch_add >> k) & 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Adds (if 'add') or removes clause entry 'e' of 'conj'.  Returns false if
  * an entry to remove is not there. */
 static bool
@@ -686,15 +703,7 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
         && new->patch_n_base == old->n && old->lent) {
         /* Patched from 'old' (see "Reuse of rules" in compiler.c), which
          * gave it its entries: only the patch's peer entries change. */
-        for (size_t k = 0; k < new->n_patch; k++) {
-            struct cflow_match m;
-            compiler_peer_match(&m, new->table, new->patch_ip[k]);
-            if (!mc_entry_match(cache, new, &m, 1,
-                                (new->patch_add >> k) & 1)) {
-                return false;
-            }
-        }
-        return true;
+        return mc_conj_patch(cache, new);
     }
     if (old->lent && old->entries == new->entries && old->n == new->n) {
         return true;            /* Reused as it was. */
@@ -772,12 +781,7 @@ mc_policy_update(struct cf_node_cache *cache,
         bool ok = true;
         for (size_t i = 0; i < new->n_conjs; i++) {
             struct pf_conj *conj = &new->conjs[i];
-            for (size_t k = 0; ok && k < conj->n_patch; k++) {
-                struct cflow_match m;
-                compiler_peer_match(&m, conj->table, conj->patch_ip[k]);
-                ok = mc_entry_match(cache, conj, &m, 1,
-                                    (conj->patch_add >> k) & 1);
-            }
+            ok = ok && mc_conj_patch(cache, conj);
             conj->n_patch = 0;
         }
         new->in_place = false;
@@ -843,38 +847,10 @@ mgroup_emit(struct mgroup *g)
         }
         return;
     }
-    bool have_last = false;
-    uint32_t last_id = 0;
-    uint8_t last_clause = 0;
     for (size_t i = 0; i < g->n_members; i++) {
         const struct mmember *m = &g->members[i];
-        struct cflow_action tmp;
-        const struct cflow_action *actions;
-        size_t n_actions;
-        if (m->flow) {
-            actions = m->flow->actions;
-            n_actions = m->flow->n_actions;
-        } else {
-            memset(&tmp, 0, sizeof tmp);
-            tmp.type = CFLOW_A_CONJUNCTION;
-            tmp.id = m->rank;
-            tmp.clause = m->clause;
-            tmp.n_clauses = m->n_clauses;
-            actions = &tmp;
-            n_actions = 1;
-        }
-        for (size_t j = 0; j < n_actions; j++) {
-            const struct cflow_action *a = &actions[j];
-            if (a->type != CFLOW_A_CONJUNCTION
-                || (have_last && last_id == a->id
-                    && last_clause == a->clause)) {
-                continue;
-            }
-            cflow_add_action(f, a);
-            have_last = true;
-            last_id = a->id;
-            last_clause = a->clause;
-        }
+        compiler_merge_conjunctions(f, m->flow, m->rank, m->clause,
+                                    m->n_clauses);
     }
 }
 

@@ -374,6 +374,14 @@ uint32_t compiler_match_hash(const struct cflow_match *m, uint32_t basis);
  * 'table': the source address in ingress_rules, the destination in
  * egress_rules. */
 void compiler_peer_match(struct cflow_match *m, uint8_t table, uint32_t ip);
+/* Appends to merged clause flow 'f' (which has only conjunction() actions)
+ * the conjunction() actions of one member of its key: those of whole flow
+ * 'flow', or, if 'flow' is NULL, conjunction('id', 'clause'/'n_clauses');
+ * one equal to the last action of 'f' is skipped (members come in rank
+ * order, so duplicates are adjacent). */
+void compiler_merge_conjunctions(struct cflow *f, const struct cflow *flow,
+                                 uint32_t id, uint8_t clause,
+                                 uint8_t n_clauses);
 /* Returns the band of conjunction 'id' among 'n_bands'. */
 unsigned compiler_conj_band(uint32_t id, unsigned n_bands);
 /* Chooses the number of bands for each rule table ('n_bands', indexed by

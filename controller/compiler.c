@@ -1534,6 +1534,36 @@ pending_rank_compare(const void *a_, const void *b_)
     return a->rank < b->rank ? -1 : a->rank > b->rank;
 }
 
+/* See compiler-private.h. */
+void
+compiler_merge_conjunctions(struct cflow *f, const struct cflow *flow,
+                            uint32_t id, uint8_t clause, uint8_t n_clauses)
+{
+    struct cflow_action tmp;
+    const struct cflow_action *actions = &tmp;
+    size_t n_actions = 1;
+    if (flow) {
+        actions = flow->actions;
+        n_actions = flow->n_actions;
+    } else {
+        memset(&tmp, 0, sizeof tmp);
+        tmp.type = CFLOW_A_CONJUNCTION;
+        tmp.id = id;
+        tmp.clause = clause;
+        tmp.n_clauses = n_clauses;
+    }
+    for (size_t j = 0; j < n_actions; j++) {
+        const struct cflow_action *a = &actions[j];
+        const struct cflow_action *last = (f->n_actions
+                                           ? &f->actions[f->n_actions - 1]
+                                           : NULL);
+        if (a->type == CFLOW_A_CONJUNCTION
+            && !(last && last->id == a->id && last->clause == a->clause)) {
+            cflow_add_action(f, a);
+        }
+    }
+}
+
 /* Returns a hash of match 'm' with 'basis': matches that
  * compiler_match_qsort_compare() finds equal hash equally (only present
  * fields count). */
@@ -2115,38 +2145,12 @@ emit_merged(const struct pending *grp, size_t n, struct cflow_set *out)
                                     pending_cookie(first));
     f->match = *first->match;
     if (!first->flow || compiler_is_clause_flow(first->flow)) {
-        bool have_last = false;
-        uint32_t last_id = 0;
-        uint8_t last_clause = 0;
         for (size_t i = 0; i < n; i++) {
             const struct pending *p = &grp[i];
-            struct cflow_action tmp;
-            const struct cflow_action *actions;
-            size_t n_actions;
-            if (p->flow) {
-                actions = p->flow->actions;
-                n_actions = p->flow->n_actions;
-            } else {
-                memset(&tmp, 0, sizeof tmp);
-                tmp.type = CFLOW_A_CONJUNCTION;
-                tmp.id = p->conj->id;
-                tmp.clause = p->conj->entries[p->entry].clause;
-                tmp.n_clauses = p->conj->n_clauses;
-                actions = &tmp;
-                n_actions = 1;
-            }
-            for (size_t j = 0; j < n_actions; j++) {
-                const struct cflow_action *a = &actions[j];
-                if (a->type != CFLOW_A_CONJUNCTION
-                    || (have_last && last_id == a->id
-                        && last_clause == a->clause)) {
-                    continue;
-                }
-                cflow_add_action(f, a);
-                have_last = true;
-                last_id = a->id;
-                last_clause = a->clause;
-            }
+            compiler_merge_conjunctions(
+                f, p->flow, p->conj ? p->conj->id : 0,
+                p->conj ? p->conj->entries[p->entry].clause : 0,
+                p->conj ? p->conj->n_clauses : 0);
         }
     } else {
         for (size_t j = 0; j < first->flow->n_actions; j++) {
