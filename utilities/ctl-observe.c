@@ -273,6 +273,21 @@ run_capture(char *const argv[], char **outp)
     return NULL;
 }
 
+/* Returns the pid in OVS-style pidfile 'path', or 0 if there is none. */
+static long
+read_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f) {
+        if (fscanf(f, "%ld", &pid) != 1 || pid < 0) {
+            pid = 0;
+        }
+        fclose(f);
+    }
+    return pid;
+}
+
 /* Finds the control socket of the ovs-vswitchd that serves OVSDB remote
  * 'ovsdb' (see ctl-observe.h).  Returns NULL and sets '*pathp' (malloc'd),
  * or returns an error. */
@@ -297,14 +312,7 @@ find_vswitchd_ctl(const char *ovsdb, char **pathp)
     }
     free(path);
     char *pidfile = cf_xasprintf("%s/ovs-vswitchd.pid", dir);
-    FILE *f = fopen(pidfile, "r");
-    long pid = 0;
-    if (f) {
-        if (fscanf(f, "%ld", &pid) != 1) {
-            pid = 0;
-        }
-        fclose(f);
-    }
+    long pid = read_pidfile(pidfile);
     char *error = NULL;
     if (pid > 0) {
         *pathp = cf_xasprintf("%s/ovs-vswitchd.%ld.ctl", dir, pid);
@@ -757,15 +765,8 @@ ctl_find_conjflowd_ctl(const char *given)
         rundir = "/var/run/openvswitch";
     }
     char *pidfile = cf_xasprintf("%s/conjflowd.pid", rundir);
-    FILE *f = fopen(pidfile, "r");
+    long pid = read_pidfile(pidfile);
     free(pidfile);
-    long pid = 0;
-    if (f) {
-        if (fscanf(f, "%ld", &pid) != 1) {
-            pid = 0;
-        }
-        fclose(f);
-    }
     return (pid > 0 ? cf_xasprintf("%s/conjflowd.%ld.ctl", rundir, pid)
             : cf_xstrdup(CTL_CONJFLOWD_CTL_DEFAULT));
 }
