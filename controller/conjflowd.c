@@ -1258,6 +1258,9 @@ conjflowd_sync_wait(struct unixctl_conn *conn, int argc,
 static void
 sync_waiters_run(struct daemon_state *d)
 {
+    if (!d->n_waiters) {
+        return;
+    }
     bool synced = d->loaded && all_synced(d) && ctsweep_settled(d);
     size_t n = 0;
     for (size_t i = 0; i < d->n_waiters; i++) {
