@@ -118,6 +118,10 @@ struct cf_node_cache {
                                  * peer_rec * (owned), see "Reuse of
                                  * rules". */
     uint64_t gen;               /* Compilations for this cache so far. */
+    uint64_t rec_epoch;         /* Changes whenever a record of
+                                 * 'peer_recs' is freed: a contribution's
+                                 * record pointers are valid while it is
+                                 * the one they were taken in. */
     struct cflow_set pipeline;  /* The last pipeline flows. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
     uint64_t compiler_gen;      /* Generation of the compiler that made
@@ -233,14 +237,24 @@ compiler_cache_begin(struct cf_node_cache *cache)
     cache->gen++;
 }
 
+/* What compiler_cache_end() sweeps with. */
+struct rec_sweep {
+    uint64_t gen;               /* The compilation that ends. */
+    size_t n_freed;             /* Records it did not use. */
+};
+
 /* cf_smap_sweep() callback: keeps the records used by compilation
- * '*gen'. */
+ * 'sweep->gen' and counts the others. */
 static bool
-peer_rec_current(void *rec_, void *gen_)
+peer_rec_current(void *rec_, void *sweep_)
 {
     const struct peer_rec *rec = rec_;
-    const uint64_t *gen = gen_;
-    return rec->gen == *gen;
+    struct rec_sweep *sweep = sweep_;
+    if (rec->gen == sweep->gen) {
+        return true;
+    }
+    sweep->n_freed++;
+    return false;
 }
 
 /* Ends a compilation for 'cache': forgets the peer selections that it did
@@ -248,8 +262,19 @@ peer_rec_current(void *rec_, void *gen_)
 void
 compiler_cache_end(struct cf_node_cache *cache)
 {
-    cf_smap_sweep(&cache->peer_recs, peer_rec_current, &cache->gen,
+    struct rec_sweep sweep = { .gen = cache->gen };
+    cf_smap_sweep(&cache->peer_recs, peer_rec_current, &sweep,
                   peer_rec_free);
+    if (sweep.n_freed) {
+        cache->rec_epoch++;
+    }
+}
+
+/* See compiler-private.h. */
+uint64_t
+compiler_cache_rec_epoch(const struct cf_node_cache *cache)
+{
+    return cache->rec_epoch;
 }
 
 /* After 'rec->ips' changed: moves 'rec->set' to 'rec->prev' and makes
@@ -300,9 +325,20 @@ compiler_cache_peer_sets(struct cf_node_cache *cache, const char *key,
                          const struct u32_vec **nowp,
                          const struct u32_vec **deltap)
 {
-    static const struct u32_vec empty;
     const struct peer_rec *rec = key ? cf_smap_get(&cache->peer_recs, key)
                                      : NULL;
+    return compiler_cache_rec_sets(cache, rec, prevp, nowp, deltap);
+}
+
+/* See compiler-private.h. */
+bool
+compiler_cache_rec_sets(const struct cf_node_cache *cache,
+                        const struct peer_rec *rec,
+                        const struct u32_vec **prevp,
+                        const struct u32_vec **nowp,
+                        const struct u32_vec **deltap)
+{
+    static const struct u32_vec empty;
     if (!rec || rec->gen != cache->gen || (rec->changed && !rec->have_prev)) {
         return false;
     }
@@ -312,18 +348,34 @@ compiler_cache_peer_sets(struct cf_node_cache *cache, const char *key,
     return true;
 }
 
-/* Refreshes the records in 'cache' of the selector peers of 'rule' of
- * policy 'p' (whose rule cache is 'rc') with what compiler 'c' selects, and
- * returns true if each selects the same addresses as at the cache's last
- * compilation that used it (see "Reuse of rules" in compiler.c). */
+/* See compiler-private.h. */
 bool
 compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                struct cf_compiler *c,
                                const struct cf_policy *p,
                                const struct cf_rule *rule,
-                               struct rule_cache *rc, char *const *known_keys)
+                               struct rule_cache *rc, char *const *known_keys,
+                               struct peer_rec **recs)
 {
     bool unchanged = true;
+    if (recs) {
+        /* Every record known and already refreshed by this compilation
+         * (by another rule with the same selection): nothing to look up. */
+        size_t i;
+        for (i = 0; i < rule->n_peers; i++) {
+            if (rule->peers[i].has_ipblock) {
+                continue;
+            }
+            if (!recs[i] || recs[i]->gen != cache->gen) {
+                break;
+            }
+            unchanged = unchanged && !recs[i]->changed;
+        }
+        if (i == rule->n_peers) {
+            return unchanged;
+        }
+        unchanged = true;
+    }
     compiler_rule_peers_get(c, p, rule, rc, known_keys);
     for (size_t i = 0; i < rule->n_peers; i++) {
         if (rule->peers[i].has_ipblock) {
@@ -354,6 +406,9 @@ compiler_cache_peers_unchanged(struct cf_node_cache *cache,
             rec->have_prev = rec->have_prev && !same;
             rec->gen = cache->gen;
         }
+        if (recs) {
+            recs[i] = rec;
+        }
         unchanged = unchanged && !rec->changed;
     }
     return unchanged;
@@ -381,7 +436,9 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     cflow_set_destroy(&cache->removed);
     cflow_set_destroy(&cache->added);
     struct cf_node_cache_stats stats = cache->stats;
+    uint64_t rec_epoch = cache->rec_epoch;
     memset(cache, 0, sizeof *cache);
+    cache->rec_epoch = rec_epoch + 1;   /* The records are gone. */
     cf_smap_init(&cache->pfs);
     cf_smap_init(&cache->peer_recs);
     cflow_set_init(&cache->pipeline);

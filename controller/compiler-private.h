@@ -166,6 +166,8 @@ struct policy_cache {
     struct rule_cache *ingress;      /* Owned, one per ingress rule, or
                                       * NULL until needed. */
     struct rule_cache *egress;       /* Same for egress rules. */
+    size_t n_ingress;           /* The policy's ingress rules... */
+    size_t n_egress;            /* ...and egress rules. */
 };
 
 /* An IPv4 address and the pod that has it (for ipBlock lookups). */
@@ -196,6 +198,8 @@ struct cf_compiler {
     struct policy_cache *policies;  /* One per cluster->policies. */
     struct u32_vec *pod_policies;   /* Per pod: indices of the policies
                                      * selecting it, ascending. */
+    size_t n_policies;          /* cluster->n_policies at creation. */
+    size_t n_pods;              /* cluster->n_pods at creation. */
     struct cf_ds scratch;       /* Scratch string for memo keys. */
     struct arena_chunk *arena;  /* Memory for the rule caches' small
                                  * arrays, freed with the compiler. */
@@ -245,6 +249,7 @@ void compiler_index_destroy(struct cf_compiler *c);
 /* ---- Contributions and merging (compiler.c, compiler-cache.c) -------- */
 
 struct cf_node_cache;
+struct peer_rec;
 
 /* Priorities (see compiler.c's file comment). */
 enum {
@@ -335,6 +340,14 @@ struct cf_policy_flows {
                                  * memo key (owned), or NULL (an ipBlock or
                                  * not known). */
     size_t n_peer_keys;
+    struct peer_rec **peer_recs;    /* With 'peer_keys': per peer, the node
+                                     * cache's record of its selection, or
+                                     * NULL if not known yet (owned array
+                                     * of 'n_peer_keys'; the records are
+                                     * the cache's).  Valid only while the
+                                     * cache's record epoch is
+                                     * 'recs_epoch'. */
+    uint64_t recs_epoch;
     bool log_denies;            /* Compiled with the compiler's log_denies
                                  * (see cf_compiler_set_log_denies()). */
     bool in_place;              /* Patched in place for the compilation
@@ -432,13 +445,29 @@ void compiler_cache_end(struct cf_node_cache *cache);
 /* Refreshes the records in 'cache' of the selector peers of 'rule' of
  * policy 'p' (whose rule cache is 'rc') with what compiler 'c' selects, and
  * returns true if each selects the same addresses as at the cache's last
- * compilation that used it (see "Reuse of rules" in compiler.c). */
+ * compilation that used it (see "Reuse of rules" in compiler.c).
+ * 'recs', if nonnull, is the contribution's record pointers for the rule's
+ * peers (see struct cf_policy_flows): when each is known and was already
+ * refreshed in this compilation, they answer without any lookup (and
+ * 'rc' is left alone); otherwise the records are looked up and refreshed
+ * and 'recs' filled in. */
 bool compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                     struct cf_compiler *c,
                                     const struct cf_policy *p,
                                     const struct cf_rule *rule,
                                     struct rule_cache *rc,
-                                    char *const *known_keys);
+                                    char *const *known_keys,
+                                    struct peer_rec **recs);
+/* Returns the record epoch of 'cache': it changes whenever the cache frees
+ * a peer record, which invalidates every record pointer taken before. */
+uint64_t compiler_cache_rec_epoch(const struct cf_node_cache *cache);
+/* Like compiler_cache_peer_sets() for the record 'rec' (NULL: returns
+ * false). */
+bool compiler_cache_rec_sets(const struct cf_node_cache *cache,
+                             const struct peer_rec *rec,
+                             const struct u32_vec **prevp,
+                             const struct u32_vec **nowp,
+                             const struct u32_vec **deltap);
 /* Finds the record in 'cache' of the peer selection with memo key 'key',
  * refreshed by compiler_cache_peers_unchanged() in this compilation, and
  * stores in '*prevp' the addresses it selected at the last compilation, in

@@ -108,11 +108,15 @@ cf_compiler_create(const struct cf_cluster *cluster)
     c->policies = cf_xcalloc(np ? np : 1, sizeof *c->policies);
     c->pod_policies = cf_xcalloc(cluster->n_pods ? cluster->n_pods : 1,
                                  sizeof *c->pod_policies);
+    c->n_policies = np;
+    c->n_pods = cluster->n_pods;
     for (uint32_t i = 0; i < np; i++) {
         const struct cf_policy *p = cluster->policies[i];
         const struct u32_vec *sel = compiler_select_pods(c, p->ns,
                                                          &p->pod_sel);
         c->policies[i].selected = sel;
+        c->policies[i].n_ingress = p->n_ingress;
+        c->policies[i].n_egress = p->n_egress;
         for (size_t j = 0; j < sel->n; j++) {
             u32_vec_push(&c->pod_policies[sel->v[j]], i);
         }
@@ -130,22 +134,22 @@ rule_caches_destroy(struct rule_cache *rules, size_t n)
     free(rules);
 }
 
-/* Frees 'c' (not the cluster).  Accepts NULL. */
+/* Frees 'c' (not the cluster, which it does not read: the cluster may be
+ * gone or changed already).  Accepts NULL. */
 void
 cf_compiler_destroy(struct cf_compiler *c)
 {
     if (!c) {
         return;
     }
-    const struct cf_cluster *cl = c->cluster;
-    for (size_t i = 0; i < cl->n_policies; i++) {
+    for (size_t i = 0; i < c->n_policies; i++) {
         rule_caches_destroy(c->policies[i].ingress,
-                            cl->policies[i]->n_ingress);
+                            c->policies[i].n_ingress);
         rule_caches_destroy(c->policies[i].egress,
-                            cl->policies[i]->n_egress);
+                            c->policies[i].n_egress);
     }
     free(c->policies);
-    for (size_t i = 0; i < cl->n_pods; i++) {
+    for (size_t i = 0; i < c->n_pods; i++) {
         u32_vec_destroy(&c->pod_policies[i]);
     }
     free(c->pod_policies);
@@ -540,6 +544,7 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
         free(pf->peer_keys[i]);
     }
     free(pf->peer_keys);
+    free(pf->peer_recs);
     if (pf->snapshot) {
         cf_policy_destroy(pf->snapshot);
     }
@@ -740,6 +745,17 @@ compiler_entry_from_match(const struct cflow_match *m, uint8_t clause,
     }
 }
 
+/* Returns the CFLOW_F_* fields of the match of entry 'e'. */
+static uint32_t
+entry_fields(const struct conj_entry *e)
+{
+    return (CFLOW_F_DL_TYPE
+            | (e->flags & CE_SRC ? CFLOW_F_NW_SRC : 0)
+            | (e->flags & CE_DST ? CFLOW_F_NW_DST : 0)
+            | (e->flags & CE_PROTO ? CFLOW_F_NW_PROTO : 0)
+            | (e->flags & CE_TP ? CFLOW_F_TP_DST : 0));
+}
+
 /* See compiler-private.h. */
 int
 compiler_entry_compare(const struct conj_entry *a, const struct conj_entry *b)
@@ -747,13 +763,33 @@ compiler_entry_compare(const struct conj_entry *a, const struct conj_entry *b)
     if (a->clause != b->clause) {
         return a->clause < b->clause ? -1 : 1;
     }
-    if (!memcmp(a, b, sizeof *a)) {
-        return 0;
+    /* cflow_match_compare() on the entries' matches, without building
+     * them: the fields present, then nw_proto, nw_src and its mask, nw_dst
+     * and its mask, tp_dst and its mask. */
+    uint32_t fa = entry_fields(a), fb = entry_fields(b);
+    if (fa != fb) {
+        return fa < fb ? -1 : 1;
     }
-    struct cflow_match ma, mb;
-    compiler_entry_match(a, &ma);
-    compiler_entry_match(b, &mb);
-    return compiler_match_qsort_compare(&ma, &mb);
+    if ((a->flags & CE_PROTO) && a->proto != b->proto) {
+        return a->proto < b->proto ? -1 : 1;
+    }
+    if (a->flags & (CE_SRC | CE_DST)) {
+        if (a->addr != b->addr) {
+            return a->addr < b->addr ? -1 : 1;
+        }
+        if (a->plen != b->plen) {
+            return a->plen < b->plen ? -1 : 1;   /* Longer: larger mask. */
+        }
+    }
+    if (a->flags & CE_TP) {
+        if (a->tp_dst != b->tp_dst) {
+            return a->tp_dst < b->tp_dst ? -1 : 1;
+        }
+        if (a->tp_dst_mask != b->tp_dst_mask) {
+            return a->tp_dst_mask < b->tp_dst_mask ? -1 : 1;
+        }
+    }
+    return 0;
 }
 
 /* ---- Reuse of rules -----------------------------------------------------
@@ -794,7 +830,19 @@ struct reuse {
                                  * the same as last time (see struct
                                  * cf_policy_flows), else NULL. */
     size_t n_peer_keys;
+    struct peer_rec **peer_recs;    /* With 'peer_keys', the cache's
+                                     * records of those peers, valid (see
+                                     * struct cf_policy_flows), or NULL. */
 };
+
+/* Returns the record pointers in 'ru' of the 'n' peers from the 'ofs'th
+ * (see struct reuse), or NULL. */
+static struct peer_rec **
+reuse_recs(const struct reuse *ru, size_t ofs, size_t n)
+{
+    return (ru->peer_recs && ofs + n <= ru->n_peer_keys
+            ? &ru->peer_recs[ofs] : NULL);
+}
 
 /* Moves the conjunction 'id' of 'old' to 'pf' if 'old' has it; if it has
  * not, the rule part gave nothing and gives nothing again.  Returns false
@@ -871,8 +919,8 @@ struct conj_patch {
  * returns false if the rule must be compiled in full.  Changes nothing. */
 static bool
 plan_patch(const struct reuse *ru, const struct cf_rule *rule,
-           const struct rule_cache *rc, bool ingress, uint32_t id,
-           struct conj_patch *pp)
+           const struct rule_cache *rc, struct peer_rec *const *recs,
+           bool ingress, uint32_t id, struct conj_patch *pp)
 {
     enum { MAX_PEERS = 8 };
     const struct u32_vec *prev[MAX_PEERS], *now[MAX_PEERS], *delta;
@@ -882,9 +930,18 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     uint32_t cand[CF_ARRAY_SIZE(pp->ip)];
     size_t n_cand = 0;
     for (size_t i = 0; i < rule->n_peers; i++) {
-        if (rule->peers[i].has_ipblock
-            || !compiler_cache_peer_sets(ru->cache, rc->peer_keys[i],
-                                         &prev[i], &now[i], &delta)) {
+        if (rule->peers[i].has_ipblock) {
+            return false;
+        }
+        bool known = (recs && recs[i]
+                      ? compiler_cache_rec_sets(ru->cache, recs[i], &prev[i],
+                                                &now[i], &delta)
+                      : (rc->have_peers
+                         && compiler_cache_peer_sets(ru->cache,
+                                                     rc->peer_keys[i],
+                                                     &prev[i], &now[i],
+                                                     &delta)));
+        if (!known) {
             return false;
         }
         for (size_t j = 0; j < delta->n; j++) {
@@ -990,10 +1047,10 @@ apply_patch(struct pf_conj *conj, const struct conj_patch *pp)
 static bool
 patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
            const struct cf_rule *rule, const struct rule_cache *rc,
-           bool ingress, uint32_t id)
+           struct peer_rec *const *recs, bool ingress, uint32_t id)
 {
     struct conj_patch pp;
-    if (!plan_patch(ru, rule, rc, ingress, id, &pp)) {
+    if (!plan_patch(ru, rule, rc, recs, ingress, id, &pp)) {
         return false;
     }
     if (!pp.n) {
@@ -1053,12 +1110,13 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
         char *const *keys = (ru->peer_keys
                              && ofs + rule->n_peers <= ru->n_peer_keys
                              ? &ru->peer_keys[ofs] : NULL);
+        struct peer_rec **recs = reuse_recs(ru, ofs, rule->n_peers);
         if (compiler_cache_peers_unchanged(ru->cache, c, p, rule, rc,
-                                           keys)) {
+                                           keys, recs)) {
             compiler_cache_count_reuse(ru->cache);
             continue;
         }
-        ok = plan_patch(ru, rule, rc, ingress,
+        ok = plan_patch(ru, rule, rc, recs, ingress,
                         cf_conj_id(p->id, dir, r, 0), &plans[n_plans]);
         n_plans += ok && plans[n_plans].n;
     }
@@ -1122,8 +1180,9 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
         char *const *keys = (ru->peer_keys
                              && key_ofs + rule->n_peers <= ru->n_peer_keys
                              ? &ru->peer_keys[key_ofs] : NULL);
+        struct peer_rec **recs = reuse_recs(ru, key_ofs, rule->n_peers);
         bool unchanged = compiler_cache_peers_unchanged(ru->cache, c, p,
-                                                        rule, rc, keys);
+                                                        rule, rc, keys, recs);
         if (unchanged && ru->old && !has_named
             && reuse_conj(pf, ru->old, cf_conj_id(p->id, dir, r, 0))) {
             compiler_cache_count_reuse(ru->cache);
@@ -1131,7 +1190,7 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
             return;
         }
         if (!unchanged && ru->old && !has_named
-            && patch_conj(pf, ru, rule, rc, ingress,
+            && patch_conj(pf, ru, rule, rc, recs, ingress,
                           cf_conj_id(p->id, dir, r, 0))) {
             dim_destroy(&ports);
             return;
@@ -2452,11 +2511,18 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
                                                cf_ds_cstr(key)))));
     bool same = (old && old->snapshot
                  && (known_same || policy_equal(old->snapshot, p)));
+    uint64_t epoch = compiler_cache_rec_epoch(cache);
+    if (same && old->peer_recs && old->recs_epoch != epoch) {
+        /* The cache freed records since these were taken. */
+        memset(old->peer_recs, 0, old->n_peer_keys * sizeof *old->peer_recs);
+        old->recs_epoch = epoch;
+    }
     struct reuse ru = {
         .cache = cache,
         .old = same && locals_equal(old, sel, n_sel) ? old : NULL,
         .peer_keys = same ? old->peer_keys : NULL,
         .n_peer_keys = same ? old->n_peer_keys : 0,
+        .peer_recs = same ? old->peer_recs : NULL,
     };
     if (ru.old) {
         struct cf_policy_flows *pf = patch_policy_in_place(c, pi, &ru);
@@ -2470,8 +2536,11 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
         old->snapshot = NULL;
         pf->peer_keys = old->peer_keys;
         pf->n_peer_keys = old->n_peer_keys;
+        pf->peer_recs = old->peer_recs;
+        pf->recs_epoch = old->recs_epoch;
         old->peer_keys = NULL;
         old->n_peer_keys = 0;
+        old->peer_recs = NULL;
         return pf;
     }
     pf->snapshot = cf_policy_clone(p);
@@ -2485,6 +2554,8 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
     }
     pf->peer_keys = cf_xcalloc(n ? n : 1, sizeof *pf->peer_keys);
     pf->n_peer_keys = n;
+    pf->peer_recs = cf_xcalloc(n ? n : 1, sizeof *pf->peer_recs);
+    pf->recs_epoch = epoch;
     size_t k = 0;
     for (int d = 0; d < 2; d++) {
         enum cflow_dir dir = d ? CFLOW_DIR_EGRESS : CFLOW_DIR_INGRESS;

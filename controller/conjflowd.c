@@ -565,6 +565,24 @@ cluster_free_arrays(struct cf_cluster *c)
     cf_cluster_init(c);
 }
 
+/* Frees what the last load replaced (see struct daemon_state), if not
+ * done yet. */
+static void
+retire_old(struct daemon_state *d)
+{
+    cf_compiler_destroy(d->old_compiler);
+    d->old_compiler = NULL;
+    if (d->old_shared) {
+        cluster_free_arrays(&d->old_cluster);
+    } else {
+        cf_cluster_destroy(&d->old_cluster);
+        cf_cluster_init(&d->old_cluster);
+    }
+    d->old_shared = false;
+    cf_cluster_destroy(&d->old_gone);
+    cf_cluster_init(&d->old_gone);
+}
+
 /* --check-incremental: loads the whole store and checks that every node
  * with known ports compiles to the same flows from it as from the cluster
  * that the change feed built.  A difference is logged as an error and
@@ -626,6 +644,7 @@ check_incremental_load(struct daemon_state *d)
     VLOG_ERR("store seq %"PRIu64": the cluster built from the change feed "
              "differs from the store (incremental bug): reloading",
              d->seq);
+    retire_old(d);              /* It may share objects with 'cluster'. */
     cf_compiler_destroy(d->compiler);
     cf_cluster_destroy(&d->cluster);
     d->cluster = full;
@@ -724,14 +743,13 @@ store_run(struct daemon_state *d, bool force)
 
     /* The compiler keeps pointers into the cluster: replace both.  After an
      * incremental load the old cluster shares its objects with the new
-     * one, except those in 'gone'. */
-    cf_compiler_destroy(d->compiler);
-    if (incremental) {
-        cluster_free_arrays(&d->cluster);
-        cf_cluster_destroy(&gone);
-    } else {
-        cf_cluster_destroy(&d->cluster);
-    }
+     * one, except those in 'gone'.  The old ones are freed later
+     * (retire_old()). */
+    retire_old(d);
+    d->old_compiler = d->compiler;
+    d->old_cluster = d->cluster;
+    d->old_shared = incremental;
+    d->old_gone = gone;
     d->cluster = cluster;
     d->compiler = cf_compiler_create(&d->cluster);
     cf_compiler_set_log_denies(d->compiler, log_all_denies);
@@ -1009,6 +1027,8 @@ main(int argc, char *argv[])
     struct daemon_state d;
     memset(&d, 0, sizeof d);
     cf_cluster_init(&d.cluster);
+    cf_cluster_init(&d.old_cluster);
+    cf_cluster_init(&d.old_gone);
     shash_init(&d.nodes);
     d.last_sync_ms = -1;
 
@@ -1073,6 +1093,7 @@ main(int argc, char *argv[])
             nodes_sync(&d);
         }
         nodes_run(&d);
+        retire_old(&d);         /* The bundles are on their way. */
         ctsweep_run(&d);
         if (d.last_sync_ms < 0 && d.loaded && all_synced(&d)) {
             d.last_sync_ms = time_msec() - d.change_start;
@@ -1106,6 +1127,7 @@ main(int argc, char *argv[])
     shash_destroy(&d.nodes);
     observe_destroy(&d);
     free(d.waiters);            /* Their connections go with the server. */
+    retire_old(&d);
     cf_compiler_destroy(d.compiler);
     cf_cluster_destroy(&d.cluster);
     cf_store_close(d.store);

@@ -85,6 +85,15 @@ struct daemon_state {
     struct cf_compiler *compiler;   /* Compiler over 'cluster'. */
     uint64_t compiler_gen;      /* Its generation (cf_compiler_set_generation):
                                  * one more per load. */
+    /* What the last load replaced, freed once the nodes' bundles are sent
+     * (retire_old()), so that freeing it overlaps with vswitchd's work
+     * instead of delaying the change. */
+    struct cf_compiler *old_compiler;   /* The old compiler, or NULL. */
+    struct cf_cluster old_cluster;  /* The old cluster: only its arrays if
+                                     * 'old_shared', else everything. */
+    bool old_shared;            /* 'old_cluster' shares its objects with
+                                 * 'cluster' (an incremental load). */
+    struct cf_cluster old_gone; /* Old versions of changed objects. */
     struct shash nodes;         /* Node name -> struct node_ctx. */
     char *store_error;          /* Last store error, or NULL. */
     long long int load_ms;      /* Duration of the last reload. */

@@ -24,6 +24,7 @@
 #include "conjflow/cfutil.h"
 #include "conjflow/compiler.h"
 #include "conjflow/interp.h"
+#include "controller/compiler-private.h"
 
 /* Compiles node 'node_name' of 'cl' into 'set' (initialized here), with
  * tb_node_ports() into 'ports'. */
@@ -988,6 +989,69 @@ START_TEST(test_errors)
 END_TEST
 
 
+/* compiler_entry_compare() orders clause entries exactly as
+ * cflow_match_compare() orders their matches (the node cache's sorted
+ * entries and the full compile's sorted matches must agree), on random
+ * entries of every shape the compiler makes. */
+START_TEST(test_entry_compare)
+{
+    uint32_t seed = 12345;
+    struct conj_entry e[400];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(e); i++) {
+        struct cflow_match m;
+        memset(&m, 0, sizeof m);
+        m.fields = CFLOW_F_DL_TYPE;
+        m.dl_type = 0x0800;
+        seed = seed * 1103515245 + 12345;
+        unsigned shape = seed >> 16;
+        seed = seed * 1103515245 + 12345;
+        uint32_t addr = (seed >> 8) % 4 ? 0x0a000000 | (seed % 64) : seed;
+        unsigned plen = (shape & 1 ? 32 : 8 + shape % 25);
+        uint32_t mask = UINT32_MAX << (32 - plen);
+        switch (shape % 5) {
+        case 0:
+            m.fields |= CFLOW_F_NW_SRC;
+            m.nw_src = addr & mask;
+            m.nw_src_mask = mask;
+            break;
+        case 1:
+            m.fields |= CFLOW_F_NW_DST;
+            m.nw_dst = addr & mask;
+            m.nw_dst_mask = mask;
+            break;
+        case 2:
+            m.fields |= CFLOW_F_NW_PROTO;
+            m.nw_proto = (shape & 2 ? 6 : 17);
+            break;
+        case 3:
+            m.fields |= CFLOW_F_NW_PROTO | CFLOW_F_TP_DST;
+            m.nw_proto = (shape & 2 ? 6 : 132);
+            m.tp_dst_mask = (shape & 4 ? 0xffff : 0xfff0);
+            m.tp_dst = (80 + (seed >> 20) % 40) & m.tp_dst_mask;
+            break;
+        default:
+            break;              /* "ip": a /0 peer. */
+        }
+        compiler_entry_from_match(&m, 1 + (shape >> 8) % 2, &e[i]);
+    }
+    for (size_t i = 0; i < CF_ARRAY_SIZE(e); i++) {
+        for (size_t j = 0; j < CF_ARRAY_SIZE(e); j++) {
+            struct cflow_match a, b;
+            compiler_entry_match(&e[i], &a);
+            compiler_entry_match(&e[j], &b);
+            int want = (e[i].clause != e[j].clause
+                        ? (e[i].clause < e[j].clause ? -1 : 1)
+                        : cflow_match_compare(&a, &b));
+            int got = compiler_entry_compare(&e[i], &e[j]);
+            ck_assert_msg((want > 0) - (want < 0) == (got > 0) - (got < 0),
+                          "entries %zu and %zu: %d, want %d", i, j, got,
+                          want);
+        }
+    }
+}
+END_TEST
+
+
 static Suite *
 compiler_suite(void)
 {
@@ -995,6 +1059,7 @@ compiler_suite(void)
     TCase *tc = tcase_create("compiler");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_conj_id_and_cookie);
+    tcase_add_test(tc, test_entry_compare);
     tcase_add_test(tc, test_port_ranges);
     tcase_add_test(tc, test_ipblock_except);
     tcase_add_test(tc, test_shared_peer_5000);

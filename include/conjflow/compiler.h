@@ -25,6 +25,8 @@ struct cf_compiler;
 
 /* Creates a compiler over 'cluster' (indexes selectors, address sets). */
 struct cf_compiler *cf_compiler_create(const struct cf_cluster *cluster);
+/* Frees a compiler.  It does not read the cluster: that may be freed or
+ * changed first.  Accepts NULL. */
 void cf_compiler_destroy(struct cf_compiler *);
 
 /* Audit log: with 'log_denies', every isolation drop flow sends the
