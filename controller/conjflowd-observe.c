@@ -367,6 +367,23 @@ update_realization(struct daemon_state *d)
     ds_destroy(&s);
 }
 
+/* How long observe_run() may hold its store writes (ms). */
+#define WRITES_HOLD_MS 1000
+
+/* True if a node has a change to compile or on its way to its switch. */
+static bool
+changes_in_flight(const struct daemon_state *d)
+{
+    struct shash_node *sn;
+    SHASH_FOR_EACH (sn, &d->nodes) {
+        const struct node_ctx *n = sn->data;
+        if (n->dirty || cf_switch_in_flight(n->sw)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Runs observability: records which nodes are in sync, dumps statistics
  * when due, stores new counters, answers "stats" commands, serves
  * metrics. */
@@ -391,7 +408,18 @@ observe_run(struct daemon_state *d)
         obs->ports_sig = ports_sig;
         obs->realization_stale = true;
     }
-    if (obs->realization_stale && now >= obs->next_realization) {
+    /* Writing the store waits for a disk sync: not while a change is on
+     * its way to a switch (it would delay that change), for at most
+     * WRITES_HOLD_MS. */
+    if (!changes_in_flight(d)) {
+        obs->writes_held = 0;
+    } else if (!obs->writes_held) {
+        obs->writes_held = now;
+    }
+    bool may_write = (!obs->writes_held
+                      || now >= obs->writes_held + WRITES_HOLD_MS);
+    if (obs->realization_stale && now >= obs->next_realization
+        && may_write) {
         update_realization(d);
         obs->realization_stale = false;
         obs->next_realization = now + 500;
@@ -408,7 +436,7 @@ observe_run(struct daemon_state *d)
         long long int when;
         unsigned int seqno = cf_switch_get_stats(n->sw, &counters,
                                                  &n_counters, &when);
-        if (seqno != n->stats_stored) {
+        if (seqno != n->stats_stored && may_write) {
             n->stats_stored = seqno;
             struct ds s = DS_EMPTY_INITIALIZER;
             cf_stats_format(&d->cluster, n->name, counters, n_counters, when,
@@ -444,6 +472,9 @@ observe_wait(struct daemon_state *d)
     poll_timer_wait_until(obs->next_stats);
     if (obs->realization_stale) {
         poll_timer_wait_until(obs->next_realization);
+    }
+    if (obs->writes_held) {
+        poll_timer_wait_until(obs->writes_held + WRITES_HOLD_MS);
     }
     for (size_t i = 0; i < obs->n_reqs; i++) {
         poll_timer_wait_until(obs->reqs[i].deadline);

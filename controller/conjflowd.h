@@ -131,6 +131,9 @@ struct observe {
     char *realization;          /* Last "realization" text stored. */
     bool realization_stale;     /* Sync state, seq or ports changed. */
     unsigned int ports_sig;     /* Sum of the nodes' ports seqnos. */
+    long long int writes_held;  /* Since when the store writes below wait
+                                 * for a change to reach the switches (ms),
+                                 * or 0 (see observe_run()). */
     long long int next_realization;  /* Not recomputed before (ms): at
                                       * most twice a second, as it looks
                                       * at every policy and binding. */

@@ -2006,6 +2006,15 @@ cf_switch_is_synced(const struct cf_switch *sw)
             && !sw->purge_needed && !sw->purge_waiting);
 }
 
+bool
+cf_switch_in_flight(const struct cf_switch *sw)
+{
+    return (rconn_is_connected(sw->rconn)
+            && (sw->dirty || sw->of_state == OFS_BUNDLING
+                || sw->of_state == OFS_COMMITTING
+                || sw->purge_needed || sw->purge_waiting));
+}
+
 uint64_t
 cf_switch_n_flow_mods(const struct cf_switch *sw)
 {

@@ -107,6 +107,9 @@ void cf_switch_reconcile(struct cf_switch *);
 /* True if the switch is connected and its installed flows equal the
  * desired ones (no bundle in flight). */
 bool cf_switch_is_synced(const struct cf_switch *);
+/* True if a change is on its way to the connected switch: flows to send,
+ * a bundle in flight, or a datapath purge to do or waited for. */
+bool cf_switch_in_flight(const struct cf_switch *);
 /* Number of flow_mods sent so far, and of bundles committed. */
 uint64_t cf_switch_n_flow_mods(const struct cf_switch *);
 uint64_t cf_switch_n_bundles(const struct cf_switch *);
