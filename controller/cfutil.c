@@ -175,6 +175,14 @@ cf_ds_put_char(struct cf_ds *ds, char c)
 }
 
 void
+cf_ds_put_joined(struct cf_ds *ds, const char *a, char sep, const char *b)
+{
+    cf_ds_put_cstr(ds, a);
+    cf_ds_put_char(ds, sep);
+    cf_ds_put_cstr(ds, b);
+}
+
+void
 cf_ds_put_vformat(struct cf_ds *ds, const char *format, va_list args)
 {
     va_list args2;

@@ -61,6 +61,8 @@ struct mmember {
                                  * conjunction id. */
     uint8_t clause;             /* A clause entry's clause */
     uint8_t n_clauses;          /* and number of clauses. */
+    bool dead;                  /* Removed, not yet compacted away (see
+                                 * mgroup_remove()); 'flow' is NULL. */
     struct cflow *flow;         /* Owned copy of a whole flow, or NULL for
                                  * a clause entry. */
 };
@@ -84,9 +86,21 @@ struct mgroup {
     uint8_t table;              /* The key: table, */
     uint16_t priority;          /* priority */
     struct cflow_match match;   /* and match. */
-    struct mmember *members;    /* Owned, ascending rank. */
+    struct mmember *members;    /* Owned, ascending rank (stable: in
+                                 * insertion order within a rank), but
+                                 * see 'n_ordered'. */
     size_t n_members;
     size_t allocated_members;
+    size_t n_ordered;           /* Between updates, 'n_members'.  In an
+                                 * update of a big key, the members past
+                                 * the first 'n_ordered' are insertions
+                                 * not yet merged in (in insertion
+                                 * order), and 'n_dead' of the first are
+                                 * removed ones (see mgroup_normalize()):
+                                 * a thousand rules gaining one address
+                                 * cost one merge, not a thousand
+                                 * memmove()s. */
+    size_t n_dead;
     size_t n_entries;           /* Clause entries among 'members'. */
     struct cflow flow;          /* The merged flow (owns its actions);
                                  * valid unless 'dirty'. */
@@ -578,10 +592,76 @@ mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
     return g;
 }
 
-/* Inserts 'm' into 'g' after the members of lower or equal rank. */
+/* Keys with more members than this take insertions and removals lazily
+ * (see struct mgroup). */
+#define MGROUP_LAZY_MIN 64
+
+/* Sorts the 'n' members in 'm' by rank, stably, using 'tmp' (room for
+ * 'n'). */
+static void
+mmembers_sort(struct mmember *m, size_t n, struct mmember *tmp)
+{
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = CF_MIN(lo + width, n), hi = CF_MIN(lo + 2 * width, n);
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid || j < hi) {
+                tmp[k++] = (j >= hi || (i < mid && m[i].rank <= m[j].rank)
+                            ? m[i++] : m[j++]);
+            }
+        }
+        memcpy(m, tmp, n * sizeof *m);
+    }
+}
+
+/* Makes the members of 'g' one array in order again: drops the dead ones
+ * and merges the pending insertions in after the members of lower or
+ * equal rank (as inserting them one by one would). */
+static void
+mgroup_normalize(struct mgroup *g)
+{
+    if (g->n_ordered == g->n_members && !g->n_dead) {
+        return;
+    }
+    size_t n_old = 0;
+    for (size_t i = 0; i < g->n_ordered; i++) {
+        if (!g->members[i].dead) {
+            g->members[n_old++] = g->members[i];
+        }
+    }
+    size_t n_new = g->n_members - g->n_ordered;
+    struct mmember *buf = cf_xmalloc((n_old + 2 * n_new + 1) * sizeof *buf);
+    struct mmember *new = buf + n_old + n_new;
+    memcpy(new, &g->members[g->n_ordered], n_new * sizeof *new);
+    mmembers_sort(new, n_new, buf);
+    size_t i = 0, j = 0, k = 0;
+    while (i < n_old || j < n_new) {
+        buf[k++] = (j >= n_new || (i < n_old
+                                   && g->members[i].rank <= new[j].rank)
+                    ? g->members[i++] : new[j++]);
+    }
+    memcpy(g->members, buf, k * sizeof *buf);
+    free(buf);
+    g->n_members = g->n_ordered = k;
+    g->n_dead = 0;
+}
+
+/* Inserts 'm' into 'g' after the members of lower or equal rank (at once
+ * or, in a big key, lazily: see struct mgroup). */
 static void
 mgroup_insert(struct mgroup *g, const struct mmember *m)
 {
+    if (g->n_members >= g->allocated_members) {
+        g->members = cf_x2nrealloc(g->members, &g->allocated_members,
+                                   sizeof *g->members);
+    }
+    if (g->n_ordered < g->n_members || g->n_members >= MGROUP_LAZY_MIN) {
+        g->members[g->n_members++] = *m;    /* Merged in later. */
+        if (!m->flow) {
+            g->n_entries++;
+        }
+        return;
+    }
     size_t lo = 0, hi = g->n_members;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -591,14 +671,11 @@ mgroup_insert(struct mgroup *g, const struct mmember *m)
             hi = mid;
         }
     }
-    if (g->n_members >= g->allocated_members) {
-        g->members = cf_x2nrealloc(g->members, &g->allocated_members,
-                                   sizeof *g->members);
-    }
     memmove(&g->members[lo + 1], &g->members[lo],
             (g->n_members - lo) * sizeof *g->members);
     g->members[lo] = *m;
     g->n_members++;
+    g->n_ordered++;
     if (!m->flow) {
         g->n_entries++;
     }
@@ -611,7 +688,7 @@ static bool
 mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
               uint32_t conj_id, uint8_t clause)
 {
-    size_t lo = 0, hi = g->n_members;
+    size_t lo = 0, hi = g->n_ordered;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (g->members[mid].rank < rank) {
@@ -620,21 +697,36 @@ mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
             hi = mid;
         }
     }
-    for (size_t i = lo; i < g->n_members && g->members[i].rank == rank;
-         i++) {
+    /* The ordered members of that rank, then the pending ones. */
+    for (size_t i = lo; i < g->n_members; i++) {
+        if (i < g->n_ordered && g->members[i].rank != rank) {
+            i = g->n_ordered - 1;
+            continue;
+        }
         struct mmember *m = &g->members[i];
-        if (flow ? m->flow && cflow_equal(m->flow, flow)
-            : !m->flow && m->rank == conj_id && m->clause == clause) {
-            if (m->flow) {
-                free(m->flow->actions);
-                free(m->flow);
-            } else {
-                g->n_entries--;
-            }
-            memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
-            g->n_members--;
+        if (m->dead || m->rank != rank
+            || !(flow ? m->flow && cflow_equal(m->flow, flow)
+                 : !m->flow && m->rank == conj_id && m->clause == clause)) {
+            continue;
+        }
+        if (m->flow) {
+            free(m->flow->actions);
+            free(m->flow);
+            m->flow = NULL;
+        } else {
+            g->n_entries--;
+        }
+        if (i < g->n_ordered && g->n_members >= MGROUP_LAZY_MIN) {
+            m->dead = true;     /* Compacted by mgroup_normalize(). */
+            g->n_dead++;
             return true;
         }
+        memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
+        g->n_members--;
+        if (i < g->n_ordered) {
+            g->n_ordered--;
+        }
+        return true;
     }
     return false;
 }
@@ -985,6 +1077,9 @@ mc_check_bands(struct cf_node_cache *cache)
 static bool
 mc_finish(struct cf_node_cache *cache)
 {
+    for (size_t i = 0; i < cache->n_touched; i++) {
+        mgroup_normalize(cache->touched[i]);
+    }
     bool ok = mc_check_bands(cache);
     struct mgroup **added = cf_xcalloc(cache->n_touched + 1, sizeof *added);
     size_t n_added = 0, n_removed = 0;
@@ -1096,7 +1191,7 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
     for (size_t i = 0; i < n_pfs; i++) {
         const struct cf_policy *p = pfs[i]->policy;
         cf_ds_clear(&key);
-        cf_ds_put_format(&key, "%s/%s", p->ns, p->name);
+        cf_ds_put_joined(&key, p->ns, '/', p->name);
         void **slot = cf_smap_slot(&new_pfs, cf_ds_cstr(&key));
         if (*slot) {
             ok = false;         /* Two policies with one name. */
@@ -1144,7 +1239,7 @@ mc_detach_in_place(struct cf_node_cache *cache,
         if (pfs[i]->in_place) {
             pfs[i]->in_place = false;
             cf_ds_clear(&key);
-            cf_ds_put_format(&key, "%s/%s", pfs[i]->policy->ns,
+            cf_ds_put_joined(&key, pfs[i]->policy->ns, '/',
                              pfs[i]->policy->name);
             if (cf_smap_get(&cache->pfs, cf_ds_cstr(&key)) == pfs[i]) {
                 *cf_smap_slot(&cache->pfs, cf_ds_cstr(&key)) = NULL;

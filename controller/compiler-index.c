@@ -694,7 +694,7 @@ compiler_index_build(struct cf_compiler *c)
         (*range)->end = i + 1;
 
         cf_ds_clear(&ds);
-        cf_ds_put_format(&ds, "%s/%s", pod->ns, pod->name);
+        cf_ds_put_joined(&ds, pod->ns, '/', pod->name);
         *cf_smap_slot(&c->pod_by_name, cf_ds_cstr(&ds))
             = (void *) (uintptr_t) (i + 1);
     }

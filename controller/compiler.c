@@ -628,7 +628,7 @@ cf_compiler_note_policy_change(struct cf_compiler *c, const char *ns,
                                const char *name)
 {
     cf_ds_clear(&c->scratch);
-    cf_ds_put_format(&c->scratch, "%s/%s", ns, name);
+    cf_ds_put_joined(&c->scratch, ns, '/', name);
     *cf_smap_slot(&c->changed, cf_ds_cstr(&c->scratch)) = c;
 }
 
@@ -2498,7 +2498,7 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
     }
     const struct cf_policy *p = c->cluster->policies[pi];
     cf_ds_clear(key);
-    cf_ds_put_format(key, "%s/%s", p->ns, p->name);
+    cf_ds_put_joined(key, p->ns, '/', p->name);
     struct cf_policy_flows *old = compiler_cache_get_pf(cache,
                                                         cf_ds_cstr(key));
     /* Equal to the copy kept with the last contribution: known from the

@@ -558,21 +558,24 @@ cf_selector_format(const struct cf_selector *sel, struct cf_ds *ds)
         switch (req->op) {
         case CF_SEL_IN:
             if (req->n_values == 1) {
-                cf_ds_put_format(ds, "%s=%s", req->key, req->values[0]);
+                cf_ds_put_joined(ds, req->key, '=', req->values[0]);
             } else {
-                cf_ds_put_format(ds, "%s in ", req->key);
+                cf_ds_put_cstr(ds, req->key);
+                cf_ds_put_cstr(ds, " in ");
                 format_values(req, ds);
             }
             break;
         case CF_SEL_NOT_IN:
-            cf_ds_put_format(ds, "%s notin ", req->key);
+            cf_ds_put_cstr(ds, req->key);
+            cf_ds_put_cstr(ds, " notin ");
             format_values(req, ds);
             break;
         case CF_SEL_EXISTS:
             cf_ds_put_cstr(ds, req->key);
             break;
         case CF_SEL_DOES_NOT_EXIST:
-            cf_ds_put_format(ds, "!%s", req->key);
+            cf_ds_put_char(ds, '!');
+            cf_ds_put_cstr(ds, req->key);
             break;
         default:
             cf_ds_put_cstr(ds, "<invalid>");

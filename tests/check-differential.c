@@ -1493,6 +1493,77 @@ START_TEST(test_node_cache_bands)
 }
 END_TEST
 
+/* A node with a policy "pol<k>" for each k of [0, 'n') that 'keep' keeps
+ * (bit k % 64 of 'mask'), each with one rule allowing peer app=a0 (and,
+ * for odd k, app=a1) on TCP port 1 + k: the peers' clause flows are keys
+ * with hundreds of members. */
+static void
+gen_big_keys(int n, uint64_t mask, struct cf_cluster *cl)
+{
+    char name[32], ip[32], labels[32];
+    cf_cluster_init(cl);
+    tb_node(cl, "n0", 1, "192.168.0.1");
+    tb_ns(cl, "ns", "");
+    for (int i = 0; i < 20; i++) {
+        snprintf(name, sizeof name, "pod%d", i);
+        snprintf(labels, sizeof labels, "app=a%d", i);
+        snprintf(ip, sizeof ip, "10.0.0.%d", 10 + i);
+        tb_pod(cl, "ns", name, "n0", ip, labels, "");
+    }
+    for (int k = 0; k < n; k++) {
+        if (!(mask >> (k % 64) & 1)) {
+            continue;
+        }
+        snprintf(name, sizeof name, "pol%05d", k);
+        snprintf(labels, sizeof labels, "app=a%d", 2 + k % 18);
+        struct cf_policy *p = tb_policy(cl, "ns", name, labels, true,
+                                        false);
+        struct cf_rule *r = tb_rule(p, false);
+        tb_peer_sel(r, NULL, "app=a0");
+        if (k % 2) {
+            tb_peer_sel(r, NULL, "app=a1");
+        }
+        tb_port_number(r, CF_PROTO_TCP, 1 + k, 0);
+    }
+    cf_cluster_sort(cl);
+    cf_cluster_assign_ids(cl);
+}
+
+START_TEST(test_node_cache_big_keys)
+{
+    /* Each step adds and removes hundreds of members of the same big keys
+     * in one update (the node cache's lazy insertions and removals), in
+     * interleaved merge ranks. */
+    static const uint64_t masks[] = {
+        UINT64_MAX, 0x5555555555555555ULL, 0xaaaaaaaaaaaaaaaaULL,
+        0x0f0f0f0f0f0f0f0fULL, 0xf0f0f0f0f0f0f0f0ULL, UINT64_MAX,
+        0x3333333333333333ULL, 1, UINT64_MAX,
+    };
+    struct cf_node_cache *cache = cf_node_cache_create();
+    struct cflow_set prev;
+    size_t n_deltas = 0;
+    cflow_set_init(&prev);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(masks); i++) {
+        struct cf_cluster cl;
+        gen_big_keys(640, masks[i], &cl);
+        check_cached(&cl, &cache, &prev, 1, &n_deltas);
+        /* The peer pod changes its IP: every rule's entry moves from one
+         * big key to another. */
+        ck_assert_str_eq(cl.pods[0]->name, "pod0");
+        ck_assert(!cf_addr_parse("10.0.1.10", &cl.pods[0]->ips[0]));
+        check_cached(&cl, &cache, &prev, 1, &n_deltas);
+        cf_cluster_destroy(&cl);
+    }
+    struct cf_node_cache_stats stats;
+    cf_node_cache_get_stats(cache, &stats);
+    ck_assert_uint_eq(stats.n_full, 0);
+    ck_assert_uint_eq(stats.n_fallbacks, 0);
+    ck_assert_uint_ge(n_deltas, 2 * CF_ARRAY_SIZE(masks) - 2);
+    cf_node_cache_destroy(cache);
+    cflow_set_destroy(&prev);
+}
+END_TEST
+
 static Suite *
 differential_suite(void)
 {
@@ -1505,6 +1576,7 @@ differential_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_node_cache);
     tcase_add_test(tc, test_node_cache_bands);
+    tcase_add_test(tc, test_node_cache_big_keys);
     tcase_add_test(tc, test_node_cache_generations);
     tcase_add_test(tc, test_pod_change_marks);
     tcase_add_test(tc, test_node_cache_reuse);

@@ -64,6 +64,9 @@ void cf_ds_clear(struct cf_ds *);
 void cf_ds_put_cstr(struct cf_ds *, const char *);
 void cf_ds_put_buf(struct cf_ds *, const char *, size_t);
 void cf_ds_put_char(struct cf_ds *, char);
+/* Appends 'a', 'sep' and 'b' ("ns/name" keys: no printf on hot paths). */
+void cf_ds_put_joined(struct cf_ds *, const char *a, char sep,
+                      const char *b);
 void cf_ds_put_format(struct cf_ds *, const char *, ...) CF_PRINTF(2, 3);
 void cf_ds_put_vformat(struct cf_ds *, const char *, va_list)
     CF_PRINTF(2, 0);
