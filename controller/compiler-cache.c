@@ -136,7 +136,11 @@ struct cf_node_cache {
                                  * 'peer_recs' is freed: a contribution's
                                  * record pointers are valid while it is
                                  * the one they were taken in. */
-    struct cflow_set pipeline;  /* The last pipeline flows. */
+    struct cflow_set pipeline;  /* The last pipeline flows... */
+    struct cf_node *pl_node;    /* ...made for this node (a copy)... */
+    struct cf_node_ports pl_ports;  /* ...these ports... */
+    struct u32_vec pl_locals;   /* ...and local pods: per local pod, its
+                                 * address and binding index. */
     struct cf_node_cache_stats stats;   /* Kept by cf_node_cache_clear(). */
     uint64_t compiler_gen;      /* Generation of the compiler that made
                                  * 'pfs' (0: unknown; see compiler.h). */
@@ -447,6 +451,11 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     cf_smap_destroy(&cache->pfs, pf_free);
     cf_smap_destroy(&cache->peer_recs, peer_rec_free);
     cflow_set_destroy(&cache->pipeline);
+    if (cache->pl_node) {
+        cf_node_destroy(cache->pl_node);
+    }
+    cf_node_ports_destroy(&cache->pl_ports);
+    u32_vec_destroy(&cache->pl_locals);
     cflow_set_destroy(&cache->removed);
     cflow_set_destroy(&cache->added);
     struct cf_node_cache_stats stats = cache->stats;
@@ -1148,6 +1157,60 @@ mc_finish(struct cf_node_cache *cache)
     return ok;
 }
 
+/* True if the nodes 'a' and 'b' are the same. */
+static bool
+node_equal(const struct cf_node *a, const struct cf_node *b)
+{
+    return (a->id == b->id && !strcmp(a->name, b->name)
+            && !strcmp(a->ovsdb, b->ovsdb) && !strcmp(a->bridge, b->bridge)
+            && a->n_addrs == b->n_addrs
+            && !memcmp(a->addrs, b->addrs, a->n_addrs * sizeof *a->addrs));
+}
+
+/* True if the pipeline in 'cache' was made for 'node' with 'ports' and
+ * the 'n_locals' local pods 'locals' (compiler_add_pipeline() reads
+ * nothing else). */
+static bool
+pipeline_inputs_same(const struct cf_node_cache *cache,
+                     const struct cf_node *node,
+                     const struct cf_node_ports *ports,
+                     const struct local_pod *locals, size_t n_locals)
+{
+    if (!cache->pl_node || !node_equal(cache->pl_node, node)
+        || cache->pl_locals.n != 2 * n_locals) {
+        return false;
+    }
+    for (size_t i = 0; i < n_locals; i++) {
+        if (cache->pl_locals.v[2 * i] != locals[i].ip
+            || (cache->pl_locals.v[2 * i + 1]
+                != locals[i].binding - ports->bindings)) {
+            return false;
+        }
+    }
+    return cf_node_ports_equal(&cache->pl_ports, ports);
+}
+
+/* Records in 'cache' what its pipeline was made of (see
+ * pipeline_inputs_same()). */
+static void
+pipeline_inputs_record(struct cf_node_cache *cache,
+                       const struct cf_node *node,
+                       const struct cf_node_ports *ports,
+                       const struct local_pod *locals, size_t n_locals)
+{
+    if (cache->pl_node) {
+        cf_node_destroy(cache->pl_node);
+    }
+    cache->pl_node = cf_node_clone(node);
+    cf_node_ports_destroy(&cache->pl_ports);
+    cf_node_ports_clone(&cache->pl_ports, ports);
+    cache->pl_locals.n = 0;
+    for (size_t i = 0; i < n_locals; i++) {
+        u32_vec_push(&cache->pl_locals, locals[i].ip);
+        u32_vec_push(&cache->pl_locals, locals[i].binding - ports->bindings);
+    }
+}
+
 /* Updates 'cache' to 'node''s table with 'ports' and contributions 'pfs'
  * (taking ownership of them).  Returns false on an inconsistency or when
  * the cache can't be used (then the caller clears it). */
@@ -1159,29 +1222,33 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
     cflow_set_clear(&cache->removed);
     cflow_set_clear(&cache->added);
 
-    /* The pipeline. */
+    /* The pipeline: made again only if what it is made of changed. */
     struct local_pod *locals;
     size_t n_locals;
     compiler_collect_locals(c, ports, &locals, &n_locals);
-    struct cflow_set pipeline;
-    cflow_set_init(&pipeline);
-    compiler_add_pipeline(node, ports, locals, n_locals, &pipeline);
-    free(locals);
-    bool same = pipeline.n == cache->pipeline.n;
-    for (size_t i = 0; same && i < pipeline.n; i++) {
-        same = cflow_equal(&pipeline.flows[i], &cache->pipeline.flows[i]);
-    }
     bool ok = true;
-    if (!same) {
-        for (size_t i = 0; ok && i < cache->pipeline.n; i++) {
-            ok = mc_flow(cache, &cache->pipeline.flows[i], 0, false);
+    if (!pipeline_inputs_same(cache, node, ports, locals, n_locals)) {
+        struct cflow_set pipeline;
+        cflow_set_init(&pipeline);
+        compiler_add_pipeline(node, ports, locals, n_locals, &pipeline);
+        bool same = pipeline.n == cache->pipeline.n;
+        for (size_t i = 0; same && i < pipeline.n; i++) {
+            same = cflow_equal(&pipeline.flows[i],
+                               &cache->pipeline.flows[i]);
         }
-        for (size_t i = 0; ok && i < pipeline.n; i++) {
-            mc_flow(cache, &pipeline.flows[i], 0, true);
+        if (!same) {
+            for (size_t i = 0; ok && i < cache->pipeline.n; i++) {
+                ok = mc_flow(cache, &cache->pipeline.flows[i], 0, false);
+            }
+            for (size_t i = 0; ok && i < pipeline.n; i++) {
+                mc_flow(cache, &pipeline.flows[i], 0, true);
+            }
         }
+        cflow_set_destroy(&cache->pipeline);
+        cache->pipeline = pipeline;
+        pipeline_inputs_record(cache, node, ports, locals, n_locals);
     }
-    cflow_set_destroy(&cache->pipeline);
-    cache->pipeline = pipeline;
+    free(locals);
 
     /* The policies, by name. */
     struct cf_smap new_pfs;

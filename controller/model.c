@@ -1270,6 +1270,45 @@ cf_node_ports_destroy(struct cf_node_ports *np)
     cf_node_ports_init(np);
 }
 
+void
+cf_node_ports_clone(struct cf_node_ports *dst,
+                    const struct cf_node_ports *src)
+{
+    cf_node_ports_init(dst);
+    dst->n_bindings = src->n_bindings;
+    dst->bindings = memdup(src->bindings, src->n_bindings,
+                           sizeof *src->bindings);
+    for (size_t i = 0; i < src->n_bindings; i++) {
+        dst->bindings[i].pod = cf_xstrdup(src->bindings[i].pod);
+    }
+    dst->n_uplinks = src->n_uplinks;
+    dst->uplinks = memdup(src->uplinks, src->n_uplinks, sizeof *src->uplinks);
+    dst->n_unknown = src->n_unknown;
+    dst->unknown = memdup(src->unknown, src->n_unknown, sizeof *src->unknown);
+}
+
+bool
+cf_node_ports_equal(const struct cf_node_ports *a,
+                    const struct cf_node_ports *b)
+{
+    if (a->n_bindings != b->n_bindings || a->n_uplinks != b->n_uplinks
+        || a->n_unknown != b->n_unknown) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n_bindings; i++) {
+        const struct cf_binding *x = &a->bindings[i];
+        const struct cf_binding *y = &b->bindings[i];
+        if (strcmp(x->pod, y->pod) || x->ofport != y->ofport
+            || x->has_mac != y->has_mac
+            || (x->has_mac && memcmp(x->mac, y->mac, 6))) {
+            return false;
+        }
+    }
+    return (!memcmp(a->uplinks, b->uplinks, a->n_uplinks * sizeof *a->uplinks)
+            && !memcmp(a->unknown, b->unknown,
+                       a->n_unknown * sizeof *a->unknown));
+}
+
 static int
 compare_bindings(const void *a_, const void *b_)
 {

@@ -1564,6 +1564,63 @@ START_TEST(test_node_cache_big_keys)
 }
 END_TEST
 
+/* Compiles node 0 of 'cl' with 'ports' in full and through 'cache' and
+ * checks that both give the same flows. */
+static void
+check_ports_both(const struct cf_cluster *cl, const struct cf_node_ports *ports,
+                 struct cf_node_cache *cache)
+{
+    struct cf_compiler *c = cf_compiler_create(cl);
+    struct cflow_set full, cached;
+    cflow_set_init(&full);
+    cflow_set_init(&cached);
+    ck_assert(!cf_compiler_node_flows(c, cl->nodes[0], ports, &full));
+    ck_assert(!cf_compiler_node_flows_cached(c, cl->nodes[0], ports, cache,
+                                             &cached));
+    ck_assert_uint_eq(full.n, cached.n);
+    for (size_t k = 0; k < full.n; k++) {
+        ck_assert(cflow_equal(&full.flows[k], &cached.flows[k]));
+    }
+    cflow_set_destroy(&full);
+    cflow_set_destroy(&cached);
+    cf_compiler_destroy(c);
+}
+
+START_TEST(test_node_cache_pipeline)
+{
+    /* The cache makes the pipeline again only when the node, its ports or
+     * its local pods changed: change each alone. */
+    struct cf_cluster cl;
+    gen_big_keys(64, UINT64_MAX, &cl);
+    struct cf_node_cache *cache = cf_node_cache_create();
+    struct cf_node_ports ports;
+    tb_node_ports(&cl, cl.nodes[0], &ports);
+    check_ports_both(&cl, &ports, cache);
+    check_ports_both(&cl, &ports, cache);       /* Nothing changed. */
+
+    ports.bindings[3].ofport = 77;              /* A port number. */
+    check_ports_both(&cl, &ports, cache);
+    ports.bindings[4].mac[5] ^= 1;              /* A MAC. */
+    check_ports_both(&cl, &ports, cache);
+    ports.uplinks[0] = 101;                     /* An uplink. */
+    check_ports_both(&cl, &ports, cache);
+    ck_assert(!cf_addr_parse("10.0.2.99", &cl.pods[5]->ips[0]));
+    check_ports_both(&cl, &ports, cache);       /* A local pod's IP. */
+    struct cf_node *node = cl.nodes[0];
+    node->id++;                                 /* The zone. */
+    check_ports_both(&cl, &ports, cache);
+    ck_assert(!cf_addr_parse("192.168.0.2", &node->addrs[0]));
+    check_ports_both(&cl, &ports, cache);       /* The node's address. */
+
+    struct cf_node_cache_stats stats;
+    cf_node_cache_get_stats(cache, &stats);
+    ck_assert_uint_eq(stats.n_full + stats.n_fallbacks, 0);
+    cf_node_ports_destroy(&ports);
+    cf_node_cache_destroy(cache);
+    cf_cluster_destroy(&cl);
+}
+END_TEST
+
 static Suite *
 differential_suite(void)
 {
@@ -1577,6 +1634,7 @@ differential_suite(void)
     tcase_add_test(tc, test_node_cache);
     tcase_add_test(tc, test_node_cache_bands);
     tcase_add_test(tc, test_node_cache_big_keys);
+    tcase_add_test(tc, test_node_cache_pipeline);
     tcase_add_test(tc, test_node_cache_generations);
     tcase_add_test(tc, test_pod_change_marks);
     tcase_add_test(tc, test_node_cache_reuse);

@@ -364,6 +364,13 @@ struct cf_node_ports {
 
 void cf_node_ports_init(struct cf_node_ports *);
 void cf_node_ports_destroy(struct cf_node_ports *);  /* Frees contents. */
+/* Makes 'dst' (uninitialized) a copy of 'src'. */
+void cf_node_ports_clone(struct cf_node_ports *dst,
+                         const struct cf_node_ports *src);
+/* True if 'a' and 'b' hold the same ports (bindings, MACs, uplinks,
+ * others). */
+bool cf_node_ports_equal(const struct cf_node_ports *a,
+                         const struct cf_node_ports *b);
 /* Parses a port map: lines "<namespace>/<pod> <ofport> [<mac>]", "uplink
  * <ofport>", blank lines and '#' comments.  Returns NULL or a malloc'd
  * error naming the line. */
