@@ -9,6 +9,7 @@ store_libcfstore_la_SOURCES = \
 	store/schema.c \
 	store/schema.h \
 	store/store.c \
+	store/store-private.h \
 	store/validate.c \
 	store/validate.h
 store_libcfstore_la_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)

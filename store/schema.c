@@ -136,14 +136,20 @@ query_int(sqlite3 *db, const char *path, const char *sql, int64_t *valuep)
     return NULL;
 }
 
-/* Checks the version and owner of 'db' and, unless 'read_only', creates or
- * migrates the schema.  Runs inside the caller's transaction. */
+/* Checks the version and owner of 'db' and, unless 'read_only' or
+ * 'check_only', creates or migrates the schema.  Sets '*current' if the
+ * schema is (now) current.  With 'check_only', an older schema in a
+ * read-write open is no error: '*current' stays false and the caller
+ * migrates it under the write lock.  Runs inside the caller's
+ * transaction. */
 static char *
-prepare__(sqlite3 *db, const char *path, bool read_only)
+prepare__(sqlite3 *db, const char *path, bool read_only, bool check_only,
+          bool *current)
 {
     int64_t version, app_id, n_tables;
     char *error;
 
+    *current = false;
     if ((error = query_int(db, path, "PRAGMA user_version", &version))
         || (error = query_int(db, path, "PRAGMA application_id", &app_id))
         || (error = query_int(db, path,
@@ -163,6 +169,7 @@ prepare__(sqlite3 *db, const char *path, bool read_only)
                             CF_STORE_SCHEMA_VERSION);
     }
     if (version == CF_STORE_SCHEMA_VERSION) {
+        *current = true;
         return NULL;
     }
     if (read_only) {
@@ -170,6 +177,9 @@ prepare__(sqlite3 *db, const char *path, bool read_only)
                             "than this conjflow's (version %d): open it "
                             "read-write once to migrate it", path,
                             (long long) version, CF_STORE_SCHEMA_VERSION);
+    }
+    if (check_only) {
+        return NULL;
     }
 
     if (version == 0) {
@@ -189,6 +199,27 @@ prepare__(sqlite3 *db, const char *path, bool read_only)
                  "PRAGMA application_id = %d; PRAGMA user_version = %d;",
                  CF_STORE_APPLICATION_ID, CF_STORE_SCHEMA_VERSION);
         error = exec_sql(db, path, "setting the schema version", sql);
+        *current = !error;
+    }
+    return error;
+}
+
+/* Runs prepare__() in one transaction of its own ("BEGIN" or "BEGIN
+ * IMMEDIATE" per 'begin'), committed if it succeeded. */
+static char *
+prepare_in_transaction(sqlite3 *db, const char *path, const char *begin,
+                       bool read_only, bool check_only, bool *current)
+{
+    char *error = exec_sql(db, path, "starting a transaction", begin);
+    if (error) {
+        return error;
+    }
+    error = prepare__(db, path, read_only, check_only, current);
+    if (!error) {
+        error = exec_sql(db, path, "committing the schema", "COMMIT");
+    }
+    if (error) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     }
     return error;
 }
@@ -196,17 +227,16 @@ prepare__(sqlite3 *db, const char *path, bool read_only)
 char *
 cf_store_schema_prepare(sqlite3 *db, const char *path, bool read_only)
 {
-    char *error = exec_sql(db, path, "starting a transaction",
-                           read_only ? "BEGIN" : "BEGIN IMMEDIATE");
-    if (error) {
-        return error;
-    }
-    error = prepare__(db, path, read_only);
-    if (!error) {
-        error = exec_sql(db, path, "committing the schema", "COMMIT");
-    }
-    if (error) {
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    /* The usual case, a current schema, needs only a read transaction:
+     * opening a store does not wait for another process's write.  A
+     * schema to create or migrate is checked again under the write lock,
+     * since another process may have done it in between. */
+    bool current;
+    char *error = prepare_in_transaction(db, path, "BEGIN", read_only, true,
+                                         &current);
+    if (!error && !current && !read_only) {
+        error = prepare_in_transaction(db, path, "BEGIN IMMEDIATE", false,
+                                       false, &current);
     }
     return error;
 }

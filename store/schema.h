@@ -22,8 +22,9 @@ struct sqlite3;
  * CF_STORE_SCHEMA_VERSION: creates it in an empty file, migrates an older
  * one forward, refuses a newer one or a file that is not a conjflow store.
  * With 'read_only', only checks that the schema is current.  Must be
- * called outside any transaction; takes the write lock itself.  Returns
- * NULL or a malloc'd error message. */
+ * called outside any transaction: checks in a read transaction of its own
+ * and takes the write lock only to create or migrate (checking again
+ * under it).  Returns NULL or a malloc'd error message. */
 char *cf_store_schema_prepare(struct sqlite3 *db, const char *path,
                               bool read_only);
 

@@ -54,6 +54,7 @@
 #include "codec.h"
 #include "conjflow/cfutil.h"
 #include "schema.h"
+#include "store-private.h"
 #include "validate.h"
 
 /* How many change feed rows the store keeps by default (meta 'feed_keep'
@@ -153,6 +154,10 @@ enum {
     S_FEED_AFTER,               /* ?1 after -> seq, kind, ns, name,
                                  * deleted (by seq through its index;
                                  * same order as rowid). */
+    S_META_UPDATE,              /* ?1 key, ?2 value: changes an existing
+                                 * key only (one page written, where
+                                 * S_META_SET's REPLACE also rewrites the
+                                 * key's index entry). */
     S_FEED_BOUNDS,              /* min(rowid), max(rowid). */
     S_FEED_SEQ_AT,              /* ?1 rowid -> seq of the first row at or
                                  * after it. */
@@ -182,8 +187,13 @@ static const char *const other_sql[N_STMTS - S_META_GET] = {
     [S_FEED_AFTER - S_META_GET] = "SELECT seq, kind, ns, name, deleted "
                                   "FROM changes WHERE seq > ?1 "
                                   "ORDER BY seq, rowid",
-    [S_FEED_BOUNDS - S_META_GET] = "SELECT min(rowid), max(rowid) "
-                                   "FROM changes",
+    [S_META_UPDATE - S_META_GET] = "UPDATE meta SET value = ?2 "
+                                   "WHERE key = ?1",
+    /* Two subqueries, each answered by one b-tree descent: "SELECT
+     * min(rowid), max(rowid) FROM changes" would scan the whole feed
+     * (SQLite only optimizes a lone min() or max()) at every commit. */
+    [S_FEED_BOUNDS - S_META_GET] = "SELECT (SELECT min(rowid) FROM changes), "
+                                   "(SELECT max(rowid) FROM changes)",
     [S_FEED_SEQ_AT - S_META_GET] = "SELECT seq FROM changes "
                                    "WHERE rowid >= ?1 "
                                    "ORDER BY rowid LIMIT 1",
@@ -250,6 +260,27 @@ get_stmt(struct cf_store *store, int id, sqlite3_stmt **stmtp)
     }
     *stmtp = stmt;
     return NULL;
+}
+
+size_t
+cf_store__n_statements(void)
+{
+    return N_STMTS;
+}
+
+const char *
+cf_store__statement_sql(size_t i, bool *may_scan)
+{
+    *may_scan = false;
+    if (i >= N_STMTS) {
+        return NULL;
+    }
+    if (i < S_META_GET) {
+        enum kind_op op = i % K_N_OPS;
+        *may_scan = op == K_LIST || op == K_FREE_ID;
+        return kind_sql[i / K_N_OPS][op];
+    }
+    return other_sql[i - S_META_GET];
 }
 
 /* The per-kind statement 'op' for 'kind'. */
@@ -377,18 +408,34 @@ meta_int(struct cf_store *store, const char *key, int64_t *valuep)
     return error;
 }
 
-/* Sets meta integer 'key' to 'value'. */
+/* Runs meta statement 'id' (S_META_UPDATE or S_META_SET) with 'key' and
+ * integer 'value'. */
 static char *
-set_meta_int(struct cf_store *store, const char *key, int64_t value)
+write_meta_int(struct cf_store *store, int id, const char *key,
+               int64_t value)
 {
     sqlite3_stmt *stmt;
-    char *error = get_stmt(store, S_META_SET, &stmt);
+    char *error = get_stmt(store, id, &stmt);
     if (error) {
         return error;
     }
     bind_str(stmt, 1, key);
     sqlite3_bind_int64(stmt, 2, value);
     return run(store, stmt, "writing the store's state");
+}
+
+/* Sets meta integer 'key' to 'value' (within a write transaction).  The
+ * keys the store keeps ('seq', 'feed_floor') exist from the schema's
+ * creation on, so this is normally an UPDATE of one row; a missing key is
+ * inserted. */
+static char *
+set_meta_int(struct cf_store *store, const char *key, int64_t value)
+{
+    char *error = write_meta_int(store, S_META_UPDATE, key, value);
+    if (error || sqlite3_changes(store->db) > 0) {
+        return error;
+    }
+    return write_meta_int(store, S_META_SET, key, value);
 }
 
 /* ---- Opening and closing ------------------------------------------------ */

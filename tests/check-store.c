@@ -5,9 +5,11 @@
  * Unit tests of the store (store/): the record codec, the schema and its
  * migration from version 1, apply/delete/replace and their results, ids,
  * validation (a rejected batch leaves the file's content identical), the
- * change feed and its trimming, bindings and meta; and, with real
- * processes on a real file, two writers and a reader at once, and kill -9
- * in the middle of a large apply.
+ * change feed and its trimming, bindings and meta, query plans (no
+ * statement but the full lists reads a whole table), opening a store
+ * while another connection writes; and, with real processes on a real
+ * file, two writers and a reader at once, and kill -9 in the middle of a
+ * large apply.
  *
  * Each test works in a fresh temporary directory ($TMPDIR or /tmp).
  */
@@ -28,6 +30,7 @@
 #include "conjflow/cfutil.h"
 #include "conjflow/model.h"
 #include "conjflow/store.h"
+#include "store-private.h"
 
 #ifndef CF_TEST_SRCDIR
 #define CF_TEST_SRCDIR "."
@@ -1399,6 +1402,175 @@ START_TEST(test_kill_during_apply)
 }
 END_TEST
 
+/* ---- Costs that must not grow with the store ---------------------------- */
+
+/* True if SQLite's plan for 'sql' on 'db' reads a whole table or index
+ * ("SCAN t", but not "SCAN CONSTANT ROW").  Stores the plan in '*planp'
+ * (malloc'd), for messages. */
+static bool
+plan_scans(sqlite3 *db, const char *sql, char **planp)
+{
+    char *eqp = cf_xasprintf("EXPLAIN QUERY PLAN %s", sql);
+    sqlite3_stmt *stmt;
+    ck_assert_msg(sqlite3_prepare_v2(db, eqp, -1, &stmt, NULL) == SQLITE_OK,
+                  "%s: %s", sql, sqlite3_errmsg(db));
+    struct cf_ds plan = CF_DS_INIT;
+    bool scans = false;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        const char *detail = (const char *) sqlite3_column_text(stmt, 3);
+        cf_ds_put_format(&plan, "%s; ", detail ? detail : "");
+        if (detail && !strncmp(detail, "SCAN ", 5)
+            && strcmp(detail, "SCAN CONSTANT ROW")) {
+            scans = true;
+        }
+    }
+    sqlite3_finalize(stmt);
+    free(eqp);
+    *planp = cf_ds_steal(&plan);
+    return scans;
+}
+
+/* Every statement the store runs finds its rows through an index, except
+ * the full lists and the free-id search: in particular nothing that every
+ * commit runs (the change feed's bounds for trimming, meta, lookups) reads
+ * a whole table, so an apply costs the same with a full change feed
+ * (100,000 rows by default) as with an empty one. */
+START_TEST(test_statements_use_indexes)
+{
+    struct cf_store *store = open_store();
+    cf_store_close(store);
+
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY,
+                                     NULL), SQLITE_OK);
+    /* The check itself can fail: min() and max() together, without
+     * subqueries, scan the feed. */
+    char *plan;
+    ck_assert(plan_scans(db, "SELECT min(rowid), max(rowid) FROM changes",
+                         &plan));
+    free(plan);
+
+    size_t n_checked = 0, n_may_scan = 0;
+    for (size_t i = 0; i < cf_store__n_statements(); i++) {
+        bool may_scan;
+        const char *sql = cf_store__statement_sql(i, &may_scan);
+        if (!sql) {
+            continue;
+        }
+        bool scans = plan_scans(db, sql, &plan);
+        ck_assert_msg(!scans || may_scan, "%s: plan %s", sql, plan);
+        free(plan);
+        n_checked++;
+        n_may_scan += may_scan;
+    }
+    ck_assert_uint_ge(n_checked, 40);
+    ck_assert_uint_eq(n_may_scan, 6);   /* 4 lists, 2 free-id searches. */
+    sqlite3_close(db);
+}
+END_TEST
+
+/* Trimming keeps whole commits, and the store's own meta rows ('seq',
+ * 'feed_floor'), normally updated in place, are recreated if missing. */
+START_TEST(test_trim_and_meta_rows)
+{
+    struct cf_store *store = open_store();
+    struct batch b = { .n = 0 };
+    uint64_t seq = 0;
+
+    ck_ok(cf_store_meta_set(store, "feed_keep", "10"));
+    batch_add(&b, make_ns("x"));
+    for (unsigned i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "p%u", i);
+        batch_add(&b, make_pod("x", name, "web", i + 1));
+    }
+    ck_ok(batch_apply(store, &b, false, &seq));      /* seq 1: 21 rows. */
+    batch_clear(&b);
+    ck_assert_uint_eq(seq, 1);
+    /* Commit 1 is not split although it holds more than 10 rows. */
+    ck_assert_int_eq(raw_int(dbpath, "SELECT count(*) FROM changes"), 21);
+
+    /* Ten one-row commits (seq 2..11): the last one pushes commit 1 out
+     * whole. */
+    for (unsigned i = 0; i < 10; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "q%u", i);
+        batch_add(&b, make_pod("x", name, "db", 100 + i));
+        ck_ok(batch_apply(store, &b, false, &seq));
+        batch_clear(&b);
+        ck_assert_int_eq(raw_int(dbpath, "SELECT count(*) FROM changes"),
+                         i < 9 ? 22 + i : 10);
+    }
+    ck_assert_uint_eq(seq, 11);
+    ck_assert_int_eq(raw_int(dbpath, "SELECT value FROM meta "
+                             "WHERE key = 'feed_floor'"), 1);
+    ck_assert_int_eq(raw_int(dbpath, "SELECT value FROM meta "
+                             "WHERE key = 'seq'"), 11);
+
+    /* Without its 'feed_floor' row, the next trim inserts it again. */
+    raw_exec(dbpath, "DELETE FROM meta WHERE key = 'feed_floor'");
+    batch_add(&b, make_pod("x", "r", "db", 200));
+    ck_ok(batch_apply(store, &b, false, &seq));      /* seq 12 */
+    batch_clear(&b);
+    ck_assert_int_eq(raw_int(dbpath, "SELECT value FROM meta "
+                             "WHERE key = 'feed_floor'"), 2);
+    ck_assert_int_eq(raw_int(dbpath, "SELECT count(*) FROM changes"), 10);
+
+    struct cf_change *changes;
+    size_t n;
+    uint64_t last;
+    bool too_old;
+    ck_ok(cf_store_changes(store, 1, 0, &changes, &n, &last, &too_old));
+    ck_assert(too_old);
+    free_changes(changes, n);
+    ck_ok(cf_store_changes(store, 2, 0, &changes, &n, &last, &too_old));
+    ck_assert(!too_old);
+    ck_assert_uint_eq(n, 10);
+    ck_assert_uint_eq(changes[0].seq, 3);
+    ck_assert_uint_eq(last, 12);
+    free_changes(changes, n);
+    cf_store_close(store);
+}
+END_TEST
+
+/* Opening a store does not wait for another process's write transaction:
+ * checking a current schema only reads. */
+START_TEST(test_open_during_write)
+{
+    struct cf_store *store = open_store();
+    struct batch b = { .n = 0 };
+    uint64_t seq = 0;
+    batch_add(&b, make_ns("x"));
+    ck_ok(batch_apply(store, &b, false, &seq));
+    batch_clear(&b);
+    cf_store_close(store);
+
+    /* Another connection holds the write lock with a write pending. */
+    sqlite3 *writer;
+    ck_assert_int_eq(sqlite3_open(dbpath, &writer), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(writer, "BEGIN IMMEDIATE; "
+                                  "INSERT INTO meta (key, value) "
+                                  "VALUES ('pending', 1)", NULL, NULL, NULL),
+                     SQLITE_OK);
+
+    enum cf_store_mode modes[] = { CF_STORE_READ_WRITE, CF_STORE_READ_ONLY };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(modes); i++) {
+        ck_ok(cf_store_open(dbpath, modes[i], &store));
+        uint64_t now = 0;
+        ck_ok(cf_store_seq(store, &now));
+        ck_assert_uint_eq(now, seq);
+        char *value;
+        ck_ok(cf_store_meta_get(store, "pending", &value));
+        ck_assert_ptr_null(value);              /* Not committed. */
+        cf_store_close(store);
+    }
+
+    ck_assert_int_eq(sqlite3_exec(writer, "ROLLBACK", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(writer);
+}
+END_TEST
+
 /* ---- Suite -------------------------------------------------------------- */
 
 /* The store's test suite. */
@@ -1415,6 +1587,9 @@ store_suite(void)
     tcase_add_test(tc, test_apply_results_and_ids);
     tcase_add_test(tc, test_rejected_batch);
     tcase_add_test(tc, test_delete_and_feed);
+    tcase_add_test(tc, test_statements_use_indexes);
+    tcase_add_test(tc, test_trim_and_meta_rows);
+    tcase_add_test(tc, test_open_during_write);
     tcase_add_test(tc, test_replace_kind);
     tcase_add_test(tc, test_node_ids_exhausted);
     tcase_add_test(tc, test_bindings_and_meta);
