@@ -111,6 +111,7 @@ EXTRA_DIST += tests/trace/trace.py
 # in SYSTEM_TESTS; "make check-conformance" runs the same by hand.
 EXTRA_DIST += \
 	tests/conformance/conformance.py \
+	tests/conformance/extra-cases.json \
 	tests/conformance/ipblock-templates.json \
 	tests/conformance/run \
 	tests/conformance/suite

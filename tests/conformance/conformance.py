@@ -113,10 +113,20 @@ name), delete_all_policies (namespaces), add_namespace_labels,
 set_namespace_labels (namespace, labels), add_pod_labels, set_pod_labels
 (namespace, pod, labels).  ipBlock templates {{hostcidr:NS/POD}},
 {{cidr4:NS/POD}} and {{ip:NS/POD}} are filled from the pods' real IPs.
+Beyond the shared format, objects can come and go: delete_pod (namespace,
+pod), create_pod (namespace, pod, labels, optional port_names:
+{"PORT/PROTO": NAME} renaming that pod's container ports, e.g.
+{"81/TCP": "web"}), delete_namespace (namespace: with its pods and
+policies, as the API server does), create_namespace (namespace, labels).
+Only pods and namespaces of the model can be created (their network
+namespaces stay in place while they are deleted); a probe leaves out
+("-") every cell from or to a pod the store does not hold at that step.
+The next case starts again from the whole model.
 """
 
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 TEMPLATE_RE = re.compile(r"\{\{([a-z0-9]+):([^}]*)\}\}")
+PORT_KEY_RE = re.compile(r"^[0-9]+/(TCP|UDP|SCTP)$")
 SYNC_TIMEOUT = 60.0             # Seconds to wait for conjflowd.
 PROBE_TIMEOUT_MS = 1000         # The corpus's 1 s probe timeout.
 
@@ -296,11 +306,29 @@ def check_action(action, where, ns_names, pod_keys):
         expect(action.get("namespace") in ns_names, where,
                "needs a \"namespace\" of the model")
         check_labels(action.get("labels"), where)
-    elif op in ("add_pod_labels", "set_pod_labels"):
+    elif op in ("add_pod_labels", "set_pod_labels", "create_pod"):
         expect("%s/%s" % (action.get("namespace"), action.get("pod"))
                in pod_keys, where, "needs \"namespace\" and \"pod\" of "
                "the model")
         check_labels(action.get("labels"), where)
+        names = action.get("port_names", {})
+        expect(op == "create_pod" or "port_names" not in action, where,
+               "only create_pod takes \"port_names\"")
+        expect(isinstance(names, dict)
+               and all(isinstance(k, str) and PORT_KEY_RE.match(k)
+                       and isinstance(v, str) and v
+                       for k, v in names.items()),
+               where, "\"port_names\" must map \"PORT/PROTO\" (e.g. "
+               "\"81/TCP\") to a name")
+    elif op == "delete_pod":
+        expect("%s/%s" % (action.get("namespace"), action.get("pod"))
+               in pod_keys, where, "needs \"namespace\" and \"pod\" of "
+               "the model")
+    elif op in ("create_namespace", "delete_namespace"):
+        expect(action.get("namespace") in ns_names, where,
+               "needs a \"namespace\" of the model")
+        if op == "create_namespace":
+            check_labels(action.get("labels", {}), where)
     else:
         raise CorpusError("%s: unknown op %r" % (where, op))
 
@@ -444,16 +472,20 @@ class Cluster:
         return {"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "labels": labels}}
 
-    def pod_manifest(self, key, labels, served):
+    def pod_manifest(self, key, labels, served, port_names=None):
         """Returns the Pod manifest of pod 'key' ("ns/name") with 'labels',
         its node and IP, and one container per (port, protocol) of
-        'served', each with its port named serve-<port>-<proto>."""
+        'served', each with its port named serve-<port>-<proto>, or
+        port_names["<port>/<PROTO>"] where 'port_names' (a dict, may be
+        None) has that key."""
         ns, name = key.split("/", 1)
         pod = self.pods[key]
+        port_names = port_names or {}
         containers = [{"name": "cont-%d-%s" % (port, proto.lower()),
                        "image": "cf-netprobe",
-                       "ports": [{"name": "serve-%d-%s"
-                                  % (port, proto.lower()),
+                       "ports": [{"name": port_names.get(
+                                      "%d/%s" % (port, proto),
+                                      "serve-%d-%s" % (port, proto.lower())),
                                   "containerPort": port,
                                   "protocol": proto}]}
                       for port, proto in served]
@@ -521,14 +553,15 @@ class Cluster:
         return path
 
     def converge(self, desired):
-        """Makes the store hold exactly 'desired' (key -> manifest) for the
-        kinds it lists, and no NetworkPolicy it doesn't: one "apply" of
-        every new or changed object, one "delete" of every policy no
-        longer wanted.  Returns (keys applied, keys deleted)."""
+        """Makes the store hold exactly 'desired' (key -> manifest): one
+        "apply" of every new or changed object (in the order of
+        'desired': namespaces before their pods and policies), one
+        "delete" of every object no longer wanted (policies, pods,
+        namespaces; conjflowctl deletes namespaces last).  Returns (keys
+        applied, keys deleted)."""
         changed = [k for k, m in desired.items()
                    if self.applied.get(k) != m]
-        gone = [k for k in self.applied
-                if k[0] == "NetworkPolicy" and k not in desired]
+        gone = [k for k in self.applied if k not in desired]
         if changed:
             self.conjflowctl("apply", "-f", self.write_list(
                 [desired[k] for k in changed]))
@@ -641,20 +674,26 @@ class Cluster:
 
     # Probes.
 
-    def probe(self, probes, ignore_diagonal):
+    def probe(self, probes, ignore_diagonal, present=None):
         """Probes every pod to every pod (not itself if 'ignore_diagonal')
         for each of 'probes' (the step's probe objects), all at once: one
-        cf-netprobe per source pod, every source in parallel.  Returns one
-        matrix per probe: a list of rows (lists) of True (connected), False
-        (blocked) or None (not probed)."""
+        cf-netprobe per source pod, every source in parallel.  'present'
+        (a set of pod keys, None for all) leaves out the cells from or to
+        other pods (pods the store does not hold).  Returns one matrix per
+        probe: a list of rows (lists) of True (connected), False (blocked)
+        or None (not probed)."""
         n = len(self.order)
         result = [[[None] * n for _ in range(n)] for _ in probes]
         procs = []
         for i, src in enumerate(self.order):
+            if present is not None and src not in present:
+                continue
             cells, targets = [], []
             for pi, p in enumerate(probes):
                 for j, dst in enumerate(self.order):
                     if ignore_diagonal and i == j:
+                        continue
+                    if present is not None and dst not in present:
                         continue
                     cells.append((pi, j))
                     targets.append("%s:%s:%d" % (p["protocol"].lower(),
@@ -697,10 +736,29 @@ class Cluster:
 
 def apply_action(action, state, where):
     """Applies one step 'action' to 'state' (dict: policies (ns, name) ->
-    manifest, ns_labels, pod_labels), the objects the step wants."""
+    manifest, ns_labels (name -> labels, the namespaces that exist),
+    pod_labels (key -> labels, the pods that exist), port_names (key ->
+    the pod's port renames, see create_pod)), the objects the step
+    wants.  Raises CorpusError for an action the state does not allow
+    (deleting what does not exist, creating what does)."""
     op = action["op"]
+    # Objects deleted by an earlier delete_pod / delete_namespace.
+    if (action.get("namespace") not in state["ns_labels"]
+            and op not in ("create_namespace", "delete_namespace",
+                           "delete_all_policies", "create_policy",
+                           "update_policy")):
+        raise CorpusError("%s: %s: namespace %s does not exist (deleted)"
+                          % (where, op, action.get("namespace")))
+    if (op in ("add_pod_labels", "set_pod_labels")
+            and "%s/%s" % (action["namespace"], action["pod"])
+            not in state["pod_labels"]):
+        raise CorpusError("%s: %s: pod %s/%s does not exist (deleted)"
+                          % (where, op, action["namespace"], action["pod"]))
     if op in ("create_policy", "update_policy"):
         md = action["policy"]["metadata"]
+        if md["namespace"] not in state["ns_labels"]:
+            raise CorpusError("%s: %s: namespace %s does not exist "
+                              "(deleted)" % (where, op, md["namespace"]))
         state["policies"][(md["namespace"], md["name"])] = action["policy"]
     elif op == "delete_policy":
         key = (action["namespace"], action["name"])
@@ -725,6 +783,42 @@ def apply_action(action, state, where):
     elif op == "set_pod_labels":
         key = "%s/%s" % (action["namespace"], action["pod"])
         state["pod_labels"][key] = dict(action["labels"])
+    elif op == "delete_pod":
+        key = "%s/%s" % (action["namespace"], action["pod"])
+        if key not in state["pod_labels"]:
+            raise CorpusError("%s: delete_pod %s: no such pod" % (where, key))
+        del state["pod_labels"][key]
+        state["port_names"].pop(key, None)
+    elif op == "create_pod":
+        key = "%s/%s" % (action["namespace"], action["pod"])
+        if key in state["pod_labels"]:
+            raise CorpusError("%s: create_pod %s: the pod exists"
+                              % (where, key))
+        if action["namespace"] not in state["ns_labels"]:
+            raise CorpusError("%s: create_pod %s: no namespace %s"
+                              % (where, key, action["namespace"]))
+        state["pod_labels"][key] = dict(action["labels"])
+        state["port_names"][key] = dict(action.get("port_names", {}))
+    elif op == "delete_namespace":
+        name = action["namespace"]
+        if name not in state["ns_labels"]:
+            raise CorpusError("%s: delete_namespace %s: no such namespace"
+                              % (where, name))
+        del state["ns_labels"][name]
+        for key in [k for k in state["pod_labels"]
+                    if k.split("/", 1)[0] == name]:
+            del state["pod_labels"][key]
+            state["port_names"].pop(key, None)
+        for key in [k for k in state["policies"] if k[0] == name]:
+            del state["policies"][key]
+    elif op == "create_namespace":
+        name = action["namespace"]
+        if name in state["ns_labels"]:
+            raise CorpusError("%s: create_namespace %s: the namespace "
+                              "exists" % (where, name))
+        labels = dict(action.get("labels", {}))
+        labels["kubernetes.io/metadata.name"] = name
+        state["ns_labels"][name] = labels
 
 
 def desired_objects(cluster, state, served, where):
@@ -736,8 +830,8 @@ def desired_objects(cluster, state, served, where):
             name, labels)
     for key, labels in state["pod_labels"].items():
         ns, name = key.split("/", 1)
-        desired[("Pod", ns, name)] = cluster.pod_manifest(key, labels,
-                                                          served)
+        desired[("Pod", ns, name)] = cluster.pod_manifest(
+            key, labels, served, state.get("port_names", {}).get(key))
     for (ns, name), pol in state["policies"].items():
         desired[("NetworkPolicy", ns, name)] = cluster.fill_templates(
             pol, "%s: policy %s/%s" % (where, ns, name))
@@ -763,7 +857,7 @@ def format_matrices(order, want, got, ignore_diagonal):
                                      "actual (* differs)"),
              "    %s  |  %s" % (head, head[width:])]
     for i, src in enumerate(order):
-        left = "".join("%*s" % (cell, "-" if ignore_diagonal and i == j
+        left = "".join("%*s" % (cell, "-" if got[i][j] is None
                                 else want[i][j])
                        for j in range(len(order)))
         right = ""
@@ -803,13 +897,17 @@ def run_case(cluster, case, state_base, opts, out):
                    ", ".join("%s %s" % (k[0].lower(),
                                         "/".join(x for x in k[1:] if x))
                              for k in changed) or "nothing",
-                   ", ".join("networkpolicy %s/%s" % k[1:] for k in gone)
-                   or "nothing", w))
+                   ", ".join("%s %s" % (k[0].lower(),
+                                        "/".join(x for x in k[1:] if x))
+                             for k in gone) or "nothing", w))
         probes = step.get("probes", [])
         if not probes:
             continue
+        present = set(state["pod_labels"])
+        if present == set(order):
+            present = None
         t0 = time.monotonic()
-        results = cluster.probe(probes, ignore_diag)
+        results = cluster.probe(probes, ignore_diag, present)
         if opts["verbose"]:
             out("  step %d: %d probes x %d pairs in %.3f s"
                 % (si + 1, len(probes), len(order) * len(order),
@@ -833,13 +931,13 @@ def run_case(cluster, case, state_base, opts, out):
                                              % (case["id"], si + 1,
                                                 p["port"],
                                                 p["protocol"].lower()))
-                again = cluster.probe([p], ignore_diag)[0]
+                again = cluster.probe([p], ignore_diag, present)[0]
                 still = sum(1 for i, j in diffs
                             if glyph(again[i][j]) != want[i][j])
                 # Then without the datapath's cached flows: tells a wrong
                 # OpenFlow table from a datapath flow left stale.
                 cluster.purge_datapath()
-                third = cluster.probe([p], ignore_diag)[0]
+                third = cluster.probe([p], ignore_diag, present)[0]
                 purged = sum(1 for i, j in diffs
                              if glyph(third[i][j]) != want[i][j])
                 extra.append("    (probed again at once: %d of the %d "
@@ -880,7 +978,7 @@ def cmd_run(argv):
                       opts["cold_datapath"])
     ns_labels, pod_labels = cluster.base_labels()
     base = {"policies": {}, "ns_labels": ns_labels,
-            "pod_labels": pod_labels}
+            "pod_labels": pod_labels, "port_names": {}}
     t_start = time.monotonic()
 
     # The model, and a first check with no policy: every pod reaches every
