@@ -368,6 +368,28 @@ compiler_cache_rec_sets(const struct cf_node_cache *cache,
 
 /* See compiler-private.h. */
 bool
+compiler_cache_recs_known(const struct cf_node_cache *cache,
+                          const struct cf_rule *rule,
+                          struct peer_rec *const *recs, bool *unchanged)
+{
+    *unchanged = true;
+    if (!recs) {
+        return false;
+    }
+    for (size_t i = 0; i < rule->n_peers; i++) {
+        if (rule->peers[i].has_ipblock) {
+            continue;
+        }
+        if (!recs[i] || recs[i]->gen != cache->gen) {
+            return false;
+        }
+        *unchanged = *unchanged && !recs[i]->changed;
+    }
+    return true;
+}
+
+/* See compiler-private.h. */
+bool
 compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                struct cf_compiler *c,
                                const struct cf_policy *p,
@@ -375,25 +397,11 @@ compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                struct rule_cache *rc, char *const *known_keys,
                                struct peer_rec **recs)
 {
-    bool unchanged = true;
-    if (recs) {
-        /* Every record known and already refreshed by this compilation
-         * (by another rule with the same selection): nothing to look up. */
-        size_t i;
-        for (i = 0; i < rule->n_peers; i++) {
-            if (rule->peers[i].has_ipblock) {
-                continue;
-            }
-            if (!recs[i] || recs[i]->gen != cache->gen) {
-                break;
-            }
-            unchanged = unchanged && !recs[i]->changed;
-        }
-        if (i == rule->n_peers) {
-            return unchanged;
-        }
-        unchanged = true;
+    bool unchanged;
+    if (compiler_cache_recs_known(cache, rule, recs, &unchanged)) {
+        return unchanged;
     }
+    unchanged = true;
     compiler_rule_peers_get(c, p, rule, rc, known_keys);
     for (size_t i = 0; i < rule->n_peers; i++) {
         if (rule->peers[i].has_ipblock) {

@@ -224,7 +224,6 @@ cf_smap_destroy(struct cf_smap *map, void (*free_data)(void *))
             if (free_data) {
                 free_data(node->data);
             }
-            free(node->key);
             free(node);
         }
     }
@@ -284,9 +283,11 @@ cf_smap_slot(struct cf_smap *map, const char *key)
         if (map->n >= map->mask) {
             cf_smap_expand(map);
         }
-        node = cf_xmalloc(sizeof *node);
+        /* One allocation for the node and its key. */
+        size_t len = strlen(key);
+        node = cf_xmalloc(sizeof *node + len + 1);
         node->hash = hash;
-        node->key = cf_xstrdup(key);
+        node->key = memcpy(node + 1, key, len + 1);
         node->data = NULL;
         node->next = map->buckets[hash & map->mask];
         map->buckets[hash & map->mask] = node;
@@ -312,7 +313,6 @@ cf_smap_sweep(struct cf_smap *map, bool (*keep)(void *data, void *aux),
             if (free_data) {
                 free_data(node->data);
             }
-            free(node->key);
             free(node);
             map->n--;
         }

@@ -79,7 +79,8 @@ void cidr4_difference(const struct cidr4 *block, const struct cf_cidr *except,
 struct cf_smap_node {
     struct cf_smap_node *next;     /* Next in the bucket. */
     uint32_t hash;              /* Hash of 'key'. */
-    char *key;                  /* Owned key. */
+    char *key;                  /* The key (stored after the node, in
+                                 * the same allocation). */
     void *data;                 /* Caller's value (not owned). */
 };
 
@@ -458,6 +459,14 @@ bool compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                     struct rule_cache *rc,
                                     char *const *known_keys,
                                     struct peer_rec **recs);
+/* If 'recs' (as for compiler_cache_peers_unchanged()) holds a record for
+ * each selector peer of 'rule', each refreshed in this compilation, stores
+ * in '*unchanged' whether they all select what they did and returns true;
+ * otherwise returns false. */
+bool compiler_cache_recs_known(const struct cf_node_cache *cache,
+                               const struct cf_rule *rule,
+                               struct peer_rec *const *recs,
+                               bool *unchanged);
 /* Returns the record epoch of 'cache': it changes whenever the cache frees
  * a peer record, which invalidates every record pointer taken before. */
 uint64_t compiler_cache_rec_epoch(const struct cf_node_cache *cache);

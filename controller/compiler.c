@@ -915,8 +915,10 @@ struct conj_patch {
  * address set changed only by the addresses that some peer gained or lost
  * (an address is in the set iff some peer selects a pod with it), so the
  * last conjunction with those few peer entries added or removed is what
- * compiling it again would give.  Fills in '*pp' and returns true, or
- * returns false if the rule must be compiled in full.  Changes nothing. */
+ * compiling it again would give.  'recs' (or NULL) are the contribution's
+ * records of the rule's peers; 'rc' may be NULL if they hold every
+ * selector peer's.  Fills in '*pp' and returns true, or returns false if
+ * the rule must be compiled in full.  Changes nothing. */
 static bool
 plan_patch(const struct reuse *ru, const struct cf_rule *rule,
            const struct rule_cache *rc, struct peer_rec *const *recs,
@@ -936,7 +938,7 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
         bool known = (recs && recs[i]
                       ? compiler_cache_rec_sets(ru->cache, recs[i], &prev[i],
                                                 &now[i], &delta)
-                      : (rc->have_peers
+                      : (rc && rc->have_peers
                          && compiler_cache_peer_sets(ru->cache,
                                                      rc->peer_keys[i],
                                                      &prev[i], &now[i],
@@ -1086,8 +1088,10 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
         return NULL;
     }
     size_t n_rules = p->n_ingress + p->n_egress;
-    struct conj_patch *plans = cf_xcalloc(n_rules ? n_rules : 1,
-                                          sizeof *plans);
+    struct conj_patch plans_buf[16];
+    struct conj_patch *plans = (n_rules <= CF_ARRAY_SIZE(plans_buf)
+                                ? plans_buf
+                                : cf_xcalloc(n_rules, sizeof *plans));
     size_t n_plans = 0;
     size_t key_ofs = 0;         /* Peers of the rules before. */
     bool ok = true;
@@ -1106,13 +1110,18 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
             continue;           /* Made of the policy and local pods. */
         }
         enum cflow_dir dir = ingress ? CFLOW_DIR_INGRESS : CFLOW_DIR_EGRESS;
-        struct rule_cache *rc = rule_cache_get(c, pi, dir, r);
-        char *const *keys = (ru->peer_keys
-                             && ofs + rule->n_peers <= ru->n_peer_keys
-                             ? &ru->peer_keys[ofs] : NULL);
         struct peer_rec **recs = reuse_recs(ru, ofs, rule->n_peers);
-        if (compiler_cache_peers_unchanged(ru->cache, c, p, rule, rc,
-                                           keys, recs)) {
+        struct rule_cache *rc = NULL;   /* Not needed if 'recs' tell. */
+        bool unchanged;
+        if (!compiler_cache_recs_known(ru->cache, rule, recs, &unchanged)) {
+            rc = rule_cache_get(c, pi, dir, r);
+            char *const *keys = (ru->peer_keys
+                                 && ofs + rule->n_peers <= ru->n_peer_keys
+                                 ? &ru->peer_keys[ofs] : NULL);
+            unchanged = compiler_cache_peers_unchanged(ru->cache, c, p, rule,
+                                                       rc, keys, recs);
+        }
+        if (unchanged) {
             compiler_cache_count_reuse(ru->cache);
             continue;
         }
@@ -1128,7 +1137,9 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
         old->policy = p;
         old->in_place = true;
     }
-    free(plans);
+    if (plans != plans_buf) {
+        free(plans);
+    }
     return ok ? old : NULL;
 }
 
