@@ -368,6 +368,19 @@ compiler_cache_rec_sets(const struct cf_node_cache *cache,
 
 /* See compiler-private.h. */
 bool
+compiler_cache_recs_unchanged(const struct cf_node_cache *cache,
+                              struct peer_rec *const *recs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (recs[i]->gen != cache->gen || recs[i]->changed) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* See compiler-private.h. */
+bool
 compiler_cache_recs_known(const struct cf_node_cache *cache,
                           const struct cf_rule *rule,
                           struct peer_rec *const *recs, bool *unchanged)

@@ -349,6 +349,13 @@ struct cf_policy_flows {
                                      * cache's record epoch is
                                      * 'recs_epoch'. */
     uint64_t recs_epoch;
+    struct peer_rec **uniq_recs;    /* With 'peer_recs': the distinct
+                                     * records of the rules that
+                                     * patch_policy_in_place() looks at
+                                     * (owned array), or NULL if not
+                                     * known.  Valid with 'peer_recs'. */
+    size_t n_uniq_recs;
+    size_t n_uniq_rules;        /* The number of those rules. */
     bool log_denies;            /* Compiled with the compiler's log_denies
                                  * (see cf_compiler_set_log_denies()). */
     bool in_place;              /* Patched in place for the compilation
@@ -467,6 +474,10 @@ bool compiler_cache_recs_known(const struct cf_node_cache *cache,
                                const struct cf_rule *rule,
                                struct peer_rec *const *recs,
                                bool *unchanged);
+/* True if each of the 'n' records 'recs' was refreshed in this compilation
+ * and selects what it did at the last one. */
+bool compiler_cache_recs_unchanged(const struct cf_node_cache *cache,
+                                   struct peer_rec *const *recs, size_t n);
 /* Returns the record epoch of 'cache': it changes whenever the cache frees
  * a peer record, which invalidates every record pointer taken before. */
 uint64_t compiler_cache_rec_epoch(const struct cf_node_cache *cache);

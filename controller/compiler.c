@@ -545,6 +545,7 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     }
     free(pf->peer_keys);
     free(pf->peer_recs);
+    free(pf->uniq_recs);
     if (pf->snapshot) {
         cf_policy_destroy(pf->snapshot);
     }
@@ -1072,6 +1073,29 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
     return true;
 }
 
+/* Records in 'pf' the distinct peer records of the 'n_looked' rules that
+ * patch_policy_in_place() just looked at (each has a record for each of
+ * its selector peers now; the other rules have none). */
+static void
+remember_uniq_recs(struct cf_policy_flows *pf, size_t n_looked)
+{
+    size_t n = 0;
+    pf->uniq_recs = cf_xcalloc(pf->n_peer_keys ? pf->n_peer_keys : 1,
+                               sizeof *pf->uniq_recs);
+    for (size_t i = 0; i < pf->n_peer_keys; i++) {
+        struct peer_rec *rec = pf->peer_recs[i];
+        size_t j = 0;
+        while (rec && j < n && pf->uniq_recs[j] != rec) {
+            j++;
+        }
+        if (rec && j == n) {
+            pf->uniq_recs[n++] = rec;
+        }
+    }
+    pf->n_uniq_recs = n;
+    pf->n_uniq_rules = n_looked;
+}
+
 /* Updates 'ru->old', the node cache's last contribution of policy 'pi',
  * in place, when nothing of it can change but some rules' peer addresses:
  * the policy is the one compiled then (the caller checked it and the local
@@ -1087,6 +1111,18 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
     if (old->log_denies != c->log_denies || old->in_place) {
         return NULL;
     }
+    if (old->uniq_recs
+        && compiler_cache_recs_unchanged(ru->cache, old->uniq_recs,
+                                         old->n_uniq_recs)) {
+        /* Every record that its rules use says "unchanged": the loop
+         * below would reuse each of them. */
+        for (size_t i = 0; i < old->n_uniq_rules; i++) {
+            compiler_cache_count_reuse(ru->cache);
+        }
+        old->policy = p;
+        old->in_place = true;
+        return old;
+    }
     size_t n_rules = p->n_ingress + p->n_egress;
     struct conj_patch plans_buf[16];
     struct conj_patch *plans = (n_rules <= CF_ARRAY_SIZE(plans_buf)
@@ -1094,6 +1130,7 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
                                 : cf_xcalloc(n_rules, sizeof *plans));
     size_t n_plans = 0;
     size_t key_ofs = 0;         /* Peers of the rules before. */
+    size_t n_looked = 0;        /* Rules looked at. */
     bool ok = true;
     for (size_t i = 0; ok && i < n_rules; i++) {
         bool ingress = i < p->n_ingress;
@@ -1109,6 +1146,7 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
             || r >= CF_MAX_RULES) {
             continue;           /* Made of the policy and local pods. */
         }
+        n_looked++;
         enum cflow_dir dir = ingress ? CFLOW_DIR_INGRESS : CFLOW_DIR_EGRESS;
         struct peer_rec **recs = reuse_recs(ru, ofs, rule->n_peers);
         struct rule_cache *rc = NULL;   /* Not needed if 'recs' tell. */
@@ -1136,6 +1174,9 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
         }
         old->policy = p;
         old->in_place = true;
+        if (!old->uniq_recs && ru->peer_recs) {
+            remember_uniq_recs(old, n_looked);
+        }
     }
     if (plans != plans_buf) {
         free(plans);
@@ -2527,6 +2568,8 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
         /* The cache freed records since these were taken. */
         memset(old->peer_recs, 0, old->n_peer_keys * sizeof *old->peer_recs);
         old->recs_epoch = epoch;
+        free(old->uniq_recs);
+        old->uniq_recs = NULL;
     }
     struct reuse ru = {
         .cache = cache,
@@ -2549,6 +2592,10 @@ compile_policy_cached(struct cf_compiler *c, size_t pi,
         pf->n_peer_keys = old->n_peer_keys;
         pf->peer_recs = old->peer_recs;
         pf->recs_epoch = old->recs_epoch;
+        pf->uniq_recs = old->uniq_recs;
+        pf->n_uniq_recs = old->n_uniq_recs;
+        pf->n_uniq_rules = old->n_uniq_rules;
+        old->uniq_recs = NULL;
         old->peer_keys = NULL;
         old->n_peer_keys = 0;
         old->peer_recs = NULL;
