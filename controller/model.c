@@ -1115,24 +1115,48 @@ compare_nodes(const void *a_, const void *b_)
     return strcmp((*a)->name, (*b)->name);
 }
 
+/* Sorts the 'n' pointers in 'v' with qsort() comparison 'cmp'.  A
+ * cluster is usually sorted but for a few objects appended at the end (a
+ * change loaded by itself): those are inserted in place, by binary search,
+ * instead of sorting everything again. */
+static void
+sort_ptrs(void **v, size_t n, int (*cmp)(const void *, const void *))
+{
+    size_t k = 1;               /* Length of the sorted prefix. */
+    while (k < n && cmp(&v[k - 1], &v[k]) <= 0) {
+        k++;
+    }
+    if (k >= n) {
+        return;
+    }
+    if (n - k > 8) {
+        qsort(v, n, sizeof *v, cmp);
+        return;
+    }
+    for (size_t i = k; i < n; i++) {
+        void *x = v[i];
+        size_t lo = 0, hi = i;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp(&v[mid], &x) <= 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        memmove(&v[lo + 1], &v[lo], (i - lo) * sizeof *v);
+        v[lo] = x;
+    }
+}
+
 /* Sorts every array of 'c' by (namespace, name). */
 void
 cf_cluster_sort(struct cf_cluster *c)
 {
-    if (c->n_namespaces) {
-        qsort(c->namespaces, c->n_namespaces, sizeof *c->namespaces,
-              compare_namespaces);
-    }
-    if (c->n_pods) {
-        qsort(c->pods, c->n_pods, sizeof *c->pods, compare_pods);
-    }
-    if (c->n_policies) {
-        qsort(c->policies, c->n_policies, sizeof *c->policies,
-              compare_policies);
-    }
-    if (c->n_nodes) {
-        qsort(c->nodes, c->n_nodes, sizeof *c->nodes, compare_nodes);
-    }
+    sort_ptrs((void **) c->namespaces, c->n_namespaces, compare_namespaces);
+    sort_ptrs((void **) c->pods, c->n_pods, compare_pods);
+    sort_ptrs((void **) c->policies, c->n_policies, compare_policies);
+    sort_ptrs((void **) c->nodes, c->n_nodes, compare_nodes);
 }
 
 /* Gives every policy and node of 'c' whose id is 0 an id, in (namespace,

@@ -669,6 +669,38 @@ wrap(enum cf_kind kind, void *p)
     return obj;
 }
 
+/* A sorted cluster with a few objects appended (a change loaded by itself)
+ * is sorted by inserting them, and so is one with many. */
+START_TEST(test_cluster_sort_appended)
+{
+    for (int n_new = 0; n_new <= 12; n_new += 3) {
+        struct cf_cluster c;
+        cf_cluster_init(&c);
+        char name[32];
+        for (int i = 0; i < 40; i++) {
+            snprintf(name, sizeof name, "ns%02d", 2 * i + 1);
+            cf_cluster_add(&c, wrap(CF_KIND_NAMESPACE,
+                                    make_namespace(name)));
+        }
+        cf_cluster_sort(&c);
+        for (int i = 0; i < n_new; i++) {
+            /* Near the start, in the middle and further on. */
+            int k = 2 * (i / 3) + (i % 3 == 0 ? 0 : i % 3 == 1 ? 60 : 30);
+            snprintf(name, sizeof name, "ns%02d", k);
+            cf_cluster_add(&c, wrap(CF_KIND_NAMESPACE,
+                                    make_namespace(name)));
+        }
+        cf_cluster_sort(&c);
+        ck_assert_uint_eq(c.n_namespaces, 40 + n_new);
+        for (size_t i = 1; i < c.n_namespaces; i++) {
+            ck_assert_int_lt(strcmp(c.namespaces[i - 1]->name,
+                                    c.namespaces[i]->name), 0);
+        }
+        cf_cluster_destroy(&c);
+    }
+}
+END_TEST
+
 START_TEST(test_cluster)
 {
     struct cf_cluster c;
@@ -858,6 +890,7 @@ model_suite(void)
     tcase_add_test(tc, test_objects_clone);
     tcase_add_test(tc, test_object_helpers);
     tcase_add_test(tc, test_cluster);
+    tcase_add_test(tc, test_cluster_sort_appended);
     tcase_add_test(tc, test_node_ports);
     suite_add_tcase(s, tc);
     return s;
