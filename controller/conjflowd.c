@@ -1084,6 +1084,7 @@ main(int argc, char *argv[])
             simap_increase(&usage, "flows", n_flows);
             simap_increase(&usage, "pods", d.cluster.n_pods);
             simap_increase(&usage, "policies", d.cluster.n_policies);
+            cf_switch_get_memory_usage(&usage);
             memory_report(&usage);
             simap_destroy(&usage);
         }

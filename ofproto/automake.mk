@@ -73,6 +73,23 @@ tests_check_ofconv_LDADD = \
 	$(CHECK_LIBS) $(OVS_LIBS)
 TESTS += tests/check-ofconv
 
+# Unit tests of the memory savings of the OpenFlow side: interned, shared
+# actions, flow_mods from the kept bytes, the desired flow cache.
+check_PROGRAMS += tests/check-ofmem
+tests_check_ofmem_SOURCES = \
+	tests/check-ofmem.c \
+	tests/cluster-builder.c \
+	tests/cluster-builder.h
+tests_check_ofmem_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir) \
+	-I$(top_srcdir)/tests $(OVS_CPPFLAGS)
+tests_check_ofmem_CFLAGS = $(OVS_WARNING_FLAGS) -std=gnu11 $(CHECK_CFLAGS)
+tests_check_ofmem_LDADD = \
+	ofproto/libcfofproto.la \
+	controller/libcfcompiler.la \
+	controller/libcfmodel.la \
+	$(CHECK_LIBS) $(OVS_LIBS)
+TESTS += tests/check-ofmem
+
 # Unit tests of the Kubernetes watch health metrics (cf_metrics_put_k8s()
 # in controller/observe.c, on a real store file).
 check_PROGRAMS += tests/check-metrics-k8s

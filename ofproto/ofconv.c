@@ -13,11 +13,18 @@
  * those instruction bytes, so a flow built here and the same flow read back
  * from the switch compare equal (tests/check-ofconv.c checks it for every
  * flow the compiler emits).
+ *
+ * A flow keeps only the instruction bytes, interned (struct cf_blob): a
+ * flow_mod is the encoded header and match followed by those bytes, and
+ * the ofpacts are decoded again only to print a flow.  Its match is
+ * interned too.  Interned bytes are equal exactly if their pointers are,
+ * so comparing two flows compares pointers, not bytes.
  */
 #include <config.h>
 
 #include "ofproto/ofconv.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +38,7 @@
 #include "openvswitch/ofp-actions.h"
 #include "openvswitch/ofp-errors.h"
 #include "openvswitch/ofp-flow.h"
+#include "openvswitch/ofp-msgs.h"
 #include "openvswitch/ofpbuf.h"
 #include "openvswitch/vlog.h"
 #include "packets.h"
@@ -39,6 +47,214 @@
 VLOG_DEFINE_THIS_MODULE(cf_ofconv);
 
 static uint32_t ofl_compute_key_hash(const struct cf_ofl *);
+
+/* ---- Interned strings --------------------------------------------------- */
+
+const struct cf_blob *
+cf_blob_intern(struct cf_blob_pool *pool, const void *data, size_t len)
+{
+    ovs_assert(len <= UINT32_MAX);
+    uint32_t hash = hash_bytes(data, len, 0);
+    struct cf_blob *blob;
+    HMAP_FOR_EACH_WITH_HASH (blob, hmap_node, hash, &pool->blobs) {
+        if (blob->len == len && !memcmp(blob->data, data, len)) {
+            blob->n_refs++;
+            return blob;
+        }
+    }
+    blob = xmalloc(sizeof *blob + len);
+    blob->pool = pool;
+    blob->n_refs = 1;
+    blob->len = len;
+    memcpy(blob->data, data, len);
+    hmap_insert(&pool->blobs, &blob->hmap_node, hash);
+    pool->n_bytes += len;
+    return blob;
+}
+
+const struct cf_blob *
+cf_blob_ref(const struct cf_blob *blob_)
+{
+    struct cf_blob *blob = CONST_CAST(struct cf_blob *, blob_);
+    ovs_assert(blob->n_refs > 0);
+    blob->n_refs++;
+    return blob;
+}
+
+void
+cf_blob_unref(const struct cf_blob *blob_)
+{
+    struct cf_blob *blob = CONST_CAST(struct cf_blob *, blob_);
+    if (blob) {
+        ovs_assert(blob->n_refs > 0);
+        if (!--blob->n_refs) {
+            hmap_remove(&blob->pool->blobs, &blob->hmap_node);
+            blob->pool->n_bytes -= blob->len;
+            free(blob);
+        }
+    }
+}
+
+bool
+cf_blob_equals(const struct cf_blob *blob, const void *data, size_t len)
+{
+    return blob->len == len && !memcmp(blob->data, data, len);
+}
+
+size_t
+cf_blob_pool_count(const struct cf_blob_pool *pool)
+{
+    return hmap_count(&pool->blobs);
+}
+
+size_t
+cf_blob_pool_bytes(const struct cf_blob_pool *pool)
+{
+    return pool->n_bytes;
+}
+
+/* The actions of every struct cf_ofl. */
+static struct cf_blob_pool actions_pool
+    = CF_BLOB_POOL_INITIALIZER(&actions_pool);
+
+struct cf_blob_pool *
+cf_ofl_actions_pool(void)
+{
+    return &actions_pool;
+}
+
+/* The matches of every struct cf_ofl. */
+static struct cf_blob_pool matches_pool
+    = CF_BLOB_POOL_INITIALIZER(&matches_pool);
+
+struct cf_blob_pool *
+cf_ofl_matches_pool(void)
+{
+    return &matches_pool;
+}
+
+/* A match's miniflows are arrays of 64-bit words in a blob's 'data'. */
+BUILD_ASSERT_DECL(offsetof(struct cf_blob, data) % 8 == 0);
+
+/* Sets 'ofl->match' to 'match', in bytes shared with every equal match:
+ * minimatch_init() puts a match's flow and mask, two miniflows with the
+ * same map, in one block, whose bytes are canonical (the map has a bit
+ * exactly for each nonzero word of the mask), so equal matches (by
+ * minimatch_equal()) have equal blocks.  The block is interned in
+ * 'matches_pool' ('ofl->match_blob' is the reference) and 'ofl->match'
+ * points into it: read it, never minimatch_destroy() it.  (Tunnel metadata
+ * allocations, which only name tunnel fields for printing, are dropped:
+ * conjflow matches no tunnel field.) */
+static void
+ofl_set_match(struct cf_ofl *ofl, const struct match *match)
+{
+    struct minimatch mm;
+    minimatch_init(&mm, match);
+    size_t half = (sizeof *mm.flow
+                   + MINIFLOW_VALUES_SIZE(miniflow_n_values(mm.flow)));
+    ovs_assert((char *) mm.flows[1] == (char *) mm.flows[0] + half);
+    const struct cf_blob *blob = cf_blob_intern(&matches_pool, mm.flows[0],
+                                                2 * half);
+    minimatch_destroy(&mm);
+    ofl->match_blob = blob;
+    ofl->match.flows[0] = CONST_CAST(struct miniflow *,
+                                     ALIGNED_CAST(const struct miniflow *,
+                                                  blob->data));
+    ofl->match.flows[1] = CONST_CAST(struct miniflow *,
+                                     ALIGNED_CAST(const struct miniflow *,
+                                                  blob->data + half));
+    ofl->match.tun_md = NULL;
+}
+
+/* ---- Packed cflow actions ----------------------------------------------- */
+
+/* Appends the 'n' bytes of 'p' to 'b'. */
+static void
+pack_bytes(struct ofpbuf *b, const void *p, size_t n)
+{
+    ofpbuf_put(b, p, n);
+}
+
+/* Appends 'x' to 'b' (host byte order: the encoding stays in memory). */
+static void
+pack_u32(struct ofpbuf *b, uint32_t x)
+{
+    pack_bytes(b, &x, sizeof x);
+}
+
+/* Appends 'x' to 'b'. */
+static void
+pack_u16(struct ofpbuf *b, uint16_t x)
+{
+    pack_bytes(b, &x, sizeof x);
+}
+
+/* Appends 'x' to 'b'. */
+static void
+pack_u8(struct ofpbuf *b, uint8_t x)
+{
+    ofpbuf_put(b, &x, 1);
+}
+
+bool
+cf_cflow_pack_actions(const struct cflow *flow, struct ofpbuf *b)
+{
+    /* Each action is its type (one byte) and then a fixed number of bytes
+     * for that type: the members that controller/cflow.c's action_equal()
+     * compares, in the same form (CT_COMMIT's value under its mask).  So
+     * the encoding decodes uniquely, and equal encodings mean equal
+     * actions and vice versa. */
+    for (size_t i = 0; i < flow->n_actions; i++) {
+        const struct cflow_action *a = &flow->actions[i];
+        if ((unsigned int) a->type > UINT8_MAX) {
+            return false;
+        }
+        pack_u8(b, a->type);
+        switch (a->type) {
+        case CFLOW_A_CONJUNCTION:
+            pack_u32(b, a->id);
+            pack_u8(b, a->clause);
+            pack_u8(b, a->n_clauses);
+            break;
+        case CFLOW_A_GOTO:
+        case CFLOW_A_RESUBMIT:
+            pack_u8(b, a->table);
+            break;
+        case CFLOW_A_CT:
+            pack_u8(b, a->table);
+            pack_u16(b, a->zone);
+            break;
+        case CFLOW_A_CT_COMMIT:
+            pack_u16(b, a->zone);
+            pack_u32(b, a->mask);
+            pack_u32(b, a->value & a->mask);
+            break;
+        case CFLOW_A_LOAD_REG:
+            pack_u8(b, a->reg);
+            pack_u32(b, a->value);
+            pack_u32(b, a->mask);
+            break;
+        case CFLOW_A_LEARN_SCTP_REPLY:
+        case CFLOW_A_LEARN_SCTP_DENY:
+            pack_u8(b, a->table);
+            pack_u32(b, a->value);
+            break;
+        case CFLOW_A_CONTROLLER:
+            pack_u32(b, a->id);
+            pack_u32(b, a->value);
+            break;
+        case CFLOW_A_NORMAL:
+        case CFLOW_A_DROP:
+        case CFLOW_A_IN_PORT:
+            break;
+        default:
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- Flows -------------------------------------------------------------- */
 
 /* Sets 'match' from conjflow's 'm', adding the prerequisites OpenFlow
  * wants (an IP field implies dl_type=ip, an ARP field dl_type=arp). */
@@ -277,18 +493,6 @@ flow_mod_init(struct ofputil_flow_mod *fm, uint8_t table_id,
     fm->new_cookie = OVS_BE64_MAX;
 }
 
-/* Sets 'ofl->wire' from 'ofl->ofpacts'. */
-static void
-ofl_set_wire(struct cf_ofl *ofl)
-{
-    struct ofpbuf b;
-    ofpbuf_init(&b, 64);
-    ofpacts_put_openflow_instructions(ofl->ofpacts, ofl->ofpacts_len, &b,
-                                      CF_OFP_VERSION);
-    ofl->wire_len = b.size;
-    ofl->wire = ofpbuf_steal_data(&b);
-}
-
 char *
 cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
 {
@@ -306,10 +510,11 @@ cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
 
     /* The actions as the switch receives them (OpenFlow 1.5 instructions),
      * decoded again: this validates them the way the switch will (e.g. a
-     * conjunction() with another action is rejected), and the decoded
-     * form, like 'wire', is what a flow dump gives back.  The match needs
-     * no round trip: match_set_*() produce what OXM decoding produces
-     * (tests/check-ofconv.c checks this for every compiled flow). */
+     * conjunction() with another action is rejected).  'wire' is what
+     * the flow keeps: the flow_mod carries it and a flow dump gives it
+     * back.  The match needs no round trip: match_set_*() produce what OXM
+     * decoding produces (tests/check-ofconv.c checks both for every
+     * compiled flow). */
     struct ofpbuf wire;
     ofpbuf_init(&wire, ofpacts.size + 64);
     ofpacts_put_openflow_instructions(ofpacts.data, ofpacts.size, &wire,
@@ -343,13 +548,11 @@ cf_ofl_from_cflow(const struct cflow *flow, struct cf_ofl **oflp)
     ofl->table_id = flow->table;
     ofl->priority = flow->priority;
     ofl->cookie = htonll(flow->cookie);
-    minimatch_init(&ofl->match, &match);
-    ofl->ofpacts = xmemdup(decoded.data, decoded.size);
-    ofl->ofpacts_len = decoded.size;
-    ofl->wire_len = wire_len;
-    ofl->wire = ofpbuf_steal_data(&wire);
+    ofl_set_match(ofl, &match);
+    ofl->actions = cf_blob_intern(&actions_pool, wire.data, wire_len);
     ofl->key_hash = ofl_compute_key_hash(ofl);
     ofpbuf_uninit(&decoded);
+    ofpbuf_uninit(&wire);
     *oflp = ofl;
 
 out:
@@ -371,10 +574,14 @@ cf_ofl_from_stats(const struct ofputil_flow_stats *fs)
     ofl->table_id = fs->table_id;
     ofl->priority = fs->priority;
     ofl->cookie = fs->cookie;
-    minimatch_init(&ofl->match, &fs->match);
-    ofl->ofpacts = xmemdup(fs->ofpacts, fs->ofpacts_len);
-    ofl->ofpacts_len = fs->ofpacts_len;
-    ofl_set_wire(ofl);
+    ofl_set_match(ofl, &fs->match);
+
+    uint64_t stub[1024 / 8];
+    struct ofpbuf wire = OFPBUF_STUB_INITIALIZER(stub);
+    ofpacts_put_openflow_instructions(fs->ofpacts, fs->ofpacts_len, &wire,
+                                      CF_OFP_VERSION);
+    ofl->actions = cf_blob_intern(&actions_pool, wire.data, wire.size);
+    ofpbuf_uninit(&wire);
     ofl->key_hash = ofl_compute_key_hash(ofl);
     return ofl;
 }
@@ -386,11 +593,9 @@ cf_ofl_clone(const struct cf_ofl *ofl)
     c->table_id = ofl->table_id;
     c->priority = ofl->priority;
     c->cookie = ofl->cookie;
-    minimatch_clone(&c->match, &ofl->match);
-    c->ofpacts = xmemdup(ofl->ofpacts, ofl->ofpacts_len);
-    c->ofpacts_len = ofl->ofpacts_len;
-    c->wire = xmemdup(ofl->wire, ofl->wire_len);
-    c->wire_len = ofl->wire_len;
+    c->match = ofl->match;      /* Points into 'match_blob'. */
+    c->match_blob = cf_blob_ref(ofl->match_blob);
+    c->actions = cf_blob_ref(ofl->actions);
     c->key_hash = ofl->key_hash;
     return c;
 }
@@ -399,9 +604,8 @@ void
 cf_ofl_destroy(struct cf_ofl *ofl)
 {
     if (ofl) {
-        minimatch_destroy(&ofl->match);
-        free(ofl->ofpacts);
-        free(ofl->wire);
+        cf_blob_unref(ofl->match_blob);
+        cf_blob_unref(ofl->actions);
         free(ofl);
     }
 }
@@ -426,7 +630,8 @@ cf_ofl_key_equal(const struct cf_ofl *a, const struct cf_ofl *b)
     return (a->key_hash == b->key_hash
             && a->table_id == b->table_id
             && a->priority == b->priority
-            && minimatch_equal(&a->match, &b->match));
+            /* Interned: equal matches are one blob. */
+            && a->match_blob == b->match_blob);
 }
 
 bool
@@ -434,8 +639,17 @@ cf_ofl_equal(const struct cf_ofl *a, const struct cf_ofl *b)
 {
     return (cf_ofl_key_equal(a, b)
             && a->cookie == b->cookie
-            && a->wire_len == b->wire_len
-            && !memcmp(a->wire, b->wire, a->wire_len));
+            /* Interned: equal bytes are one blob. */
+            && a->actions == b->actions);
+}
+
+enum ofperr
+cf_ofl_get_ofpacts(const struct cf_ofl *ofl, struct ofpbuf *ofpacts)
+{
+    struct ofpbuf b = ofpbuf_const_initializer(ofl->actions->data,
+                                               ofl->actions->len);
+    return ofpacts_pull_openflow_instructions(&b, b.size, CF_OFP_VERSION,
+                                              NULL, NULL, ofpacts);
 }
 
 void
@@ -449,12 +663,18 @@ cf_ofl_format(const struct cf_ofl *ofl, struct ds *s)
         ds_put_cstr(s, "<any>");
     }
     ds_put_cstr(s, " actions=");
-    if (ofl->ofpacts_len) {
+    uint64_t stub[1024 / 8];
+    struct ofpbuf ofpacts = OFPBUF_STUB_INITIALIZER(stub);
+    enum ofperr err = cf_ofl_get_ofpacts(ofl, &ofpacts);
+    if (err) {
+        ds_put_format(s, "<bad actions: %s>", ofperr_to_string(err));
+    } else if (ofpacts.size) {
         struct ofpact_format_params fp = { .s = s };
-        ofpacts_format(ofl->ofpacts, ofl->ofpacts_len, &fp);
+        ofpacts_format(ofpacts.data, ofpacts.size, &fp);
     } else {
         ds_put_cstr(s, "drop");
     }
+    ofpbuf_uninit(&ofpacts);
 }
 
 struct ofpbuf *
@@ -465,13 +685,20 @@ cf_ofl_encode(const struct cf_ofl *ofl, uint16_t command)
     fm.match = ofl->match;      /* Shallow: only read by the encoder. */
     if (command == OFPFC_ADD) {
         fm.new_cookie = ofl->cookie;
-        fm.ofpacts = ofl->ofpacts;
-        fm.ofpacts_len = ofl->ofpacts_len;
     }
-    return ofputil_encode_flow_mod(&fm, CF_OFP_PROTOCOL);
+    /* Encoded without actions, the message ends with the match, where the
+     * encoder would have put the instructions: append them as they are
+     * ('actions' is what the encoder makes of the decoded ofpacts;
+     * tests/check-ofmem.c compares with the encoder's own output). */
+    struct ofpbuf *msg = ofputil_encode_flow_mod(&fm, CF_OFP_PROTOCOL);
+    if (command == OFPFC_ADD) {
+        ofpbuf_put(msg, ofl->actions->data, ofl->actions->len);
+        ofpmsg_update_length(msg);
+    }
+    return msg;
 }
 
-/* ---- Tables -------------------------------------------------------------- */
+/* ---- Tables ------------------------------------------------------------- */
 
 void
 cf_ofl_table_init(struct cf_ofl_table *t)

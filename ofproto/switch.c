@@ -31,6 +31,17 @@
  * The desired flows are kept in libopenvswitch's form (struct cf_ofl); a
  * cache keyed by the compiler's struct cflow avoids converting unchanged
  * flows again.
+ *
+ * Memory.  A flow's actions can be thousands of conjunction() actions, and
+ * the clause flows of one address set carry the same ones, on every node.
+ * So no action list is stored twice: a struct cf_ofl keeps its actions
+ * (and its match) as interned bytes (ofconv.h), which the desired flow, its
+ * installed copy after a committed bundle or a dump, the bundle's copy and
+ * the 'touched' copy all share; the cache keeps, instead of a copy of the
+ * compiler's struct cflow, its key and cookie and its actions packed by
+ * cf_cflow_pack_actions(), interned as well ('packed_actions_pool').
+ * Equality stays exact: the cache compares key, cookie and packed bytes,
+ * never only a hash.
  */
 #include <config.h>
 
@@ -69,6 +80,7 @@
 #include "openvswitch/vlog.h"
 #include "ovsdb-idl.h"
 #include "packets.h"
+#include "simap.h"
 #include "smap.h"
 #include "stream.h"
 #include "timeval.h"
@@ -186,14 +198,28 @@ struct bundle_op {
     bool add;                   /* Add (or replace), else delete strict. */
 };
 
-/* A desired flow and its conversion, cached by the compiler's cflow. */
+/* A desired flow and its conversion, cached by the compiler's cflow.  It
+ * keeps what cflow_equal() compares, compactly: the flow's key (table,
+ * priority, match), cookie and packed actions (see "Memory" above). */
 struct desired_entry {
-    struct hmap_node hmap_node; /* In 'desired_cache', by cflow key hash. */
-    struct cflow flow;          /* Copy of the compiler's flow (owned). */
-    struct cf_ofl *ofl;         /* Its conversion (owned). */
+    struct hmap_node hmap_node; /* In 'desired_cache', by cflow_key_hash()
+                                 * of the flow (kept in 'hmap_node.hash'
+                                 * while out of the map). */
+    uint8_t table;              /* The flow's table. */
+    uint16_t priority;          /* Its priority. */
     bool is_new;                /* Converted by the current
                                  * cf_switch_set_desired() call. */
+    uint64_t cookie;            /* Its cookie. */
+    struct cflow_match match;   /* Its match. */
+    const struct cf_blob *actions;  /* Its actions, packed by
+                                     * cf_cflow_pack_actions() (a reference
+                                     * in 'packed_actions_pool'). */
+    struct cf_ofl *ofl;         /* Its conversion (owned). */
 };
+
+/* The packed actions of every switch's desired flows. */
+static struct cf_blob_pool packed_actions_pool
+    = CF_BLOB_POOL_INITIALIZER(&packed_actions_pool);
 
 struct cf_switch {
     char *name;                 /* Node name. */
@@ -384,15 +410,22 @@ clear_ops(struct cf_switch *sw)
     sw->n_ops = 0;
 }
 
+/* Frees desired flow cache entry 'e' and its conversion. */
+static void
+desired_entry_destroy(struct desired_entry *e)
+{
+    cf_blob_unref(e->actions);
+    cf_ofl_destroy(e->ofl);
+    free(e);
+}
+
 /* Frees the desired flow cache. */
 static void
 clear_desired_cache(struct hmap *cache)
 {
     struct desired_entry *e;
     HMAP_FOR_EACH_POP (e, hmap_node, cache) {
-        free(e->flow.actions);
-        cf_ofl_destroy(e->ofl);
-        free(e);
+        desired_entry_destroy(e);
     }
 }
 
@@ -1754,14 +1787,47 @@ cf_switch_wait(struct cf_switch *sw)
 
 /* ---- Desired flows ------------------------------------------------------ */
 
-/* Returns a deep copy of 'flow' in '*dst'. */
-static void
-cflow_copy(struct cflow *dst, const struct cflow *src)
+/* Packs the actions of 'flow' into 'packed' (cleared first) with
+ * cf_cflow_pack_actions().  Returns false if that fails (an unknown
+ * action: no entry matches, and the conversion will report it). */
+static bool
+pack_flow(const struct cflow *flow, struct ofpbuf *packed)
 {
-    *dst = *src;
-    dst->actions = xmemdup(src->actions,
-                           src->n_actions * sizeof *src->actions);
-    dst->allocated_actions = src->n_actions;
+    ofpbuf_clear(packed);
+    return cf_cflow_pack_actions(flow, packed);
+}
+
+/* True if cache entry 'e' is 'flow' (by cflow_equal()), whose actions
+ * pack_flow() put in 'packed' ('packed_ok' is what it returned). */
+static bool
+desired_entry_is(const struct desired_entry *e, const struct cflow *flow,
+                 const struct ofpbuf *packed, bool packed_ok)
+{
+    return (packed_ok
+            && e->table == flow->table
+            && e->priority == flow->priority
+            && e->cookie == flow->cookie
+            && !cflow_match_compare(&e->match, &flow->match)
+            && cf_blob_equals(e->actions, packed->data, packed->size));
+}
+
+/* Returns a new cache entry for 'flow', whose actions pack_flow() put in
+ * 'packed', and its conversion 'ofl' (taken).  Its 'hmap_node.hash' is
+ * 'hash'. */
+static struct desired_entry *
+desired_entry_create(const struct cflow *flow, const struct ofpbuf *packed,
+                     struct cf_ofl *ofl, uint32_t hash)
+{
+    struct desired_entry *e = xzalloc(sizeof *e);
+    e->hmap_node.hash = hash;
+    e->table = flow->table;
+    e->priority = flow->priority;
+    e->cookie = flow->cookie;
+    e->match = flow->match;
+    e->actions = cf_blob_intern(&packed_actions_pool, packed->data,
+                                packed->size);
+    e->ofl = ofl;
+    return e;
 }
 
 /* Records that the desired flow with the identity of 'ofl' was added,
@@ -1781,12 +1847,15 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
      * cache, so a small change converts little. */
     struct hmap new_cache = HMAP_INITIALIZER(&new_cache);
     char *error = NULL;
+    uint64_t stub[4096 / 8];
+    struct ofpbuf packed = OFPBUF_STUB_INITIALIZER(stub);
     for (size_t i = 0; i < flows->n; i++) {
         const struct cflow *flow = &flows->flows[i];
         uint32_t hash = cflow_key_hash(flow, 0);
+        bool packed_ok = pack_flow(flow, &packed);
         struct desired_entry *e = NULL, *old;
         HMAP_FOR_EACH_WITH_HASH (old, hmap_node, hash, &sw->desired_cache) {
-            if (cflow_equal(&old->flow, flow)) {
+            if (desired_entry_is(old, flow, &packed, packed_ok)) {
                 e = old;
                 break;
             }
@@ -1799,21 +1868,25 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
             if (error) {
                 break;
             }
-            e = xzalloc(sizeof *e);
-            cflow_copy(&e->flow, flow);
-            e->ofl = ofl;
+            ovs_assert(packed_ok);  /* Converted: all actions are known. */
+            e = desired_entry_create(flow, &packed, ofl, hash);
             e->is_new = true;
         }
         hmap_insert(&new_cache, &e->hmap_node, hash);
     }
+    ofpbuf_uninit(&packed);
     if (error) {
         /* Keep everything as it was: the entries go back to the cache
-         * (the desired table still points to some of their flows). */
+         * (the desired table still points to some of their flows); those
+         * just made had never been in it. */
         struct desired_entry *e;
         HMAP_FOR_EACH_POP (e, hmap_node, &new_cache) {
-            e->is_new = false;
-            hmap_insert(&sw->desired_cache, &e->hmap_node,
-                        cflow_key_hash(&e->flow, 0));
+            if (e->is_new) {
+                desired_entry_destroy(e);
+            } else {
+                hmap_insert(&sw->desired_cache, &e->hmap_node,
+                            e->hmap_node.hash);
+            }
         }
         hmap_destroy(&new_cache);
         cf_switch_set_error(sw, error);
@@ -1829,7 +1902,7 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
             static struct vlog_rate_limit rl = VLOG_RATE_LIMIT_INIT(1, 5);
             VLOG_ERR_RL(&rl, "%s: two desired flows with the same table "
                         "(%u), priority (%u) and match: keeping one",
-                        sw->name, e->flow.table, e->flow.priority);
+                        sw->name, e->table, e->priority);
             continue;
         }
         hmap_insert(&sw->desired.flows, &e->ofl->hmap_node,
@@ -1857,14 +1930,17 @@ cf_switch_set_desired(struct cf_switch *sw, const struct cflow_set *flows)
     return NULL;
 }
 
-/* Finds the entry of 'sw''s desired cache that is 'flow', or NULL. */
+/* Finds the entry of 'sw''s desired cache that is 'flow', or NULL.
+ * 'packed' is a scratch buffer. */
 static struct desired_entry *
-find_desired_entry(const struct cf_switch *sw, const struct cflow *flow)
+find_desired_entry(const struct cf_switch *sw, const struct cflow *flow,
+                   struct ofpbuf *packed)
 {
+    bool packed_ok = pack_flow(flow, packed);
     struct desired_entry *e;
     HMAP_FOR_EACH_WITH_HASH (e, hmap_node, cflow_key_hash(flow, 0),
                              &sw->desired_cache) {
-        if (cflow_equal(&e->flow, flow)) {
+        if (desired_entry_is(e, flow, packed, packed_ok)) {
             return e;
         }
     }
@@ -1883,8 +1959,10 @@ cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
     struct desired_entry **gone = xcalloc(removed->n + 1, sizeof *gone);
     struct desired_entry **news = xcalloc(added->n + 1, sizeof *news);
     char *error = NULL;
+    uint64_t stub[4096 / 8];
+    struct ofpbuf packed = OFPBUF_STUB_INITIALIZER(stub);
     for (size_t i = 0; i < removed->n && !error; i++) {
-        gone[i] = find_desired_entry(sw, &removed->flows[i]);
+        gone[i] = find_desired_entry(sw, &removed->flows[i], &packed);
         if (!gone[i]
             || cf_ofl_table_find(&sw->desired, gone[i]->ofl)
                != gone[i]->ofl) {
@@ -1894,15 +1972,16 @@ cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
     }
     size_t n_news = 0;
     for (size_t i = 0; i < added->n && !error; i++) {
+        const struct cflow *flow = &added->flows[i];
         struct cf_ofl *ofl;
-        error = cf_ofl_from_cflow(&added->flows[i], &ofl);
+        error = cf_ofl_from_cflow(flow, &ofl);
         if (!error) {
-            struct desired_entry *e = xzalloc(sizeof *e);
-            cflow_copy(&e->flow, &added->flows[i]);
-            e->ofl = ofl;
-            news[n_news++] = e;
+            ovs_assert(pack_flow(flow, &packed));
+            news[n_news++] = desired_entry_create(flow, &packed, ofl,
+                                                  cflow_key_hash(flow, 0));
         }
     }
+    ofpbuf_uninit(&packed);
 
     /* Take the removed flows out, then put the added ones in, unless one
      * has the identity of a flow that stays (then undo). */
@@ -1917,14 +1996,13 @@ cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
             if (cf_ofl_table_find(&sw->desired, e->ofl)) {
                 error = xasprintf("%s: two desired flows with the same "
                                   "table (%u), priority (%u) and match",
-                                  sw->name, e->flow.table,
-                                  e->flow.priority);
+                                  sw->name, e->table, e->priority);
                 break;
             }
             hmap_insert(&sw->desired.flows, &e->ofl->hmap_node,
                         cf_ofl_key_hash(e->ofl));
             hmap_insert(&sw->desired_cache, &e->hmap_node,
-                        cflow_key_hash(&e->flow, 0));
+                        e->hmap_node.hash);
         }
         if (error) {
             while (n_in > 0) {
@@ -1936,15 +2014,13 @@ cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
                 hmap_insert(&sw->desired.flows, &gone[i]->ofl->hmap_node,
                             cf_ofl_key_hash(gone[i]->ofl));
                 hmap_insert(&sw->desired_cache, &gone[i]->hmap_node,
-                            cflow_key_hash(&gone[i]->flow, 0));
+                            gone[i]->hmap_node.hash);
             }
         }
     }
     if (error) {
         for (size_t i = 0; i < n_news; i++) {
-            free(news[i]->flow.actions);
-            cf_ofl_destroy(news[i]->ofl);
-            free(news[i]);
+            desired_entry_destroy(news[i]);
         }
         free(news);
         free(gone);
@@ -1953,9 +2029,7 @@ cf_switch_update_desired(struct cf_switch *sw, const struct cflow_set *removed,
 
     for (size_t i = 0; i < removed->n; i++) {
         touch(sw, gone[i]->ofl);
-        free(gone[i]->flow.actions);
-        cf_ofl_destroy(gone[i]->ofl);
-        free(gone[i]);
+        desired_entry_destroy(gone[i]);
     }
     for (size_t i = 0; i < n_news; i++) {
         touch(sw, news[i]->ofl);
@@ -2049,6 +2123,21 @@ size_t
 cf_switch_n_installed(const struct cf_switch *sw)
 {
     return cf_ofl_table_count(&sw->installed);
+}
+
+void
+cf_switch_get_memory_usage(struct simap *usage)
+{
+    const struct cf_blob_pool *ofl = cf_ofl_actions_pool();
+    simap_increase(usage, "ofl-actions", cf_blob_pool_count(ofl));
+    simap_increase(usage, "ofl-action-bytes", cf_blob_pool_bytes(ofl));
+    const struct cf_blob_pool *matches = cf_ofl_matches_pool();
+    simap_increase(usage, "ofl-matches", cf_blob_pool_count(matches));
+    simap_increase(usage, "ofl-match-bytes", cf_blob_pool_bytes(matches));
+    simap_increase(usage, "cache-actions",
+                   cf_blob_pool_count(&packed_actions_pool));
+    simap_increase(usage, "cache-action-bytes",
+                   cf_blob_pool_bytes(&packed_actions_pool));
 }
 
 /* The name of configuration state 's', for the status. */

@@ -48,6 +48,7 @@ struct cf_node_ports;
 struct cflow_set;
 struct ds;
 struct ofputil_packet_in;
+struct simap;
 
 struct cf_switch;
 
@@ -182,5 +183,14 @@ bool cf_switch_is_connected(const struct cf_switch *);
 /* Duration of the last committed bundle (ms), and bundles that failed. */
 long long int cf_switch_last_bundle_ms(const struct cf_switch *);
 uint64_t cf_switch_n_failed(const struct cf_switch *);
+
+/* Adds to 'usage' what the desired and installed flows of all switches
+ * hold in the pools that they share (see switch.c, "Memory"), for
+ * memory/show: "ofl-actions" and "ofl-action-bytes", the distinct action
+ * lists of the OpenFlow flows and their bytes; "ofl-matches" and
+ * "ofl-match-bytes", the same for their matches; "cache-actions" and
+ * "cache-action-bytes", the same for the desired flow caches' packed
+ * compiler actions. */
+void cf_switch_get_memory_usage(struct simap *usage);
 
 #endif /* ofproto/switch.h */
