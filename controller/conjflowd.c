@@ -42,6 +42,9 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/inotify.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #endif
 
 #include "command-line.h"
@@ -1019,6 +1022,29 @@ nodes_wait(struct daemon_state *d)
     }
 }
 
+/* How long every node must stay in sync before trim_run() (ms). */
+#define TRIM_DELAY_MS 1000
+
+/* Gives the memory that a change freed back to the system, once every
+ * node has stayed in sync for TRIM_DELAY_MS (a compilation frees much of
+ * what it used, and glibc's malloc keeps it otherwise: the RSS would stay
+ * at the peak of the largest change). */
+static void
+trim_run(struct daemon_state *d)
+{
+    if (!d->trim_at || time_msec() < d->trim_at) {
+        return;
+    }
+    if (!all_synced(d)) {
+        d->trim_at = time_msec() + TRIM_DELAY_MS;
+        return;
+    }
+    d->trim_at = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 /* Starts the daemon (see the file comment) and runs its main loop until
  * "exit". */
 int
@@ -1098,6 +1124,7 @@ main(int argc, char *argv[])
         ctsweep_run(&d);
         if (d.last_sync_ms < 0 && d.loaded && all_synced(&d)) {
             d.last_sync_ms = time_msec() - d.change_start;
+            d.trim_at = time_msec() + TRIM_DELAY_MS;
             VLOG_INFO("store seq %"PRIu64" in sync on %"PRIuSIZE" nodes "
                       "(%lld ms after the change was seen)", d.seq,
                       shash_count(&d.nodes), d.last_sync_ms);
@@ -1106,7 +1133,12 @@ main(int argc, char *argv[])
         sync_waiters_run(&d);
         unixctl_server_run(unixctl);
 
+        trim_run(&d);
+
         memory_wait();
+        if (d.trim_at) {
+            poll_timer_wait_until(d.trim_at);
+        }
         nodes_wait(&d);
         ctsweep_wait(&d);
         observe_wait(&d);

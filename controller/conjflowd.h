@@ -100,6 +100,8 @@ struct daemon_state {
     long long int change_start; /* When the last change was seen (ms). */
     long long int last_sync_ms; /* Change-to-sync time of the last change,
                                  * or -1 while pending. */
+    long long int trim_at;      /* When to return freed memory to the
+                                 * system (trim_run()), or 0. */
     size_t n_affected;          /* Nodes the last change recompiled. */
     bool exiting;               /* "exit" was requested. */
     struct observe *obs;        /* Audit log, statistics, metrics. */
