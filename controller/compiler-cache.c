@@ -779,8 +779,10 @@ mc_flow(struct cf_node_cache *cache, const struct cflow *flow,
     *m.flow = *flow;
     m.flow->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
                                  * sizeof *flow->actions);
-    memcpy(m.flow->actions, flow->actions,
-           flow->n_actions * sizeof *flow->actions);
+    if (flow->n_actions) {
+        memcpy(m.flow->actions, flow->actions,
+               flow->n_actions * sizeof *flow->actions);
+    }
     m.flow->allocated_actions = flow->n_actions;
     mgroup_insert(g, &m);
     return true;
@@ -1054,7 +1056,10 @@ mc_copy_flow(const struct cflow *flow, struct cflow_set *set)
     f->match = flow->match;
     f->actions = cf_xmalloc((flow->n_actions ? flow->n_actions : 1)
                             * sizeof *f->actions);
-    memcpy(f->actions, flow->actions, flow->n_actions * sizeof *f->actions);
+    if (flow->n_actions) {
+        memcpy(f->actions, flow->actions,
+               flow->n_actions * sizeof *f->actions);
+    }
     f->n_actions = f->allocated_actions = flow->n_actions;
 }
 

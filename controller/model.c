@@ -1328,9 +1328,12 @@ cf_node_ports_equal(const struct cf_node_ports *a,
             return false;
         }
     }
-    return (!memcmp(a->uplinks, b->uplinks, a->n_uplinks * sizeof *a->uplinks)
-            && !memcmp(a->unknown, b->unknown,
-                       a->n_unknown * sizeof *a->unknown));
+    return ((!a->n_uplinks
+             || !memcmp(a->uplinks, b->uplinks,
+                        a->n_uplinks * sizeof *a->uplinks))
+            && (!a->n_unknown
+                || !memcmp(a->unknown, b->unknown,
+                           a->n_unknown * sizeof *a->unknown)));
 }
 
 static int

@@ -57,7 +57,7 @@ cf_blob_intern(struct cf_blob_pool *pool, const void *data, size_t len)
     uint32_t hash = hash_bytes(data, len, 0);
     struct cf_blob *blob;
     HMAP_FOR_EACH_WITH_HASH (blob, hmap_node, hash, &pool->blobs) {
-        if (blob->len == len && !memcmp(blob->data, data, len)) {
+        if (cf_blob_equals(blob, data, len)) {
             blob->n_refs++;
             return blob;
         }
@@ -66,7 +66,9 @@ cf_blob_intern(struct cf_blob_pool *pool, const void *data, size_t len)
     blob->pool = pool;
     blob->n_refs = 1;
     blob->len = len;
-    memcpy(blob->data, data, len);
+    if (len) {
+        memcpy(blob->data, data, len);
+    }
     hmap_insert(&pool->blobs, &blob->hmap_node, hash);
     pool->n_bytes += len;
     return blob;
@@ -98,7 +100,7 @@ cf_blob_unref(const struct cf_blob *blob_)
 bool
 cf_blob_equals(const struct cf_blob *blob, const void *data, size_t len)
 {
-    return blob->len == len && !memcmp(blob->data, data, len);
+    return blob->len == len && (!len || !memcmp(blob->data, data, len));
 }
 
 size_t

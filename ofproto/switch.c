@@ -637,28 +637,6 @@ u32_compare(const void *a_, const void *b_)
     return *a < *b ? -1 : *a > *b;
 }
 
-/* True if 'a' and 'b' hold the same ports. */
-static bool
-node_ports_equal(const struct cf_node_ports *a, const struct cf_node_ports *b)
-{
-    if (a->n_bindings != b->n_bindings || a->n_uplinks != b->n_uplinks
-        || a->n_unknown != b->n_unknown) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n_bindings; i++) {
-        const struct cf_binding *x = &a->bindings[i];
-        const struct cf_binding *y = &b->bindings[i];
-        if (strcmp(x->pod, y->pod) || x->ofport != y->ofport
-            || x->has_mac != y->has_mac
-            || (x->has_mac && memcmp(x->mac, y->mac, 6))) {
-            return false;
-        }
-    }
-    return (!memcmp(a->uplinks, b->uplinks, a->n_uplinks * sizeof *a->uplinks)
-            && !memcmp(a->unknown, b->unknown,
-                       a->n_unknown * sizeof *a->unknown));
-}
-
 /* Appends 'ofport' to 'array'. */
 static void
 add_port(uint32_t **array, size_t *n, size_t *allocated, uint32_t ofport)
@@ -718,7 +696,10 @@ read_ports(struct cf_switch *sw, const struct ovsrec_bridge *br)
             }
         }
     }
-    qsort(p.bindings, p.n_bindings, sizeof *p.bindings, binding_compare);
+    if (p.n_bindings > 1) {
+        qsort(p.bindings, p.n_bindings, sizeof *p.bindings,
+              binding_compare);
+    }
     /* Two ports claiming one pod: the lowest port number wins, the other
      * is treated as unknown (dropped). */
     size_t n = 0;
@@ -737,10 +718,14 @@ read_ports(struct cf_switch *sw, const struct ovsrec_bridge *br)
         }
     }
     p.n_bindings = n;
-    qsort(p.uplinks, p.n_uplinks, sizeof *p.uplinks, u32_compare);
-    qsort(p.unknown, p.n_unknown, sizeof *p.unknown, u32_compare);
+    if (p.n_uplinks > 1) {
+        qsort(p.uplinks, p.n_uplinks, sizeof *p.uplinks, u32_compare);
+    }
+    if (p.n_unknown > 1) {
+        qsort(p.unknown, p.n_unknown, sizeof *p.unknown, u32_compare);
+    }
 
-    if (!sw->ports_known || !node_ports_equal(&p, &sw->ports)) {
+    if (!sw->ports_known || !cf_node_ports_equal(&p, &sw->ports)) {
         cf_node_ports_destroy(&sw->ports);
         sw->ports = p;
         sw->ports_known = true;

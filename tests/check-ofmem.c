@@ -318,7 +318,8 @@ packs_equal(const struct cflow *a, const struct cflow *b)
     ofpbuf_init(&pb, 0);
     ck_assert(cf_cflow_pack_actions(a, &pa));
     ck_assert(cf_cflow_pack_actions(b, &pb));
-    bool equal = pa.size == pb.size && !memcmp(pa.data, pb.data, pa.size);
+    bool equal = (pa.size == pb.size
+                  && (!pa.size || !memcmp(pa.data, pb.data, pa.size)));
     ofpbuf_uninit(&pa);
     ofpbuf_uninit(&pb);
     return equal;
