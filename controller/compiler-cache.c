@@ -83,9 +83,6 @@ mmember_clause_cookie(const struct mmember *m)
 struct mgroup {
     struct mgroup *next;        /* Next in the hash bucket. */
     uint32_t hash;              /* Hash of the key. */
-    uint8_t table;              /* The key: table, */
-    uint16_t priority;          /* priority */
-    struct cflow_match match;   /* and match. */
     struct mmember *members;    /* Owned, ascending rank (stable: in
                                  * insertion order within a rank), but
                                  * see 'n_ordered'. */
@@ -102,8 +99,10 @@ struct mgroup {
                                  * memmove()s. */
     size_t n_dead;
     size_t n_entries;           /* Clause entries among 'members'. */
-    struct cflow flow;          /* The merged flow (owns its actions);
-                                 * valid unless 'dirty'. */
+    struct cflow flow;          /* The merged flow (owns its actions):
+                                 * its table, priority and match are the
+                                 * key (set at creation); its cookie and
+                                 * actions are valid unless 'dirty'. */
     bool dirty;                 /* In the cache's 'touched' list. */
     bool sorted;                /* In the cache's 'sorted' array. */
     bool over;                  /* With n > 1 bands in its table and a band
@@ -526,13 +525,14 @@ cf_node_cache_destroy(struct cf_node_cache *cache)
 static int
 mgroup_key_compare(const struct mgroup *a, const struct mgroup *b)
 {
-    if (a->table != b->table) {
-        return a->table < b->table ? -1 : 1;
+    const struct cflow *x = &a->flow, *y = &b->flow;
+    if (x->table != y->table) {
+        return x->table < y->table ? -1 : 1;
     }
-    if (a->priority != b->priority) {
-        return a->priority > b->priority ? -1 : 1;
+    if (x->priority != y->priority) {
+        return x->priority > y->priority ? -1 : 1;
     }
-    return compiler_match_qsort_compare(&a->match, &b->match);
+    return compiler_match_qsort_compare(&x->match, &y->match);
 }
 
 /* qsort() comparison of struct mgroup pointers by key. */
@@ -555,8 +555,9 @@ mgroup_find(const struct cf_node_cache *cache, uint8_t table,
     for (struct mgroup *g = (cache->buckets
                              ? cache->buckets[hash & cache->mask] : NULL);
          g; g = g->next) {
-        if (g->hash == hash && g->table == table && g->priority == priority
-            && !compiler_match_qsort_compare(&g->match, match)) {
+        if (g->hash == hash && g->flow.table == table
+            && g->flow.priority == priority
+            && !compiler_match_qsort_compare(&g->flow.match, match)) {
             return g;
         }
     }
@@ -575,9 +576,9 @@ mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
     struct mgroup *g = NULL;
     if (cache->buckets) {
         for (g = cache->buckets[hash & cache->mask]; g; g = g->next) {
-            if (g->hash == hash && g->table == table
-                && g->priority == priority
-                && !compiler_match_qsort_compare(&g->match, match)) {
+            if (g->hash == hash && g->flow.table == table
+                && g->flow.priority == priority
+                && !compiler_match_qsort_compare(&g->flow.match, match)) {
                 break;
             }
         }
@@ -603,9 +604,9 @@ mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
         }
         g = cf_xzalloc(sizeof *g);
         g->hash = hash;
-        g->table = table;
-        g->priority = priority;
-        g->match = *match;
+        g->flow.table = table;
+        g->flow.priority = priority;
+        g->flow.match = *match;
         g->next = cache->buckets[hash & cache->mask];
         cache->buckets[hash & cache->mask] = g;
         cache->n_groups++;
@@ -1015,13 +1016,9 @@ mgroup_emit(struct mgroup *g)
 {
     const struct mmember *first = &g->members[0];
     struct cflow *f = &g->flow;
-    free(f->actions);
-    memset(f, 0, sizeof *f);
-    f->table = g->table;
-    f->priority = g->priority;
+    f->n_actions = 0;
     f->cookie = (first->flow ? first->flow->cookie
                  : mmember_clause_cookie(first));
-    f->match = g->match;
     if (first->flow && !compiler_is_clause_flow(first->flow)) {
         for (size_t j = 0; j < first->flow->n_actions; j++) {
             cflow_add_action(f, &first->flow->actions[j]);
@@ -1072,25 +1069,25 @@ mc_check_bands(struct cf_node_cache *cache)
 {
     for (size_t i = 0; i < cache->n_touched; i++) {
         const struct mgroup *g = cache->touched[i];
-        unsigned n = cache->n_bands[g->table];
-        if (n < 2 || g->priority < PRIO_BAND
-            || g->priority >= PRIO_BAND + n) {
+        unsigned n = cache->n_bands[g->flow.table];
+        if (n < 2 || g->flow.priority < PRIO_BAND
+            || g->flow.priority >= PRIO_BAND + n) {
             continue;
         }
-        unsigned low = (g->priority - PRIO_BAND) % (n / 2);
-        struct mgroup *lo = mgroup_find(cache, g->table, PRIO_BAND + low,
-                                        &g->match);
-        const struct mgroup *hi = mgroup_find(cache, g->table,
+        unsigned low = (g->flow.priority - PRIO_BAND) % (n / 2);
+        struct mgroup *lo = mgroup_find(cache, g->flow.table, PRIO_BAND + low,
+                                        &g->flow.match);
+        const struct mgroup *hi = mgroup_find(cache, g->flow.table,
                                               PRIO_BAND + low + n / 2,
-                                              &g->match);
+                                              &g->flow.match);
         size_t sum = (lo ? lo->n_entries : 0) + (hi ? hi->n_entries : 0);
         bool over = sum > CFLOW_MAX_CONJUNCTIONS;
         if (lo && lo->over != over) {
             lo->over = over;
             if (over) {
-                cache->n_over[g->table]++;
+                cache->n_over[g->flow.table]++;
             } else {
-                cache->n_over[g->table]--;
+                cache->n_over[g->flow.table]--;
             }
         }
         /* Without 'lo', 'hi' alone is the pair: over only if 'hi' is,
@@ -1136,7 +1133,8 @@ mc_finish(struct cf_node_cache *cache)
             ok = false;
         }
         struct cflow old = g->flow;
-        memset(&g->flow, 0, sizeof g->flow);
+        g->flow.actions = NULL;         /* 'old' keeps them. */
+        g->flow.n_actions = g->flow.allocated_actions = 0;
         mgroup_emit(g);
         if (!g->sorted) {
             added[n_added++] = g;
@@ -1237,6 +1235,19 @@ pipeline_inputs_record(struct cf_node_cache *cache,
     }
 }
 
+/* Empties 'set', one of the cache's delta sets.  A big delta (the first
+ * compilation's is every flow) leaves a big array behind: let it go rather
+ * than keep it for small ones. */
+static void
+delta_set_reset(struct cflow_set *set)
+{
+    if (set->allocated > 64 && set->allocated > 4 * set->n) {
+        cflow_set_destroy(set);
+    } else {
+        cflow_set_clear(set);
+    }
+}
+
 /* Updates 'cache' to 'node''s table with 'ports' and contributions 'pfs'
  * (taking ownership of them).  Returns false on an inconsistency or when
  * the cache can't be used (then the caller clears it). */
@@ -1245,8 +1256,8 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
           const struct cf_node *node, const struct cf_node_ports *ports,
           struct cf_policy_flows **pfs, size_t n_pfs)
 {
-    cflow_set_clear(&cache->removed);
-    cflow_set_clear(&cache->added);
+    delta_set_reset(&cache->removed);
+    delta_set_reset(&cache->added);
 
     /* The pipeline: made again only if what it is made of changed. */
     struct local_pod *locals;
