@@ -1533,6 +1533,191 @@ START_TEST(test_trim_and_meta_rows)
 }
 END_TEST
 
+
+/* ---- Durability: a VFS that counts syncs of the WAL --------------------- */
+
+static sqlite3_vfs *real_vfs;   /* The default VFS, wrapped. */
+static int n_wal_syncs;         /* Syncs of WAL files so far. */
+
+/* A file of the counting VFS: ours, then the real VFS's. */
+struct count_file {
+    sqlite3_file base;          /* Our methods. */
+    sqlite3_file *real;         /* The real file (right after us). */
+    bool wal;                   /* Opened as a WAL. */
+};
+
+#define REAL(F) (((struct count_file *) (F))->real)
+
+static int
+cf_close(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int
+cf_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 ofs)
+{
+    return REAL(f)->pMethods->xRead(REAL(f), buf, n, ofs);
+}
+
+static int
+cf_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 ofs)
+{
+    return REAL(f)->pMethods->xWrite(REAL(f), buf, n, ofs);
+}
+
+static int
+cf_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int
+cf_sync(sqlite3_file *f, int flags)
+{
+    if (((struct count_file *) f)->wal) {
+        n_wal_syncs++;
+    }
+    return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int
+cf_file_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int
+cf_lock(sqlite3_file *f, int lock)
+{
+    return REAL(f)->pMethods->xLock(REAL(f), lock);
+}
+
+static int
+cf_unlock(sqlite3_file *f, int lock)
+{
+    return REAL(f)->pMethods->xUnlock(REAL(f), lock);
+}
+
+static int
+cf_check_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int
+cf_file_control(sqlite3_file *f, int op, void *arg)
+{
+    return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int
+cf_sector_size(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int
+cf_device_characteristics(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int
+cf_shm_map(sqlite3_file *f, int pg, int size, int extend, void volatile **p)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, size, extend, p);
+}
+
+static int
+cf_shm_lock(sqlite3_file *f, int ofs, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), ofs, n, flags);
+}
+
+static void
+cf_shm_barrier(sqlite3_file *f)
+{
+    REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int
+cf_shm_unmap(sqlite3_file *f, int delete)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), delete);
+}
+
+static const sqlite3_io_methods count_io = {
+    .iVersion = 2,
+    .xClose = cf_close, .xRead = cf_read, .xWrite = cf_write,
+    .xTruncate = cf_truncate, .xSync = cf_sync, .xFileSize = cf_file_size,
+    .xLock = cf_lock, .xUnlock = cf_unlock,
+    .xCheckReservedLock = cf_check_reserved,
+    .xFileControl = cf_file_control, .xSectorSize = cf_sector_size,
+    .xDeviceCharacteristics = cf_device_characteristics,
+    .xShmMap = cf_shm_map, .xShmLock = cf_shm_lock,
+    .xShmBarrier = cf_shm_barrier, .xShmUnmap = cf_shm_unmap,
+};
+
+static int
+count_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
+           int *out_flags)
+{
+    struct count_file *cf = (struct count_file *) f;
+    cf->real = (sqlite3_file *) (cf + 1);
+    cf->wal = (flags & SQLITE_OPEN_WAL) != 0;
+    int rc = real_vfs->xOpen(real_vfs, name, cf->real, flags, out_flags);
+    f->pMethods = rc == SQLITE_OK ? &count_io : NULL;
+    (void) vfs;
+    return rc;
+}
+
+/* Every committed write syncs the store's WAL before it returns (the store
+ * commits with synchronous=NORMAL and syncs by itself: store.c's
+ * wal_sync()); a write that changes nothing, or a dry run, needs none. */
+START_TEST(test_writes_sync_the_wal)
+{
+    static sqlite3_vfs count_vfs;
+    real_vfs = sqlite3_vfs_find(NULL);
+    ck_assert_ptr_nonnull(real_vfs);
+    count_vfs = *real_vfs;
+    count_vfs.zName = "cf-count";
+    count_vfs.szOsFile = sizeof(struct count_file) + real_vfs->szOsFile;
+    count_vfs.xOpen = count_open;
+    count_vfs.pNext = NULL;
+    ck_assert_int_eq(sqlite3_vfs_register(&count_vfs, 1), SQLITE_OK);
+
+    struct cf_store *store = open_store();
+    struct batch b = { .n = 0 };
+    uint64_t seq = 0;
+    int n;
+
+    batch_add(&b, make_ns("x"));
+    n = n_wal_syncs;
+    ck_ok(batch_apply(store, &b, false, &seq));
+    ck_assert_int_gt(n_wal_syncs, n);           /* Written: synced. */
+
+    n = n_wal_syncs;
+    ck_ok(batch_apply(store, &b, false, &seq));
+    ck_assert_int_eq(n_wal_syncs, n);           /* Unchanged: nothing. */
+    batch_clear(&b);
+
+    batch_add(&b, make_ns("y"));
+    ck_ok(batch_apply(store, &b, true, &seq));
+    ck_assert_int_eq(n_wal_syncs, n);           /* Dry run: nothing. */
+    ck_ok(batch_apply(store, &b, false, &seq));
+    ck_assert_int_gt(n_wal_syncs, n);
+    batch_clear(&b);
+
+    n = n_wal_syncs;
+    ck_ok(cf_store_meta_set(store, "k", "v"));
+    ck_assert_int_gt(n_wal_syncs, n);           /* Any other write too. */
+
+    cf_store_close(store);
+    ck_assert_int_eq(sqlite3_vfs_unregister(&count_vfs), SQLITE_OK);
+}
+END_TEST
+
 /* Opening a store does not wait for another process's write transaction:
  * checking a current schema only reads. */
 START_TEST(test_open_during_write)
@@ -1590,6 +1775,7 @@ store_suite(void)
     tcase_add_test(tc, test_statements_use_indexes);
     tcase_add_test(tc, test_trim_and_meta_rows);
     tcase_add_test(tc, test_open_during_write);
+    tcase_add_test(tc, test_writes_sync_the_wal);
     tcase_add_test(tc, test_replace_kind);
     tcase_add_test(tc, test_node_ids_exhausted);
     tcase_add_test(tc, test_bindings_and_meta);
