@@ -202,7 +202,7 @@ main(int argc, char *argv[])
     check(cf_store_open(path, CF_STORE_READ_WRITE, &store), "open");
 
     printf("store: %u namespaces, %u pods, %u policies "
-           "(WAL, synchronous=FULL)\n", n_ns, n_pods, n_policies);
+           "(WAL, synced at every write)\n", n_ns, n_pods, n_policies);
 
     long long t0 = cf_time_nsec();
     uint64_t seq;
