@@ -197,8 +197,11 @@ struct cf_compiler {
     struct cf_smap addrs_memo;     /* A rule's peers' canonical texts ->
                                  * struct cidr4_vec *, its address set. */
     struct policy_cache *policies;  /* One per cluster->policies. */
-    struct u32_vec *pod_policies;   /* Per pod: indices of the policies
-                                     * selecting it, ascending. */
+    uint32_t *pod_pol_start;    /* Per pod, and one more: where its
+                                 * policies start in 'pod_pol'. */
+    uint32_t *pod_pol;          /* Per pod, from 'pod_pol_start[pod]' to
+                                 * 'pod_pol_start[pod + 1]': indices of the
+                                 * policies selecting it, ascending. */
     size_t n_policies;          /* cluster->n_policies at creation. */
     size_t n_pods;              /* cluster->n_pods at creation. */
     struct cf_ds scratch;       /* Scratch string for memo keys. */

@@ -106,10 +106,12 @@ cf_compiler_create(const struct cf_cluster *cluster)
 
     size_t np = cluster->n_policies;
     c->policies = cf_xcalloc(np ? np : 1, sizeof *c->policies);
-    c->pod_policies = cf_xcalloc(cluster->n_pods ? cluster->n_pods : 1,
-                                 sizeof *c->pod_policies);
     c->n_policies = np;
     c->n_pods = cluster->n_pods;
+    /* Per pod, the policies selecting it: counted, then filled in policy
+     * order (two arrays for all pods, not one vector each). */
+    uint32_t *start = cf_xcalloc(cluster->n_pods + 1, sizeof *start);
+    size_t total = 0;
     for (uint32_t i = 0; i < np; i++) {
         const struct cf_policy *p = cluster->policies[i];
         const struct u32_vec *sel = compiler_select_pods(c, p->ns,
@@ -118,9 +120,24 @@ cf_compiler_create(const struct cf_cluster *cluster)
         c->policies[i].n_ingress = p->n_ingress;
         c->policies[i].n_egress = p->n_egress;
         for (size_t j = 0; j < sel->n; j++) {
-            u32_vec_push(&c->pod_policies[sel->v[j]], i);
+            start[sel->v[j] + 1]++;
+        }
+        total += sel->n;
+    }
+    for (size_t k = 0; k < cluster->n_pods; k++) {
+        start[k + 1] += start[k];
+    }
+    uint32_t *next = cf_xmalloc((cluster->n_pods + 1) * sizeof *next);
+    memcpy(next, start, (cluster->n_pods + 1) * sizeof *next);
+    c->pod_pol = cf_xmalloc((total ? total : 1) * sizeof *c->pod_pol);
+    for (uint32_t i = 0; i < np; i++) {
+        const struct u32_vec *sel = c->policies[i].selected;
+        for (size_t j = 0; j < sel->n; j++) {
+            c->pod_pol[next[sel->v[j]]++] = i;
         }
     }
+    free(next);
+    c->pod_pol_start = start;
     return c;
 }
 
@@ -149,10 +166,8 @@ cf_compiler_destroy(struct cf_compiler *c)
                             c->policies[i].n_egress);
     }
     free(c->policies);
-    for (size_t i = 0; i < c->n_pods; i++) {
-        u32_vec_destroy(&c->pod_policies[i]);
-    }
-    free(c->pod_policies);
+    free(c->pod_pol_start);
+    free(c->pod_pol);
     while (c->arena) {
         struct arena_chunk *next = c->arena->next;
         free(c->arena);
@@ -2650,16 +2665,19 @@ compiler_node_contributions(struct cf_compiler *c,
     compiler_collect_locals(c, ports, &locals, &n_locals);
 
     /* (policy, local) pairs, sorted by policy. */
-    uint32_t (*pairs)[2] = NULL;
-    size_t n_pairs = 0, allocated_pairs = 0;
+    size_t n_pairs = 0;
     for (size_t i = 0; i < n_locals; i++) {
-        const struct u32_vec *pols = &c->pod_policies[locals[i].pod];
-        for (size_t j = 0; j < pols->n; j++) {
-            if (n_pairs >= allocated_pairs) {
-                pairs = cf_x2nrealloc(pairs, &allocated_pairs,
-                                      sizeof *pairs);
-            }
-            pairs[n_pairs][0] = pols->v[j];
+        uint32_t pod = locals[i].pod;
+        n_pairs += c->pod_pol_start[pod + 1] - c->pod_pol_start[pod];
+    }
+    uint32_t (*pairs)[2] = cf_xmalloc((n_pairs ? n_pairs : 1)
+                                      * sizeof *pairs);
+    n_pairs = 0;
+    for (size_t i = 0; i < n_locals; i++) {
+        uint32_t pod = locals[i].pod;
+        for (uint32_t j = c->pod_pol_start[pod];
+             j < c->pod_pol_start[pod + 1]; j++) {
+            pairs[n_pairs][0] = c->pod_pol[j];
             pairs[n_pairs][1] = i;
             n_pairs++;
         }
