@@ -693,6 +693,17 @@ compiler_index_build(struct cf_compiler *c)
         }
         (*range)->end = i + 1;
 
+    }
+    /* By name: a binary search if the pods are sorted (conjflowd's always
+     * are), else a map. */
+    c->pods_sorted = true;
+    for (uint32_t i = 1; c->pods_sorted && i < cl->n_pods; i++) {
+        const struct cf_pod *a = cl->pods[i - 1], *b = cl->pods[i];
+        int cmp = strcmp(a->ns, b->ns);
+        c->pods_sorted = cmp < 0 || (!cmp && strcmp(a->name, b->name) < 0);
+    }
+    for (uint32_t i = 0; !c->pods_sorted && i < cl->n_pods; i++) {
+        const struct cf_pod *pod = cl->pods[i];
         cf_ds_clear(&ds);
         cf_ds_put_joined(&ds, pod->ns, '/', pod->name);
         *cf_smap_slot(&c->pod_by_name, cf_ds_cstr(&ds))
@@ -703,6 +714,43 @@ compiler_index_build(struct cf_compiler *c)
         label_index_add(&c->ns_index, &cl->namespaces[i]->labels, i);
     }
     cf_ds_destroy(&ds);
+}
+
+/* See compiler-private.h. */
+uint32_t
+compiler_find_pod(const struct cf_compiler *c, const char *key)
+{
+    if (!c->pods_sorted) {
+        void *data = cf_smap_get(&c->pod_by_name, key);
+        return (uintptr_t) data;
+    }
+    const char *slash = strchr(key, '/');
+    if (!slash) {
+        return 0;
+    }
+    size_t ns_len = slash - key;
+    const char *name = slash + 1;
+    const struct cf_cluster *cl = c->cluster;
+    size_t lo = 0, hi = cl->n_pods;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct cf_pod *pod = cl->pods[mid];
+        int cmp = strncmp(pod->ns, key, ns_len);
+        if (!cmp && pod->ns[ns_len]) {
+            cmp = 1;            /* 'pod->ns' is longer. */
+        }
+        if (!cmp) {
+            cmp = strcmp(pod->name, name);
+        }
+        if (!cmp) {
+            return mid + 1;
+        } else if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return 0;
 }
 
 /* See compiler-private.h. */

@@ -1512,8 +1512,7 @@ compiler_collect_locals(struct cf_compiler *c,
     *n_locals = 0;
     for (size_t i = 0; i < ports->n_bindings; i++) {
         const struct cf_binding *b = &ports->bindings[i];
-        void *data = cf_smap_get(&c->pod_by_name, b->pod);
-        uintptr_t idx = (uintptr_t) data;
+        uint32_t idx = compiler_find_pod(c, b->pod);
         if (!idx) {
             continue;
         }
