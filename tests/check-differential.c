@@ -1409,11 +1409,14 @@ START_TEST(test_node_cache_reuse)
 }
 END_TEST
 
-/* A node with 'n' single-rule policies whose rules all allow the same
- * peer pod on a different port each, so that the peer's clause flow is
- * shared by 'n' conjunctions. */
+/* A node "n0" with 20 pods "pod<i>" (app=a<i>) and a policy "pol<k>" for
+ * each k of [0, 'n') whose bit k % 64 is set in 'mask', selecting
+ * app=a<label_base + k % label_mod>, with one ingress rule that allows
+ * peer app=a0 (and, with 'second_peer', app=a1 for odd k) on TCP port
+ * 1 + k: the peers' clause flows are keys shared by many conjunctions. */
 static void
-gen_shared_peer(int n, struct cf_cluster *cl)
+gen_peer_policies(struct cf_cluster *cl, int n, uint64_t mask,
+                  int label_base, int label_mod, bool second_peer)
 {
     char name[32], ip[32], labels[32];
     cf_cluster_init(cl);
@@ -1426,16 +1429,32 @@ gen_shared_peer(int n, struct cf_cluster *cl)
         tb_pod(cl, "ns", name, "n0", ip, labels, "");
     }
     for (int k = 0; k < n; k++) {
+        if (!(mask >> (k % 64) & 1)) {
+            continue;
+        }
         snprintf(name, sizeof name, "pol%05d", k);
-        snprintf(labels, sizeof labels, "app=a%d", 1 + k % 19);
+        snprintf(labels, sizeof labels, "app=a%d",
+                 label_base + k % label_mod);
         struct cf_policy *p = tb_policy(cl, "ns", name, labels, true,
                                         false);
         struct cf_rule *r = tb_rule(p, false);
         tb_peer_sel(r, NULL, "app=a0");
+        if (second_peer && k % 2) {
+            tb_peer_sel(r, NULL, "app=a1");
+        }
         tb_port_number(r, CF_PROTO_TCP, 1 + k, 0);
     }
     cf_cluster_sort(cl);
     cf_cluster_assign_ids(cl);
+}
+
+/* A node with 'n' single-rule policies whose rules all allow the same
+ * peer pod on a different port each, so that the peer's clause flow is
+ * shared by 'n' conjunctions. */
+static void
+gen_shared_peer(int n, struct cf_cluster *cl)
+{
+    gen_peer_policies(cl, n, UINT64_MAX, 1, 19, false);
 }
 
 START_TEST(test_node_cache_bands)
@@ -1493,40 +1512,12 @@ START_TEST(test_node_cache_bands)
 }
 END_TEST
 
-/* A node with a policy "pol<k>" for each k of [0, 'n') that 'keep' keeps
- * (bit k % 64 of 'mask'), each with one rule allowing peer app=a0 (and,
- * for odd k, app=a1) on TCP port 1 + k: the peers' clause flows are keys
- * with hundreds of members. */
+/* gen_peer_policies() with the policies of 'mask' and a second peer on
+ * odd k: keys with hundreds of members. */
 static void
 gen_big_keys(int n, uint64_t mask, struct cf_cluster *cl)
 {
-    char name[32], ip[32], labels[32];
-    cf_cluster_init(cl);
-    tb_node(cl, "n0", 1, "192.168.0.1");
-    tb_ns(cl, "ns", "");
-    for (int i = 0; i < 20; i++) {
-        snprintf(name, sizeof name, "pod%d", i);
-        snprintf(labels, sizeof labels, "app=a%d", i);
-        snprintf(ip, sizeof ip, "10.0.0.%d", 10 + i);
-        tb_pod(cl, "ns", name, "n0", ip, labels, "");
-    }
-    for (int k = 0; k < n; k++) {
-        if (!(mask >> (k % 64) & 1)) {
-            continue;
-        }
-        snprintf(name, sizeof name, "pol%05d", k);
-        snprintf(labels, sizeof labels, "app=a%d", 2 + k % 18);
-        struct cf_policy *p = tb_policy(cl, "ns", name, labels, true,
-                                        false);
-        struct cf_rule *r = tb_rule(p, false);
-        tb_peer_sel(r, NULL, "app=a0");
-        if (k % 2) {
-            tb_peer_sel(r, NULL, "app=a1");
-        }
-        tb_port_number(r, CF_PROTO_TCP, 1 + k, 0);
-    }
-    cf_cluster_sort(cl);
-    cf_cluster_assign_ids(cl);
+    gen_peer_policies(cl, n, mask, 2, 18, true);
 }
 
 START_TEST(test_node_cache_big_keys)
