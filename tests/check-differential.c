@@ -1558,7 +1558,8 @@ END_TEST
 /* Compiles node 0 of 'cl' with 'ports' in full and through 'cache' and
  * checks that both give the same flows. */
 static void
-check_ports_both(const struct cf_cluster *cl, const struct cf_node_ports *ports,
+check_ports_both(const struct cf_cluster *cl,
+                 const struct cf_node_ports *ports,
                  struct cf_node_cache *cache)
 {
     struct cf_compiler *c = cf_compiler_create(cl);
