@@ -652,12 +652,10 @@ void
 compiler_index_build(struct cf_compiler *c)
 {
     const struct cf_cluster *cl = c->cluster;
-    struct cf_ds ds = CF_DS_INIT;
 
     label_index_init(&c->pod_index);
     label_index_init(&c->ns_index);
     cf_smap_init(&c->ns_pods);
-    cf_smap_init(&c->pod_by_name);
     cf_smap_init(&c->ns_sel_memo);
     cf_smap_init(&c->pod_sel_memo);
     cf_smap_init(&c->peer_memo);
@@ -683,8 +681,8 @@ compiler_index_build(struct cf_compiler *c)
         }
         label_index_add(&c->pod_index, &pod->labels, i);
 
-        /* Pods are sorted by namespace, so a namespace's pods are
-         * contiguous; tolerate unsorted input by extending ranges. */
+        /* Pods are sorted by namespace (see cf_compiler_create()), so a
+         * namespace's pods are contiguous. */
         struct pod_range **range = (struct pod_range **) cf_smap_slot(
             &c->ns_pods, pod->ns);
         if (!*range) {
@@ -692,38 +690,17 @@ compiler_index_build(struct cf_compiler *c)
             (*range)->start = i;
         }
         (*range)->end = i + 1;
-
-    }
-    /* By name: a binary search if the pods are sorted (conjflowd's always
-     * are), else a map. */
-    c->pods_sorted = true;
-    for (uint32_t i = 1; c->pods_sorted && i < cl->n_pods; i++) {
-        const struct cf_pod *a = cl->pods[i - 1], *b = cl->pods[i];
-        int cmp = strcmp(a->ns, b->ns);
-        c->pods_sorted = cmp < 0 || (!cmp && strcmp(a->name, b->name) < 0);
-    }
-    for (uint32_t i = 0; !c->pods_sorted && i < cl->n_pods; i++) {
-        const struct cf_pod *pod = cl->pods[i];
-        cf_ds_clear(&ds);
-        cf_ds_put_joined(&ds, pod->ns, '/', pod->name);
-        *cf_smap_slot(&c->pod_by_name, cf_ds_cstr(&ds))
-            = (void *) (uintptr_t) (i + 1);
     }
     qsort(c->ip_pods, c->n_ip_pods, sizeof *c->ip_pods, ip_pod_compare);
     for (uint32_t i = 0; i < cl->n_namespaces; i++) {
         label_index_add(&c->ns_index, &cl->namespaces[i]->labels, i);
     }
-    cf_ds_destroy(&ds);
 }
 
 /* See compiler-private.h. */
 uint32_t
 compiler_find_pod(const struct cf_compiler *c, const char *key)
 {
-    if (!c->pods_sorted) {
-        void *data = cf_smap_get(&c->pod_by_name, key);
-        return (uintptr_t) data;
-    }
     const char *slash = strchr(key, '/');
     if (!slash) {
         return 0;
@@ -760,7 +737,6 @@ compiler_index_destroy(struct cf_compiler *c)
     label_index_destroy(&c->pod_index);
     label_index_destroy(&c->ns_index);
     cf_smap_destroy(&c->ns_pods, free);
-    cf_smap_destroy(&c->pod_by_name, NULL);
     cf_smap_destroy(&c->changed, NULL);
     cf_smap_destroy(&c->ns_sel_memo, free_u32_vec);
     cf_smap_destroy(&c->pod_sel_memo, free_u32_vec);

@@ -187,11 +187,6 @@ struct cf_compiler {
     struct label_index pod_index;   /* Over cluster->pods. */
     struct label_index ns_index;    /* Over cluster->namespaces. */
     struct cf_smap ns_pods;        /* Namespace name -> struct pod_range *. */
-    struct cf_smap pod_by_name;    /* "ns/name" -> pod index + 1 (as ptr),
-                                 * only if the pods are not sorted (else
-                                 * compiler_find_pod() searches them). */
-    bool pods_sorted;           /* cluster->pods is sorted by (namespace,
-                                 * name), without duplicates. */
     struct cf_smap ns_sel_memo;    /* Selector text -> struct u32_vec * of
                                  * namespace indices. */
     struct cf_smap pod_sel_memo;   /* "ns\3selector" -> struct u32_vec * of
@@ -250,7 +245,8 @@ const struct u32_vec *compiler_peer_pods_by_key(struct cf_compiler *c,
                                                 const char *key,
                                                 const char **keyp);
 /* Returns the index of the pod named 'key' ("ns/name") in the cluster of
- * 'c', plus one, or 0 if there is none. */
+ * 'c', plus one, or 0 if there is none (a binary search: the cluster is
+ * sorted). */
 uint32_t compiler_find_pod(const struct cf_compiler *c, const char *key);
 /* Builds the indexes of 'c' over its cluster. */
 void compiler_index_build(struct cf_compiler *c);

@@ -23,7 +23,9 @@
 
 struct cf_compiler;
 
-/* Creates a compiler over 'cluster' (indexes selectors, address sets). */
+/* Creates a compiler over 'cluster' (indexes selectors, address sets).
+ * 'cluster' must be sorted (cf_cluster_sort(); cf_store_load() gives a
+ * sorted one). */
 struct cf_compiler *cf_compiler_create(const struct cf_cluster *cluster);
 /* Frees a compiler.  It does not read the cluster: that may be freed or
  * changed first.  Accepts NULL. */
