@@ -712,6 +712,17 @@ mgroup_insert(struct mgroup *g, const struct mmember *m)
     }
 }
 
+/* True if member 'm' (live) is whole flow 'flow' (if nonnull) of rank
+ * 'rank', or else clause entry ('conj_id', 'clause'). */
+static bool
+mmember_is(const struct mmember *m, uint32_t rank, const struct cflow *flow,
+           uint32_t conj_id, uint8_t clause)
+{
+    return (!m->dead && m->rank == rank
+            && (flow ? m->flow && cflow_equal(m->flow, flow)
+                : !m->flow && m->rank == conj_id && m->clause == clause));
+}
+
 /* Removes from 'g' a member of rank 'rank' that is whole flow 'flow' (if
  * nonnull) or clause entry ('conj_id', 'clause').  Returns false if there
  * is none. */
@@ -719,6 +730,10 @@ static bool
 mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
               uint32_t conj_id, uint8_t clause)
 {
+    /* Among the ordered members of that rank.  (An update removes a
+     * contribution's old members before it adds the new ones, so a
+     * member is never inserted and removed in one update; if it were,
+     * the false return would make the caller merge the node in full.) */
     size_t lo = 0, hi = g->n_ordered;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -728,38 +743,32 @@ mgroup_remove(struct mgroup *g, uint32_t rank, const struct cflow *flow,
             hi = mid;
         }
     }
-    /* The ordered members of that rank, then the pending ones. */
-    for (size_t i = lo; i < g->n_members; i++) {
-        if (i < g->n_ordered && g->members[i].rank != rank) {
-            i = g->n_ordered - 1;
-            continue;
-        }
-        struct mmember *m = &g->members[i];
-        if (m->dead || m->rank != rank
-            || !(flow ? m->flow && cflow_equal(m->flow, flow)
-                 : !m->flow && m->rank == conj_id && m->clause == clause)) {
-            continue;
-        }
-        if (m->flow) {
-            free(m->flow->actions);
-            free(m->flow);
-            m->flow = NULL;
-        } else {
-            g->n_entries--;
-        }
-        if (i < g->n_ordered && g->n_members >= MGROUP_LAZY_MIN) {
-            m->dead = true;     /* Compacted by mgroup_normalize(). */
-            g->n_dead++;
-            return true;
-        }
-        memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
-        g->n_members--;
-        if (i < g->n_ordered) {
-            g->n_ordered--;
-        }
+    size_t i = lo;
+    while (i < g->n_ordered && g->members[i].rank == rank
+           && !mmember_is(&g->members[i], rank, flow, conj_id, clause)) {
+        i++;
+    }
+    if (i >= g->n_ordered || g->members[i].rank != rank) {
+        return false;
+    }
+
+    struct mmember *m = &g->members[i];
+    if (m->flow) {
+        free(m->flow->actions);
+        free(m->flow);
+        m->flow = NULL;
+    } else {
+        g->n_entries--;
+    }
+    if (g->n_members >= MGROUP_LAZY_MIN) {
+        m->dead = true;         /* Compacted by mgroup_normalize(). */
+        g->n_dead++;
         return true;
     }
-    return false;
+    memmove(m, m + 1, (g->n_members - i - 1) * sizeof *m);
+    g->n_members--;
+    g->n_ordered--;
+    return true;
 }
 
 /* Adds (if 'add') or removes whole flow 'flow' of merge rank 'rank'.

@@ -170,25 +170,18 @@ ofl_set_match(struct cf_ofl *ofl, const struct match *match)
 
 /* ---- Packed cflow actions ----------------------------------------------- */
 
-/* Appends the 'n' bytes of 'p' to 'b'. */
-static void
-pack_bytes(struct ofpbuf *b, const void *p, size_t n)
-{
-    ofpbuf_put(b, p, n);
-}
-
 /* Appends 'x' to 'b' (host byte order: the encoding stays in memory). */
 static void
 pack_u32(struct ofpbuf *b, uint32_t x)
 {
-    pack_bytes(b, &x, sizeof x);
+    ofpbuf_put(b, &x, sizeof x);
 }
 
 /* Appends 'x' to 'b'. */
 static void
 pack_u16(struct ofpbuf *b, uint16_t x)
 {
-    pack_bytes(b, &x, sizeof x);
+    ofpbuf_put(b, &x, sizeof x);
 }
 
 /* Appends 'x' to 'b'. */
