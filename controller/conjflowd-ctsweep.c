@@ -10,10 +10,17 @@
  *
  * When a node's switch commits a bundle that may revoke (it removed or
  * replaced flows, or added denying ones: cf_switch_n_revoking_bundles())
- * and the node is in sync again, conjflowd asks the node's ovs-vswitchd,
- * over its control socket (next to the unix: OVSDB socket, as for the
- * datapath purge), for "dpctl/dump-conntrack zone=<node id>" (the zone the
- * pipeline's ct() uses).  It judges every entry not yet marked denied
+ * and nothing newer is on its way to it, conjflowd asks the node's
+ * ovs-vswitchd, over its control socket (next to the unix: OVSDB socket,
+ * as for the datapath purge), for "dpctl/dump-conntrack zone=<node id>"
+ * (the zone the pipeline's ct() uses).  The sweep does not wait for the
+ * switch's datapath purge after the bundle (ofproto/switch.c): it sends a
+ * "revalidator/purge" of its own just before the dump, on the same
+ * session, which vswitchd answers in order.  So no stale datapath flow
+ * can create an entry after the dump (and escape the sweep), and the purge
+ * and the sweep take one round trip to vswitchd instead of two (it
+ * matters for how fast a change is in sync: "sync/wait" waits for both).
+ * It judges every entry not yet marked denied
  * against the current cluster with the reference evaluator (controller/
  * ctsweep.c) and flushes each one that policy now denies with
  * "dpctl/flush-conntrack zone=N <original tuple>" on the same session.
@@ -102,7 +109,7 @@ bool ctsweep_enabled = true;
 
 /* A sweep's state:
  *
- *     IDLE --(wanted, node in sync)--> DUMPING (dump request sent)
+ *     IDLE --(wanted, node committed)--> DUMPING (dump request sent)
  *     DUMPING --(dump reply parsed)--> JUDGING
  *     JUDGING: each pass judges up to CTSWEEP_CHUNK entries and sends a
  *              flush for each denied one, while fewer than
@@ -138,6 +145,8 @@ struct ctsweep {
     enum ctsweep_state state;   /* See above. */
     bool spread;                /* It may ask other nodes to sweep. */
     struct jsonrpc *rpc;        /* Session to vswitchd, or NULL. */
+    struct json *purge_id;      /* Id of the purge request sent before
+                                 * the dump, until answered (owned). */
     struct json *dump_id;       /* Id of the dump request (owned). */
     uint16_t zone;              /* The zone it dumps. */
     size_t n_pending;           /* Flushes not answered yet. */
@@ -200,6 +209,8 @@ sweep_close(struct ctsweep *cs)
 {
     jsonrpc_close(cs->rpc);
     cs->rpc = NULL;
+    json_destroy(cs->purge_id);
+    cs->purge_id = NULL;
     json_destroy(cs->dump_id);
     cs->dump_id = NULL;
     cs->state = CTSWEEP_IDLE;
@@ -288,6 +299,27 @@ sweep_done(struct node_ctx *n)
     sweep_close(cs);
 }
 
+/* Sends request 'method' with 'params' (taken) on the session of the
+ * sweep of 'n' and stores its id in '*idp'.  On failure, ends the sweep
+ * and returns false. */
+static bool
+sweep_send(struct node_ctx *n, const char *method, struct json *params,
+           struct json **idp)
+{
+    struct jsonrpc_msg *request = jsonrpc_create_request(method, params,
+                                                         NULL);
+    *idp = json_clone(request->id);
+    int retval = jsonrpc_send(n->ctsweep->rpc, request);
+    if (retval) {
+        char *error = xasprintf("sending %s: %s", method,
+                                ovs_strerror(retval));
+        sweep_lost(n, error);
+        free(error);
+        return false;
+    }
+    return true;
+}
+
 /* Starts a sweep of node 'n': sends the dump request to its vswitchd. */
 static void
 sweep_start(struct daemon_state *d, struct node_ctx *n)
@@ -339,19 +371,16 @@ sweep_start(struct daemon_state *d, struct node_ctx *n)
     cs->start = time_msec();
     cs->deadline = cs->start + CTSWEEP_TIMEOUT_MS;
     cs->n_denied = cs->n_pending = 0;
-    struct json *params = json_array_create_1(
-        json_string_create_nocopy(xasprintf("zone=%"PRIu16, cs->zone)));
-    struct jsonrpc_msg *request
-        = jsonrpc_create_request("dpctl/dump-conntrack", params, NULL);
-    cs->dump_id = json_clone(request->id);
     cs->state = CTSWEEP_DUMPING;
-    retval = jsonrpc_send(cs->rpc, request);
-    if (retval) {
-        error = xasprintf("sending dpctl/dump-conntrack: %s",
-                          ovs_strerror(retval));
-        sweep_lost(n, error);
-        free(error);
+    if (cf_switch_get_datapath_purge()
+        && !sweep_send(n, "revalidator/purge", json_array_create_empty(),
+                       &cs->purge_id)) {
+        return;
     }
+    sweep_send(n, "dpctl/dump-conntrack", json_array_create_1(
+                   json_string_create_nocopy(xasprintf("zone=%"PRIu16,
+                                                       cs->zone))),
+               &cs->dump_id);
 }
 
 /* Hash of the memo key of 'e'. */
@@ -514,6 +543,13 @@ sweep_receive(struct daemon_state *d, struct node_ctx *n,
               const struct jsonrpc_msg *msg)
 {
     struct ctsweep *cs = n->ctsweep;
+    if (cs->purge_id && msg->id && json_equal(msg->id, cs->purge_id)) {
+        /* vswitchd purged (or failed to: the switch's own purge says so in
+         * the status) before it dumps. */
+        json_destroy(cs->purge_id);
+        cs->purge_id = NULL;
+        return;
+    }
     if (cs->state == CTSWEEP_DUMPING) {
         if (msg->type == JSONRPC_REPLY && json_equal(msg->id, cs->dump_id)
             && msg->result && msg->result->type == JSON_STRING) {
@@ -618,7 +654,7 @@ ctsweep_run(struct daemon_state *d)
         struct ctsweep *cs = n->ctsweep;
         if (ctsweep_enabled && cs && cs->state == CTSWEEP_IDLE && cs->wanted
             && time_msec() >= cs->retry_at && !n->dirty
-            && cf_switch_is_synced(n->sw)) {
+            && cf_switch_is_committed(n->sw)) {
             sweep_start(d, n);
             if (cs->state != CTSWEEP_IDLE) {
                 sweep_advance(d, n);
@@ -666,7 +702,7 @@ ctsweep_wait(struct daemon_state *d)
                 poll_immediate_wake();
             }
         } else if (ctsweep_enabled && cs->wanted && !n->dirty
-                   && cf_switch_is_synced(n->sw)) {
+                   && cf_switch_is_committed(n->sw)) {
             poll_timer_wait_until(cs->retry_at);
         }
     }

@@ -470,11 +470,14 @@ observe_wait(struct daemon_state *d)
 {
     struct observe *obs = d->obs;
     poll_timer_wait_until(obs->next_stats);
-    if (obs->realization_stale) {
-        poll_timer_wait_until(obs->next_realization);
-    }
-    if (obs->writes_held) {
+    if (obs->writes_held
+        && time_msec() < obs->writes_held + WRITES_HOLD_MS) {
+        /* A pending write waits for the change to land (the switch's
+         * replies wake us up) or for the hold to end, whichever is first:
+         * not for 'next_realization', which may have passed. */
         poll_timer_wait_until(obs->writes_held + WRITES_HOLD_MS);
+    } else if (obs->realization_stale) {
+        poll_timer_wait_until(obs->next_realization);
     }
     for (size_t i = 0; i < obs->n_reqs; i++) {
         poll_timer_wait_until(obs->reqs[i].deadline);

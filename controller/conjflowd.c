@@ -1129,8 +1129,10 @@ main(int argc, char *argv[])
                       "(%lld ms after the change was seen)", d.seq,
                       shash_count(&d.nodes), d.last_sync_ms);
         }
-        observe_run(&d);
+        /* "sync/wait" is answered before observe_run() writes the store:
+         * that write waits for a disk sync. */
         sync_waiters_run(&d);
+        observe_run(&d);
         unixctl_server_run(unixctl);
 
         trim_run(&d);

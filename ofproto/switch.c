@@ -1470,6 +1470,12 @@ cf_switch_set_datapath_purge(bool enable)
     datapath_purge = enable;
 }
 
+bool
+cf_switch_get_datapath_purge(void)
+{
+    return datapath_purge;
+}
+
 /* Finds the control socket of the ovs-vswitchd that serves OVSDB remote
  * 'ovsdb' ("unix:DIR/db.sock": DIR/ovs-vswitchd.ctl, else
  * DIR/ovs-vswitchd.PID.ctl with the PID from DIR/ovs-vswitchd.pid, as
@@ -2063,6 +2069,13 @@ cf_switch_is_synced(const struct cf_switch *sw)
     return (sw->of_state == OFS_IDLE && !sw->dirty && sw->desired_valid
             && rconn_is_connected(sw->rconn)
             && !sw->purge_needed && !sw->purge_waiting);
+}
+
+bool
+cf_switch_is_committed(const struct cf_switch *sw)
+{
+    return (sw->of_state == OFS_IDLE && !sw->dirty && sw->desired_valid
+            && rconn_is_connected(sw->rconn));
 }
 
 bool

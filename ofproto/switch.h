@@ -62,6 +62,7 @@ void cf_switch_set_openflow_port(int port);
  * datapath; needs a unix: OVSDB remote next to vswitchd's control
  * socket). */
 void cf_switch_set_datapath_purge(bool enable);
+bool cf_switch_get_datapath_purge(void);
 
 /* Creates the switch of node 'name' whose OVSDB is at 'ovsdb' and whose
  * bridge is 'bridge'.  Copies the strings.  Connects in the background. */
@@ -108,6 +109,10 @@ void cf_switch_reconcile(struct cf_switch *);
 /* True if the switch is connected and its installed flows equal the
  * desired ones (no bundle in flight). */
 bool cf_switch_is_synced(const struct cf_switch *);
+/* True if the switch is connected and has committed the desired flows: as
+ * cf_switch_is_synced(), except that the datapath purge after the last
+ * bundle may still be running. */
+bool cf_switch_is_committed(const struct cf_switch *);
 /* True if a change is on its way to the connected switch: flows to send,
  * a bundle in flight, or a datapath purge to do or waited for. */
 bool cf_switch_in_flight(const struct cf_switch *);
