@@ -121,6 +121,7 @@ struct cf_node_cache {
     struct mgroup **sorted;     /* Every key in output order (owned array
                                  * of pointers into the map). */
     size_t n_sorted;
+    size_t allocated_sorted;
     struct mgroup **touched;    /* Keys changed by the current update. */
     size_t n_touched;
     size_t allocated_touched;
@@ -389,10 +390,15 @@ compiler_cache_recs_known(const struct cf_node_cache *cache,
         return false;
     }
     for (size_t i = 0; i < rule->n_peers; i++) {
-        if (rule->peers[i].has_ipblock) {
-            continue;
+        /* Only selector peers have records: the rule's peers are looked at
+         * only for a peer without one. */
+        if (!recs[i]) {
+            if (rule->peers[i].has_ipblock) {
+                continue;
+            }
+            return false;
         }
-        if (!recs[i] || recs[i]->gen != cache->gen) {
+        if (recs[i]->gen != cache->gen) {
             return false;
         }
         *unchanged = *unchanged && !recs[i]->changed;
@@ -1110,6 +1116,70 @@ mc_check_bands(struct cf_node_cache *cache)
     return true;
 }
 
+/* When at most this many keys come or go, mc_finish() finds each one's
+ * place in the cache's key order by binary search, instead of merging the
+ * whole order (which looks at every key: thousands of cache misses when
+ * one pod's address changes). */
+#define MC_FEW_KEYS 16
+
+/* Returns the position of 'g''s key in the key order of 'cache' (where it
+ * is or would go), and sets '*found'. */
+static size_t
+mc_sorted_find(const struct cf_node_cache *cache, const struct mgroup *g,
+               bool *found)
+{
+    size_t lo = 0, hi = cache->n_sorted;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = mgroup_key_compare(cache->sorted[mid], g);
+        if (!cmp) {
+            *found = true;
+            return mid;
+        } else if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    *found = false;
+    return lo;
+}
+
+/* mc_finish() with few keys: takes the emptied keys of the touched list
+ * out of the key order of 'cache' and puts the 'n_added' new keys 'added'
+ * (sorted) in. */
+static void
+mc_sorted_patch(struct cf_node_cache *cache, struct mgroup **added,
+                size_t n_added)
+{
+    for (size_t t = 0; t < cache->n_touched; t++) {
+        struct mgroup *g = cache->touched[t];
+        if (g && !g->n_members && g->sorted) {
+            bool found;
+            size_t pos = mc_sorted_find(cache, g, &found);
+            cf_assert(found && cache->sorted[pos] == g);
+            memmove(&cache->sorted[pos], &cache->sorted[pos + 1],
+                    (cache->n_sorted - pos - 1) * sizeof *cache->sorted);
+            cache->n_sorted--;
+        }
+    }
+    if (cache->n_sorted + n_added >= cache->allocated_sorted) {
+        cache->allocated_sorted = (cache->n_sorted + n_added) * 2 + 16;
+        cache->sorted = cf_xrealloc(cache->sorted, cache->allocated_sorted
+                                    * sizeof *cache->sorted);
+    }
+    for (size_t j = 0; j < n_added; j++) {
+        bool found;
+        size_t pos = mc_sorted_find(cache, added[j], &found);
+        cf_assert(!found);
+        memmove(&cache->sorted[pos + 1], &cache->sorted[pos],
+                (cache->n_sorted - pos) * sizeof *cache->sorted);
+        cache->sorted[pos] = added[j];
+        cache->n_sorted++;
+        added[j]->sorted = true;
+    }
+}
+
 /* Finishes an update: drops empty keys, makes the touched keys' flows
  * again, records in the cache's 'removed' and 'added' the flows that
  * changed, and puts new keys in order.  Returns false if a key carries
@@ -1158,26 +1228,32 @@ mc_finish(struct cf_node_cache *cache)
         qsort(added, n_added, sizeof *added, mgroup_ptr_compare);
     }
 
-    /* Merge the old order (without the empty keys) with the new keys. */
-    size_t n = cache->n_sorted - n_removed + n_added;
-    struct mgroup **sorted = cf_xcalloc(n + 1, sizeof *sorted);
-    size_t i = 0, j = 0, k = 0;
-    while (i < cache->n_sorted || j < n_added) {
-        if (i < cache->n_sorted && !cache->sorted[i]->n_members) {
-            i++;                /* Emptied: freed below. */
-        } else if (j >= n_added
-                   || (i < cache->n_sorted
-                       && mgroup_key_compare(cache->sorted[i],
-                                             added[j]) < 0)) {
-            sorted[k++] = cache->sorted[i++];
-        } else {
-            added[j]->sorted = true;
-            sorted[k++] = added[j++];
+    if (n_added + n_removed <= MC_FEW_KEYS) {
+        mc_sorted_patch(cache, added, n_added);
+    } else {
+        /* Merge the old order (without the empty keys) with the new
+         * keys. */
+        size_t n = cache->n_sorted - n_removed + n_added;
+        struct mgroup **sorted = cf_xcalloc(n + 1, sizeof *sorted);
+        size_t i = 0, j = 0, k = 0;
+        while (i < cache->n_sorted || j < n_added) {
+            if (i < cache->n_sorted && !cache->sorted[i]->n_members) {
+                i++;            /* Emptied: freed below. */
+            } else if (j >= n_added
+                       || (i < cache->n_sorted
+                           && mgroup_key_compare(cache->sorted[i],
+                                                 added[j]) < 0)) {
+                sorted[k++] = cache->sorted[i++];
+            } else {
+                added[j]->sorted = true;
+                sorted[k++] = added[j++];
+            }
         }
+        free(cache->sorted);
+        cache->sorted = sorted;
+        cache->n_sorted = k;
+        cache->allocated_sorted = n + 1;
     }
-    free(cache->sorted);
-    cache->sorted = sorted;
-    cache->n_sorted = k;
     free(added);
 
     for (size_t t = 0; t < cache->n_touched; t++) {

@@ -948,7 +948,9 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     uint32_t cand[CF_ARRAY_SIZE(pp->ip)];
     size_t n_cand = 0;
     for (size_t i = 0; i < rule->n_peers; i++) {
-        if (rule->peers[i].has_ipblock) {
+        /* A record is a selector peer's: the rule's peers (cold memory)
+         * need not be looked at then. */
+        if (!(recs && recs[i]) && rule->peers[i].has_ipblock) {
             return false;
         }
         bool known = (recs && recs[i]
@@ -987,10 +989,19 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     if (!oc || oc->lent || oc->n_clauses < 2) {
         return false;
     }
-    pp->n1 = 0;
-    while (pp->n1 < oc->n && oc->entries[pp->n1].clause == 1) {
-        pp->n1++;
+    /* The entries of clause 1 come first (binary search: a rule may have
+     * thousands of peers, and only a few of its entries are looked at
+     * below). */
+    size_t lo = 0, hi = oc->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (oc->entries[mid].clause == 1) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
     }
+    pp->n1 = lo;
 
     /* The addresses that enter or leave the set, each checked against the
      * last compilation's entries. */
