@@ -231,6 +231,33 @@ cf_ds_chomp(struct cf_ds *ds, char c)
     }
 }
 
+/* Chained hash tables. */
+
+/* A node of a table for cf_hash_rechain(): its 'next' pointer first. */
+struct rechain_node {
+    struct rechain_node *next;
+};
+
+void *
+cf_hash_rechain(void *buckets_, size_t mask, size_t new_mask,
+                size_t hash_ofs)
+{
+    struct rechain_node **buckets = buckets_;
+    struct rechain_node **new = cf_xcalloc(new_mask + 1, sizeof *new);
+    for (size_t i = 0; buckets && i <= mask; i++) {
+        for (struct rechain_node *node = buckets[i], *next; node;
+             node = next) {
+            uint32_t hash;
+            memcpy(&hash, (const char *) node + hash_ofs, sizeof hash);
+            next = node->next;
+            node->next = new[hash & new_mask];
+            new[hash & new_mask] = node;
+        }
+    }
+    free(buckets);
+    return new;
+}
+
 /* Hashes: FNV-1a. */
 
 uint32_t

@@ -23,6 +23,7 @@
 
 #include "conjflow/compiler.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,6 +54,233 @@
  * unexpected state, the cache is emptied and the node merged in full with
  * cf_compiler_merge(), and the next compilation starts the cache afresh,
  * so the output is always exactly cf_compiler_node_flows()'s. */
+
+/* ---- Shared clause 1 ----------------------------------------------------
+ *
+ * A node cache keeps, for each rule, its conjunction's clause entries.
+ * Clause 1 is the big one (a rule's peer addresses: every pod of the
+ * namespaces it selects), and rules share it: every rule of a namespace's
+ * policies that allows "the monitoring namespace" has the same one.  So a
+ * clause 1 is a struct conj_block, and compiling for a node cache, equal
+ * ones are the same block (the cache's table of blocks finds them by
+ * hash), shared by reference.
+ *
+ * When a pod comes or goes, every rule with it among its peers is patched
+ * (see "Reuse of rules" in compiler.c): its clause 1 gains or loses the
+ * pod's address.  The table remembers each patch of the compilation under
+ * way (the block patched, the addresses, whether each is added) with its
+ * result, so that the rules sharing a block make the new block once, and
+ * each of the others only takes a reference: the patch of 1,500 rules
+ * touches each rule's conjunction, not each rule's entries.  Equal results
+ * of different blocks are one block too (the table finds them). */
+
+void
+conj_blocks_init(struct conj_blocks *t)
+{
+    memset(t, 0, sizeof *t);
+}
+
+void
+conj_blocks_destroy(struct conj_blocks *t)
+{
+    conj_blocks_end(t);
+    for (size_t i = 0; t->buckets && i <= t->mask; i++) {
+        for (struct conj_block *b = t->buckets[i]; b; b = b->next) {
+            b->owner = NULL;
+        }
+    }
+    free(t->buckets);
+    free(t->patches);
+    conj_blocks_init(t);
+}
+
+void
+conj_blocks_end(struct conj_blocks *t)
+{
+    for (size_t i = 0; t->n_patches && i <= t->patch_mask; i++) {
+        struct block_patch *bp = &t->patches[i];
+        if (bp->old) {
+            conj_block_unref(bp->old);
+            conj_block_unref(bp->new);
+            bp->old = bp->new = NULL;
+        }
+    }
+    t->n_patches = 0;
+}
+
+/* Hash of the 'n' entries 'e'. */
+static uint32_t
+block_hash(const struct conj_entry *e, size_t n)
+{
+    return cf_hash_bytes(e, n * sizeof *e, n);
+}
+
+/* Doubles the buckets of 't'. */
+static void
+blocks_expand(struct conj_blocks *t)
+{
+    size_t mask = t->buckets ? t->mask * 2 + 1 : 63;
+    t->buckets = cf_hash_rechain(t->buckets, t->mask, mask,
+                                 offsetof(struct conj_block, hash));
+    t->mask = mask;
+}
+
+struct conj_block *
+conj_block_make(struct conj_blocks *t, const struct conj_entry *e, size_t n)
+{
+    uint32_t hash = block_hash(e, n);
+    if (t && t->buckets) {
+        for (struct conj_block *b = t->buckets[hash & t->mask]; b;
+             b = b->next) {
+            if (b->hash == hash && b->n == n
+                && !memcmp(b->e, e, n * sizeof *e)) {
+                return conj_block_ref(b);
+            }
+        }
+    }
+    struct conj_block *b = cf_xmalloc(sizeof *b + n * sizeof *e);
+    b->owner = t;
+    b->hash = hash;
+    b->ref = 1;
+    b->n = n;
+    memcpy(b->e, e, n * sizeof *e);
+    b->next = NULL;
+    if (t) {
+        if (!t->buckets || t->n > 2 * (t->mask + 1)) {
+            blocks_expand(t);
+        }
+        b->next = t->buckets[hash & t->mask];
+        t->buckets[hash & t->mask] = b;
+        t->n++;
+    }
+    return b;
+}
+
+void
+conj_block_unref(struct conj_block *b)
+{
+    if (!b || --b->ref) {
+        return;
+    }
+    struct conj_blocks *t = b->owner;
+    if (t) {
+        struct conj_block **p = &t->buckets[b->hash & t->mask];
+        while (*p != b) {
+            p = &(*p)->next;
+        }
+        *p = b->next;
+        t->n--;
+    }
+    free(b);
+}
+
+/* Hash of a patch of block 'old'. */
+static uint32_t
+patch_hash(const struct conj_block *old, const uint32_t ip[], uint8_t add,
+           size_t n)
+{
+    uint32_t hash = cf_hash_bytes(&old, sizeof old, add | n << 8);
+    return cf_hash_bytes(ip, n * sizeof *ip, hash);
+}
+
+/* Returns the slot of 't' for the patch (see conj_blocks_have_patch()):
+ * where it is, or the free slot where it would go; NULL if 't' has no
+ * slots. */
+static struct block_patch *
+patch_slot(const struct conj_blocks *t, const struct conj_block *old,
+           const uint32_t ip[], uint8_t add, size_t n)
+{
+    if (!t->patches) {
+        return NULL;
+    }
+    for (size_t i = patch_hash(old, ip, add, n); ; i++) {
+        struct block_patch *bp = &t->patches[i & t->patch_mask];
+        if (!bp->old || (bp->old == old && bp->add == add && bp->n == n
+                         && !memcmp(bp->ip, ip, n * sizeof *ip))) {
+            return bp;
+        }
+    }
+}
+
+bool
+conj_blocks_have_patch(const struct conj_blocks *t,
+                       const struct conj_block *old, const uint32_t ip[],
+                       uint8_t add, size_t n)
+{
+    const struct block_patch *bp = t ? patch_slot(t, old, ip, add, n) : NULL;
+    return bp && bp->old;
+}
+
+/* Grows the patch slots of 't' (keeping its patches). */
+static void
+patches_expand(struct conj_blocks *t)
+{
+    struct block_patch *old_slots = t->patches;
+    size_t old_mask = t->patch_mask;
+    t->patch_mask = old_slots ? old_mask * 2 + 1 : 63;
+    t->patches = cf_xcalloc(t->patch_mask + 1, sizeof *t->patches);
+    for (size_t i = 0; old_slots && i <= old_mask; i++) {
+        struct block_patch *bp = &old_slots[i];
+        if (bp->old) {
+            *patch_slot(t, bp->old, bp->ip, bp->add, bp->n) = *bp;
+        }
+    }
+    free(old_slots);
+}
+
+struct conj_block *
+conj_blocks_patch(struct conj_blocks *t, struct conj_block *old,
+                  uint8_t table, const uint32_t ip[], uint8_t add, size_t n)
+{
+    struct block_patch *bp = t ? patch_slot(t, old, ip, add, n) : NULL;
+    if (bp && bp->old) {
+        return conj_block_ref(bp->new);
+    }
+
+    size_t n_new = old->n;
+    struct conj_entry *e = cf_xmalloc((old->n + n) * sizeof *e);
+    memcpy(e, old->e, old->n * sizeof *e);
+    for (size_t k = 0; k < n; k++) {
+        struct cflow_match m;
+        struct conj_entry x;
+        compiler_peer_match(&m, table, ip[k]);
+        compiler_entry_from_match(&m, 1, &x);
+        size_t lo = 0, hi = n_new;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (compiler_entry_compare(&e[mid], &x) < 0) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if ((add >> k) & 1) {
+            memmove(&e[lo + 1], &e[lo], (n_new - lo) * sizeof *e);
+            e[lo] = x;
+            n_new++;
+        } else {
+            cf_assert(lo < n_new && !compiler_entry_compare(&e[lo], &x));
+            memmove(&e[lo], &e[lo + 1], (n_new - lo - 1) * sizeof *e);
+            n_new--;
+        }
+    }
+    struct conj_block *b = conj_block_make(t, e, n_new);
+    free(e);
+    if (t) {
+        t->n_made++;
+        if (2 * (t->n_patches + 1) > t->patch_mask + 1 || !t->patches) {
+            patches_expand(t);
+        }
+        bp = patch_slot(t, old, ip, add, n);
+        bp->old = conj_block_ref(old);
+        bp->new = conj_block_ref(b);
+        memcpy(bp->ip, ip, n * sizeof *ip);
+        bp->add = add;
+        bp->n = n;
+        t->n_patches++;
+    }
+    return b;
+}
 
 /* One flow merged into a key (16 bytes: a node keeps one per clause entry
  * of every rule). */
@@ -128,6 +356,9 @@ struct cf_node_cache {
     struct cf_smap pfs;         /* "ns/name" -> struct cf_policy_flows *:
                                  * each policy's last contribution (owned;
                                  * its 'policy' pointer is stale). */
+    struct conj_blocks blocks;  /* Clause 1 of the contributions' and
+                                 * 'pfs'' conjunctions (see "Shared clause
+                                 * 1"). */
     struct cf_smap peer_recs;   /* Peer selection (memo key) -> struct
                                  * peer_rec * (owned), see "Reuse of
                                  * rules". */
@@ -157,6 +388,7 @@ struct cf_node_cache *
 cf_node_cache_create(void)
 {
     struct cf_node_cache *cache = cf_xzalloc(sizeof *cache);
+    conj_blocks_init(&cache->blocks);
     cf_smap_init(&cache->pfs);
     cf_smap_init(&cache->peer_recs);
     cflow_set_init(&cache->pipeline);
@@ -283,9 +515,17 @@ compiler_cache_end(struct cf_node_cache *cache)
     struct rec_sweep sweep = { .gen = cache->gen };
     cf_smap_sweep(&cache->peer_recs, peer_rec_current, &sweep,
                   peer_rec_free);
+    conj_blocks_end(&cache->blocks);
     if (sweep.n_freed) {
         cache->rec_epoch++;
     }
+}
+
+/* See compiler-private.h. */
+struct conj_blocks *
+compiler_cache_blocks(struct cf_node_cache *cache)
+{
+    return &cache->blocks;
 }
 
 /* See compiler-private.h. */
@@ -465,6 +705,7 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     if (!cache) {
         return;
     }
+    conj_blocks_end(&cache->blocks);
     for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
         for (struct mgroup *g = cache->buckets[i], *next; g; g = next) {
             next = g->next;
@@ -486,7 +727,11 @@ cf_node_cache_clear(struct cf_node_cache *cache)
     cflow_set_destroy(&cache->added);
     struct cf_node_cache_stats stats = cache->stats;
     uint64_t rec_epoch = cache->rec_epoch;
+    /* The blocks stay: contributions made for the cache but not (yet) in
+     * it may refer to them. */
+    struct conj_blocks blocks = cache->blocks;
     memset(cache, 0, sizeof *cache);
+    cache->blocks = blocks;
     cache->rec_epoch = rec_epoch + 1;   /* The records are gone. */
     cf_smap_init(&cache->pfs);
     cf_smap_init(&cache->peer_recs);
@@ -513,6 +758,8 @@ cf_node_cache_get_stats(const struct cf_node_cache *cache,
                         struct cf_node_cache_stats *stats)
 {
     *stats = cache->stats;
+    stats->n_blocks = cache->blocks.n;
+    stats->n_blocks_patched = cache->blocks.n_made;
 }
 
 /* See compiler.h. */
@@ -523,6 +770,7 @@ cf_node_cache_destroy(struct cf_node_cache *cache)
         cf_node_cache_clear(cache);
         cf_smap_destroy(&cache->pfs, NULL);
         cf_smap_destroy(&cache->peer_recs, NULL);
+        conj_blocks_destroy(&cache->blocks);
         free(cache);
     }
 }
@@ -595,17 +843,9 @@ mgroup_get(struct cf_node_cache *cache, uint8_t table, uint16_t priority,
         }
         if (cache->n_groups >= (cache->buckets ? cache->mask + 1 : 0)) {
             size_t mask = cache->buckets ? cache->mask * 2 + 1 : 1023;
-            struct mgroup **buckets = cf_xcalloc(mask + 1, sizeof *buckets);
-            for (size_t i = 0; cache->buckets && i <= cache->mask; i++) {
-                for (struct mgroup *h = cache->buckets[i], *next; h;
-                     h = next) {
-                    next = h->next;
-                    h->next = buckets[h->hash & mask];
-                    buckets[h->hash & mask] = h;
-                }
-            }
-            free(cache->buckets);
-            cache->buckets = buckets;
+            cache->buckets = cf_hash_rechain(cache->buckets, cache->mask,
+                                             mask,
+                                             offsetof(struct mgroup, hash));
             cache->mask = mask;
         }
         g = cf_xzalloc(sizeof *g);
@@ -858,8 +1098,9 @@ mc_entry(struct cf_node_cache *cache, const struct pf_conj *conj, size_t e,
          bool add)
 {
     struct cflow_match m;
-    compiler_entry_match(&conj->entries[e], &m);
-    return mc_entry_match(cache, conj, &m, conj->entries[e].clause, add);
+    const struct conj_entry *x = pf_conj_entry(conj, e);
+    compiler_entry_match(x, &m);
+    return mc_entry_match(cache, conj, &m, x->clause, add);
 }
 
 /* Adds or removes every flow of 'conj': its clause entries and its conj_id
@@ -868,7 +1109,7 @@ static bool
 mc_conj(struct cf_node_cache *cache, const struct pf_conj *conj, bool add)
 {
     bool ok = true;
-    for (size_t e = 0; e < conj->n && ok; e++) {
+    for (size_t e = 0; e < pf_conj_n(conj) && ok; e++) {
         ok = mc_entry(cache, conj, e, add);
     }
     struct cflow_set set;
@@ -886,7 +1127,7 @@ static int
 entry_compare(const struct pf_conj *a, size_t i, const struct pf_conj *b,
               size_t j)
 {
-    return compiler_entry_compare(&a->entries[i], &b->entries[j]);
+    return compiler_entry_compare(pf_conj_entry(a, i), pf_conj_entry(b, j));
 }
 
 /* Updates 'cache' from conjunction 'old' to 'new' (same id).  When their
@@ -896,13 +1137,13 @@ static bool
 mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
                const struct pf_conj *new)
 {
-    if (new->patch_base && new->patch_base == old->entries
-        && new->patch_n_base == old->n && old->lent) {
+    if (new->patch_base && new->patch_base == old->c1 && old->lent) {
         /* Patched from 'old' (see "Reuse of rules" in compiler.c), which
          * gave it its entries: only the patch's peer entries change. */
         return mc_conj_patch(cache, new);
     }
-    if (old->lent && old->entries == new->entries && old->n == new->n) {
+    if (old->lent && old->c1 == new->c1 && old->rest == new->rest
+        && old->n_rest == new->n_rest) {
         return true;            /* Reused as it was. */
     }
     struct cflow_set set;
@@ -919,9 +1160,12 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
         return mc_conj(cache, old, false) && mc_conj(cache, new, true);
     }
 
-    if (old->n == new->n
-        && !memcmp(old->entries, new->entries,
-                   new->n * sizeof *new->entries)) {
+    if ((old->c1 == new->c1
+         || (old->c1->n == new->c1->n
+             && !memcmp(old->c1->e, new->c1->e,
+                        new->c1->n * sizeof *new->c1->e)))
+        && old->n_rest == new->n_rest
+        && !memcmp(old->rest, new->rest, new->n_rest * sizeof *new->rest)) {
         return true;            /* Unchanged (the usual case). */
     }
 
@@ -929,9 +1173,9 @@ mc_conj_update(struct cf_node_cache *cache, const struct pf_conj *old,
      * finds the few that differ.  (Were they not, the walk would still
      * remove every old entry it does not pair with an equal new one and
      * add every new one it does not pair: correct, only slower.) */
-    size_t i = 0, j = 0;
-    while (i < old->n || j < new->n) {
-        int cmp = (i >= old->n ? 1 : j >= new->n ? -1
+    size_t i = 0, j = 0, n_old = pf_conj_n(old), n_new = pf_conj_n(new);
+    while (i < n_old || j < n_new) {
+        int cmp = (i >= n_old ? 1 : j >= n_new ? -1
                    : entry_compare(old, i, new, j));
         if (!cmp) {
             i++;

@@ -258,17 +258,8 @@ static void
 cf_smap_expand(struct cf_smap *map)
 {
     size_t new_mask = map->mask * 2 + 1;
-    struct cf_smap_node **buckets = cf_xcalloc(new_mask + 1, sizeof *buckets);
-    for (size_t i = 0; i <= map->mask; i++) {
-        struct cf_smap_node *node, *next;
-        for (node = map->buckets[i]; node; node = next) {
-            next = node->next;
-            node->next = buckets[node->hash & new_mask];
-            buckets[node->hash & new_mask] = node;
-        }
-    }
-    free(map->buckets);
-    map->buckets = buckets;
+    map->buckets = cf_hash_rechain(map->buckets, map->mask, new_mask,
+                                   offsetof(struct cf_smap_node, hash));
     map->mask = new_mask;
 }
 

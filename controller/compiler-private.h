@@ -299,6 +299,78 @@ void compiler_entry_from_match(const struct cflow_match *match,
 int compiler_entry_compare(const struct conj_entry *,
                            const struct conj_entry *);
 
+/* The entries of clause 1 of a conjunction (a rule's peer addresses, or
+ * its local pods), sorted: immutable and reference counted.  Compiling
+ * for a node cache, equal ones are one block, shared by every conjunction
+ * of the node that has them (see "Shared clause 1" in
+ * compiler-cache.c). */
+struct conj_block {
+    struct conj_block *next;    /* In its table's bucket. */
+    struct conj_blocks *owner;  /* Its table, or NULL (not shared). */
+    uint32_t hash;              /* Of the entries. */
+    uint32_t ref;               /* References. */
+    size_t n;                   /* Number of entries (at least one). */
+    struct conj_entry e[];      /* The entries. */
+};
+
+/* A patch of a clause-1 block made in this compilation (see
+ * conj_blocks_patch()). */
+struct block_patch {
+    struct conj_block *old;     /* The block patched (referenced)... */
+    struct conj_block *new;     /* ...and the result (referenced). */
+    uint32_t ip[4];             /* The patch's addresses... */
+    uint8_t add;                /* ...whether each is added (bits)... */
+    uint8_t n;                  /* ...and how many. */
+};
+
+/* The shared clause-1 blocks of a node cache, and the patches made in the
+ * compilation under way. */
+struct conj_blocks {
+    struct conj_block **buckets;    /* Owned array of 'mask + 1'. */
+    size_t mask;
+    size_t n;                   /* Blocks in the table. */
+    struct block_patch *patches;    /* Open addressing: 'patch_mask + 1'
+                                     * slots (NULL 'old': free). */
+    size_t patch_mask;
+    size_t n_patches;
+    uint64_t n_made;            /* Blocks made by patches so far. */
+};
+
+void conj_blocks_init(struct conj_blocks *);
+/* Forgets the patches; the blocks still referenced leave the table (and
+ * are freed with their last reference). */
+void conj_blocks_destroy(struct conj_blocks *);
+/* Forgets the patches of the compilation that ends. */
+void conj_blocks_end(struct conj_blocks *);
+/* Returns a reference to a block with the 'n' entries 'e' (n > 0): the
+ * table's, if 'blocks' is nonnull and has one, else a new one (put in the
+ * table if 'blocks' is nonnull). */
+struct conj_block *conj_block_make(struct conj_blocks *blocks,
+                                   const struct conj_entry *e, size_t n);
+/* Releases a reference to 'b' (NULL: nothing). */
+void conj_block_unref(struct conj_block *b);
+/* Returns 'b' with one more reference. */
+static inline struct conj_block *
+conj_block_ref(struct conj_block *b)
+{
+    b->ref++;
+    return b;
+}
+/* True if this compilation already patched 'old' by the 'n' addresses 'ip'
+ * (bit k of 'add': the k-th is added, else removed). */
+bool conj_blocks_have_patch(const struct conj_blocks *blocks,
+                            const struct conj_block *old,
+                            const uint32_t ip[], uint8_t add, size_t n);
+/* Returns a reference to 'old' patched by the 'n' addresses 'ip' (as for
+ * conj_blocks_have_patch()), whose clause-1 entries in table 'table' are
+ * compiler_peer_match()'s: the same block for the same patch of the same
+ * block within a compilation.  Each address added must not be in 'old',
+ * each removed must be. */
+struct conj_block *conj_blocks_patch(struct conj_blocks *blocks,
+                                     struct conj_block *old, uint8_t table,
+                                     const uint32_t ip[], uint8_t add,
+                                     size_t n);
+
 /* A conjunction of one rule part, before merging. */
 struct pf_conj {
     uint32_t id;                /* Conjunction id. */
@@ -308,26 +380,40 @@ struct pf_conj {
     uint8_t n_clauses;          /* Number of clauses (2 or 3). */
     uint64_t cookie;            /* The rule's cookie (CFLOW_KIND_ALLOW). */
     bool log;                   /* The policy has audit logging on. */
-    struct conj_entry *entries;  /* Clause entries, in (clause, match)
-                                 * order (owned unless 'lent'). */
-    size_t n;                   /* Number of entries. */
-    size_t allocated;           /* Allocated entries. */
+    /* Its clause entries, in (clause, match) order: those of clause 1 in
+     * 'c1' (a reference, kept also while 'lent'), the others in 'rest'. */
+    struct conj_block *c1;
+    struct conj_entry *rest;    /* Owned unless 'lent'. */
+    size_t n_rest;
     bool lent;                  /* A later contribution of the policy reuses
-                                 * this conjunction and owns 'entries' (see
+                                 * this conjunction and owns 'rest' (see
                                  * "Reuse of rules" in compiler.c). */
     /* A conjunction patched from the last contribution's (see "Reuse of
-     * rules" in compiler.c) took that one's entries over (it is 'lent'),
-     * whose 'entries' were 'patch_base' (only compared, never followed)
-     * with 'patch_n_base' entries, and added to clause 1 the peer address
-     * entries (compiler_peer_match()) of the 'patch_ip' whose bit in
-     * 'patch_add' is set and removed the others.  NULL 'patch_base'
+     * rules" in compiler.c) took that one's 'rest' over (it is 'lent'),
+     * whose clause 1 was 'patch_base' (only compared, never followed: the
+     * lent conjunction keeps it alive), and added to clause 1 the peer
+     * address entries (compiler_peer_match()) of the 'patch_ip' whose bit
+     * in 'patch_add' is set and removed the others.  NULL 'patch_base'
      * otherwise. */
-    const struct conj_entry *patch_base;
-    size_t patch_n_base;
+    const struct conj_block *patch_base;
     uint32_t patch_ip[4];
     uint8_t patch_add;
     uint8_t n_patch;
 };
+
+/* The number of clause entries of 'c'. */
+static inline size_t
+pf_conj_n(const struct pf_conj *c)
+{
+    return c->c1->n + c->n_rest;
+}
+
+/* Clause entry 'i' of 'c'. */
+static inline const struct conj_entry *
+pf_conj_entry(const struct pf_conj *c, size_t i)
+{
+    return i < c->c1->n ? &c->c1->e[i] : &c->rest[i - c->c1->n];
+}
 
 /* One policy's contribution to one node (see compiler.h). */
 struct cf_policy_flows {
@@ -484,6 +570,8 @@ bool compiler_cache_recs_known(const struct cf_node_cache *cache,
  * and selects what it did at the last one. */
 bool compiler_cache_recs_unchanged(const struct cf_node_cache *cache,
                                    struct peer_rec *const *recs, size_t n);
+/* Returns the table of shared clause-1 blocks of 'cache'. */
+struct conj_blocks *compiler_cache_blocks(struct cf_node_cache *cache);
 /* Returns the record epoch of 'cache': it changes whenever the cache frees
  * a peer record, which invalidates every record pointer taken before. */
 uint64_t compiler_cache_rec_epoch(const struct cf_node_cache *cache);

@@ -550,8 +550,9 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     u32_vec_destroy(&pf->ranks);
     for (size_t i = 0; i < pf->n_conjs; i++) {
         if (!pf->conjs[i].lent) {
-            free(pf->conjs[i].entries);
+            free(pf->conjs[i].rest);
         }
+        conj_block_unref(pf->conjs[i].c1);
     }
     free(pf->conjs);
     u32_vec_destroy(&pf->local_ips);
@@ -575,7 +576,7 @@ cf_policy_flows_count(const struct cf_policy_flows *pf)
 {
     size_t n = pf->flows.n;
     for (size_t i = 0; i < pf->n_conjs; i++) {
-        n += pf->conjs[i].n + 1;
+        n += pf_conj_n(&pf->conjs[i]) + 1;
     }
     return n;
 }
@@ -651,10 +652,12 @@ cf_compiler_note_policy_change(struct cf_compiler *c, const char *ns,
 /* Emits the flows of one rule part with conjunction id 'id' whose
  * non-omitted dimensions are the 'n_dims' in 'dims' (in clause order):
  * nothing if a dimension is empty, plain flows for one dimension, a
- * conjunction for more. */
+ * conjunction for more (whose clause 1 is shared through 'blocks', if
+ * nonnull). */
 static void
 emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
-               uint32_t id, struct dim *dims, size_t n_dims)
+               uint32_t id, struct dim *dims, size_t n_dims,
+               struct conj_blocks *blocks)
 {
     const struct cf_policy *p = pf->policy;
     uint8_t table = (dir == CFLOW_DIR_INGRESS ? CFLOW_T_INGRESS_RULES
@@ -695,16 +698,22 @@ emit_rule_part(struct cf_policy_flows *pf, enum cflow_dir dir, unsigned rule,
     conj->n_clauses = n_dims;
     conj->cookie = cookie;
     conj->log = p->log;
-    for (size_t i = 0; i < n_dims; i++) {
-        conj->n += dims[i].n;
+    struct conj_entry *c1 = cf_xcalloc(dims[0].n, sizeof *c1);
+    for (size_t j = 0; j < dims[0].n; j++) {
+        compiler_entry_from_match(&dims[0].m[j], 1, &c1[j]);
     }
-    conj->allocated = conj->n;
-    conj->entries = cf_xcalloc(conj->n, sizeof *conj->entries);
+    conj->c1 = conj_block_make(blocks, c1, dims[0].n);
+    free(c1);
+    for (size_t i = 1; i < n_dims; i++) {
+        conj->n_rest += dims[i].n;
+    }
+    conj->rest = cf_xcalloc(conj->n_rest ? conj->n_rest : 1,
+                            sizeof *conj->rest);
     size_t k = 0;
-    for (size_t i = 0; i < n_dims; i++) {
+    for (size_t i = 1; i < n_dims; i++) {
         for (size_t j = 0; j < dims[i].n; j++) {
             compiler_entry_from_match(&dims[i].m[j], i + 1,
-                                      &conj->entries[k++]);
+                                      &conj->rest[k++]);
         }
     }
 }
@@ -881,6 +890,7 @@ reuse_conj(struct cf_policy_flows *pf, struct cf_policy_flows *old,
         }
         pf->conjs[pf->n_conjs++] = *oc;
         pf->conjs[pf->n_conjs - 1].patch_base = NULL;
+        conj_block_ref(oc->c1);
         oc->lent = true;
         return true;
     }
@@ -989,24 +999,12 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     if (!oc || oc->lent || oc->n_clauses < 2) {
         return false;
     }
-    /* The entries of clause 1 come first (binary search: a rule may have
-     * thousands of peers, and only a few of its entries are looked at
-     * below). */
-    size_t lo = 0, hi = oc->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (oc->entries[mid].clause == 1) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    pp->n1 = lo;
+    pp->n1 = oc->c1->n;
 
-    /* The addresses that enter or leave the set, each checked against the
-     * last compilation's entries. */
+    /* The addresses that enter or leave the set. */
     size_t n1_new = pp->n1;
     pp->n = 0;
+    uint8_t add = 0;
     for (size_t k = 0; k < n_cand; k++) {
         bool was = false, is = false;
         for (size_t i = 0; i < rule->n_peers; i++) {
@@ -1014,56 +1012,47 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
             is = is || u32_vec_contains(now[i], cand[k]);
         }
         if (was != is) {
-            struct conj_entry e;
-            peer_entry(ingress, cand[k], &e);
-            bool found;
-            entry_bsearch(oc->entries, pp->n1, &e, &found);
-            if (found == is) {
-                return false;   /* Not what the last compilation made. */
-            }
             n1_new += is ? 1 : -1;
+            add |= is << pp->n;
             pp->ip[pp->n] = cand[k];
             pp->add[pp->n++] = is;
+        }
+    }
+    /* Each checked against the last compilation's entries, unless this
+     * compilation already patched the same clause 1 the same way (see
+     * "Shared clause 1" in compiler-cache.c). */
+    if (pp->n && !conj_blocks_have_patch(compiler_cache_blocks(ru->cache),
+                                         oc->c1, pp->ip, add, pp->n)) {
+        for (size_t k = 0; k < pp->n; k++) {
+            struct conj_entry e;
+            peer_entry(ingress, pp->ip[k], &e);
+            bool found;
+            entry_bsearch(oc->c1->e, pp->n1, &e, &found);
+            if (found == pp->add[k]) {
+                return false;   /* Not what the last compilation made. */
+            }
         }
     }
     return n1_new > 0;          /* Else the rule gives nothing now. */
 }
 
-/* Applies patch 'pp' (planned on the conjunction whose entries 'conj' now
- * has) to 'conj''s entries and records it in 'conj''s 'patch_ip',
- * 'patch_add' and 'n_patch'. */
+/* Applies patch 'pp' (planned on the conjunction whose clause 1 'conj' now
+ * has) to 'conj': replaces 'conj''s clause 1 with a reference to the
+ * patched one (the caller keeps the reference to the old one, if it had
+ * one) and records the patch in 'conj''s 'patch_ip', 'patch_add' and
+ * 'n_patch'. */
 static void
-apply_patch(struct pf_conj *conj, const struct conj_patch *pp)
+apply_patch(struct pf_conj *conj, const struct conj_patch *pp,
+            struct conj_blocks *blocks)
 {
-    bool ingress = conj->table == CFLOW_T_INGRESS_RULES;
-    size_t end1 = pp->n1;       /* Entries of clause 1 so far. */
     conj->n_patch = pp->n;
     conj->patch_add = 0;
     for (size_t k = 0; k < pp->n; k++) {
         conj->patch_ip[k] = pp->ip[k];
         conj->patch_add |= pp->add[k] << k;
-        struct conj_entry e;
-        peer_entry(ingress, pp->ip[k], &e);
-        bool found;
-        size_t pos = entry_bsearch(conj->entries, end1, &e, &found);
-        if (pp->add[k]) {
-            if (conj->n >= conj->allocated) {
-                conj->allocated = conj->allocated * 2 + 4;
-                conj->entries = cf_xrealloc(conj->entries, conj->allocated
-                                            * sizeof *conj->entries);
-            }
-            memmove(&conj->entries[pos + 1], &conj->entries[pos],
-                    (conj->n - pos) * sizeof *conj->entries);
-            conj->entries[pos] = e;
-            conj->n++;
-            end1++;
-        } else {
-            memmove(&conj->entries[pos], &conj->entries[pos + 1],
-                    (conj->n - pos - 1) * sizeof *conj->entries);
-            conj->n--;
-            end1--;
-        }
     }
+    conj->c1 = conj_blocks_patch(blocks, conj->c1, conj->table,
+                                 conj->patch_ip, conj->patch_add, pp->n);
 }
 
 /* Patches rule part 0 (conjunction 'id', no named ports) of a rule whose
@@ -1090,11 +1079,10 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
                                   sizeof *pf->conjs);
     }
     struct pf_conj *conj = &pf->conjs[pf->n_conjs++];
-    *conj = *pp.oc;
+    *conj = *pp.oc;             /* The old one keeps its clause 1. */
     pp.oc->lent = true;
-    conj->patch_base = pp.oc->entries;
-    conj->patch_n_base = pp.oc->n;
-    apply_patch(conj, &pp);
+    conj->patch_base = pp.oc->c1;
+    apply_patch(conj, &pp, compiler_cache_blocks(ru->cache));
     compiler_cache_count_patch(ru->cache);
     return true;
 }
@@ -1195,7 +1183,10 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
     }
     if (ok) {
         for (size_t i = 0; i < n_plans; i++) {
-            apply_patch(plans[i].oc, &plans[i]);
+            struct conj_block *c1 = plans[i].oc->c1;
+            apply_patch(plans[i].oc, &plans[i],
+                        compiler_cache_blocks(ru->cache));
+            conj_block_unref(c1);
             compiler_cache_count_patch(ru->cache);
         }
         old->policy = p;
@@ -1227,6 +1218,7 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
                                   : &p->egress_rules[r]);
     struct rule_cache *rc = rule_cache_get(c, pi, dir, r);
     bool ingress = dir == CFLOW_DIR_INGRESS;
+    struct conj_blocks *blocks = ru ? compiler_cache_blocks(ru->cache) : NULL;
     struct dim dims[3];
     size_t n_dims = 0;
 
@@ -1295,7 +1287,7 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
             memset(&ports, 0, sizeof ports);
         }
         emit_rule_part(pf, dir, r, cf_conj_id(p->id, dir, r, 0), dims,
-                       n_dims);
+                       n_dims, blocks);
         for (size_t i = 0; i < n_dims; i++) {
             dim_destroy(&dims[i]);
         }
@@ -1360,7 +1352,8 @@ compile_rule(struct cf_compiler *c, size_t pi, enum cflow_dir dir,
             }
         }
     }
-    emit_rule_part(pf, dir, r, cf_conj_id(p->id, dir, r, 1), dims, n_dims);
+    emit_rule_part(pf, dir, r, cf_conj_id(p->id, dir, r, 1), dims, n_dims,
+                   blocks);
     for (size_t i = 0; i < n_dims; i++) {
         dim_destroy(&dims[i]);
     }
@@ -1636,7 +1629,7 @@ static void
 pending_set_clause(struct pending *p, const struct pf_conj *conj,
                    size_t entry, uint16_t priority, struct cflow_match *match)
 {
-    compiler_entry_match(&conj->entries[entry], match);
+    compiler_entry_match(pf_conj_entry(conj, entry), match);
     p->table = conj->table;
     p->priority = priority;
     p->match = match;
@@ -1871,11 +1864,11 @@ compiler_choose_bands(struct cf_policy_flows *const *pfs, size_t n_pfs,
     for (size_t i = 0; i < n_pfs; i++) {
         for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
             const struct pf_conj *conj = &pfs[i]->conjs[j];
-            for (size_t k = 0; k < conj->n; k++) {
+            for (size_t k = 0; k < pf_conj_n(conj); k++) {
                 if (n >= allocated) {
                     refs = cf_x2nrealloc(refs, &allocated, sizeof *refs);
                 }
-                refs[n].entry = &conj->entries[k];
+                refs[n].entry = pf_conj_entry(conj, k);
                 refs[n].table = conj->table;
                 refs[n].id = conj->id;
                 n++;
@@ -2285,7 +2278,7 @@ emit_merged(const struct pending *grp, size_t n, struct cflow_set *out)
             const struct pending *p = &grp[i];
             compiler_merge_conjunctions(
                 f, p->flow, p->conj ? p->conj->id : 0,
-                p->conj ? p->conj->entries[p->entry].clause : 0,
+                p->conj ? pf_conj_entry(p->conj, p->entry)->clause : 0,
                 p->conj ? p->conj->n_clauses : 0);
         }
     } else {
@@ -2422,7 +2415,7 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
     for (size_t i = 0; i < n_pfs; i++) {
         n += pfs[i] ? pfs[i]->flows.n : 0;
         for (size_t j = 0; pfs[i] && j < pfs[i]->n_conjs; j++) {
-            n += pfs[i]->conjs[j].n;
+            n += pf_conj_n(&pfs[i]->conjs[j]);
         }
     }
     struct pending *pend = cf_xcalloc(n ? n : 1, sizeof *pend);
@@ -2440,7 +2433,7 @@ cf_compiler_merge(struct cf_compiler *c, const struct cf_node *node,
             const struct pf_conj *conj = &pfs[i]->conjs[j];
             uint16_t prio = PRIO_BAND + compiler_conj_band(
                 conj->id, n_bands[conj->table]);
-            for (size_t e = 0; e < conj->n; e++) {
+            for (size_t e = 0; e < pf_conj_n(conj); e++) {
                 pending_set_clause(&pend[k], conj, e, prio, &matches[k]);
                 k++;
             }

@@ -1555,6 +1555,47 @@ START_TEST(test_node_cache_big_keys)
 }
 END_TEST
 
+START_TEST(test_node_cache_shared_clause1)
+{
+    /* 640 rules, whose clause 1 (their peers) is one of two: {pod0} or
+     * {pod0, pod1}.  The cache keeps those two once, and when pod0's
+     * address changes, patches each once for the 640 rules. */
+    struct cf_cluster cl;
+    gen_big_keys(640, UINT64_MAX, &cl);
+    struct cf_node_cache *cache = cf_node_cache_create();
+    struct cflow_set prev;
+    size_t n_deltas = 0;
+    cflow_set_init(&prev);
+    check_cached(&cl, &cache, &prev, 1, &n_deltas);
+    struct cf_node_cache_stats s0, s1, s2;
+    cf_node_cache_get_stats(cache, &s0);
+    ck_assert_uint_eq(s0.n_blocks, 2);
+    ck_assert_uint_eq(s0.n_blocks_patched, 0);
+
+    ck_assert_str_eq(cl.pods[0]->name, "pod0");
+    ck_assert(!cf_addr_parse("10.0.1.10", &cl.pods[0]->ips[0]));
+    check_cached(&cl, &cache, &prev, 1, &n_deltas);
+    cf_node_cache_get_stats(cache, &s1);
+    ck_assert_uint_eq(s1.n_rules_patched - s0.n_rules_patched, 640);
+    ck_assert_uint_eq(s1.n_blocks_patched, 2);
+    ck_assert_uint_eq(s1.n_blocks, 2);      /* The old ones are gone. */
+
+    /* Back: the same patch of other blocks. */
+    ck_assert(!cf_addr_parse("10.0.0.10", &cl.pods[0]->ips[0]));
+    check_cached(&cl, &cache, &prev, 1, &n_deltas);
+    cf_node_cache_get_stats(cache, &s2);
+    ck_assert_uint_eq(s2.n_rules_patched - s1.n_rules_patched, 640);
+    ck_assert_uint_eq(s2.n_blocks_patched, 4);
+    ck_assert_uint_eq(s2.n_blocks, 2);
+    ck_assert_uint_eq(s2.n_full + s2.n_fallbacks, 0);
+    ck_assert_uint_ge(n_deltas, 2);
+
+    cf_node_cache_destroy(cache);
+    cflow_set_destroy(&prev);
+    cf_cluster_destroy(&cl);
+}
+END_TEST
+
 /* Compiles node 0 of 'cl' with 'ports' in full and through 'cache' and
  * checks that both give the same flows. */
 static void
@@ -1626,6 +1667,7 @@ differential_suite(void)
     tcase_add_test(tc, test_node_cache);
     tcase_add_test(tc, test_node_cache_bands);
     tcase_add_test(tc, test_node_cache_big_keys);
+    tcase_add_test(tc, test_node_cache_shared_clause1);
     tcase_add_test(tc, test_node_cache_pipeline);
     tcase_add_test(tc, test_node_cache_generations);
     tcase_add_test(tc, test_pod_change_marks);

@@ -79,6 +79,13 @@ uint32_t cf_hash_bytes(const void *, size_t, uint32_t basis);
 uint32_t cf_hash_string(const char *, uint32_t basis);
 uint32_t cf_hash_u32(uint32_t, uint32_t basis);
 
+/* Chained hash tables whose nodes start with their 'next' pointer and keep
+ * their 32-bit hash at offset 'hash_ofs': moves the nodes of 'buckets'
+ * ('mask' + 1 buckets, or NULL for none) into 'new_mask' + 1 new buckets,
+ * frees 'buckets' and returns the new ones. */
+void *cf_hash_rechain(void *buckets, size_t mask, size_t new_mask,
+                      size_t hash_ofs);
+
 /* Binary search in the 'n' elements of 'size' bytes at 'base', sorted as
  * 'cmp' (called with an element and 'key') says.  Returns the index of an
  * element equal to 'key' and sets '*found' to true, or returns the index

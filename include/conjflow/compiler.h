@@ -137,6 +137,12 @@ struct cf_node_cache_stats {
     uint64_t n_rules_patched;   /* Rule conjunctions made from the last one
                                  * by adding or removing the few peer
                                  * addresses that changed. */
+    uint64_t n_blocks;          /* Distinct clause 1s (a rule's peers)
+                                 * that the cached conjunctions share
+                                 * now. */
+    uint64_t n_blocks_patched;  /* Clause 1s made by those patches: one
+                                 * per distinct clause 1 and patch, however
+                                 * many rules share it. */
 };
 void cf_node_cache_get_stats(const struct cf_node_cache *,
                              struct cf_node_cache_stats *);
