@@ -363,6 +363,7 @@ struct cf_node_cache {
                                  * peer_rec * (owned), see "Reuse of
                                  * rules". */
     uint64_t gen;               /* Compilations for this cache so far. */
+    uint64_t merge_gen;         /* Updates of 'pfs' so far. */
     uint64_t rec_epoch;         /* Changes whenever a record of
                                  * 'peer_recs' is freed: a contribution's
                                  * record pointers are valid while it is
@@ -1577,6 +1578,30 @@ delta_set_reset(struct cflow_set *set)
     }
 }
 
+/* What pf_taken() sweeps with. */
+struct gone_pfs {
+    struct cf_node_cache *cache;
+    uint64_t gen;               /* The update under way. */
+    bool ok;                    /* No inconsistency so far. */
+};
+
+/* cf_smap_sweep() callback for the cache's contributions: keeps those that
+ * update 'gone->gen' took, and takes the flows of the others (policies
+ * that no longer contribute) out of the cache. */
+static bool
+pf_taken(void *pf_, void *gone_)
+{
+    struct cf_policy_flows *pf = pf_;
+    struct gone_pfs *gone = gone_;
+    if (pf && pf->merge_gen == gone->gen) {
+        return true;
+    }
+    if (pf && gone->ok) {
+        gone->ok = mc_policy_update(gone->cache, pf, NULL);
+    }
+    return false;
+}
+
 /* Updates 'cache' to 'node''s table with 'ports' and contributions 'pfs'
  * (taking ownership of them).  Returns false on an inconsistency or when
  * the cache can't be used (then the caller clears it). */
@@ -1616,46 +1641,45 @@ mc_update(struct cf_compiler *c, struct cf_node_cache *cache,
     }
     free(locals);
 
-    /* The policies, by name. */
-    struct cf_smap new_pfs;
-    cf_smap_init(&new_pfs);
+    /* The policies, by name: each new contribution takes its policy's
+     * entry of 'pfs' (the last contribution, merged from), and the entries
+     * no contribution took afterward are policies that no longer
+     * contribute. */
+    uint64_t gen = ++cache->merge_gen;
+    size_t n_taken = 0;
     struct cf_ds key;
     cf_ds_init(&key);
     for (size_t i = 0; i < n_pfs; i++) {
         const struct cf_policy *p = pfs[i]->policy;
         cf_ds_clear(&key);
         cf_ds_put_joined(&key, p->ns, '/', p->name);
-        void **slot = cf_smap_slot(&new_pfs, cf_ds_cstr(&key));
-        if (*slot) {
+        struct cf_policy_flows **slot = (struct cf_policy_flows **)
+            cf_smap_slot(&cache->pfs, cf_ds_cstr(&key));
+        struct cf_policy_flows *old = *slot;
+        if (old && old->merge_gen == gen) {
             ok = false;         /* Two policies with one name. */
             cf_policy_flows_destroy(pfs[i]);
             continue;
         }
-        *slot = pfs[i];
-        struct cf_policy_flows *old = cf_smap_get(&cache->pfs,
-                                                  cf_ds_cstr(&key));
-        if (old == pfs[i]) {
-            /* Patched in place: the new map has it. */
-            *cf_smap_slot(&cache->pfs, cf_ds_cstr(&key)) = NULL;
-        }
+        /* 'old' is 'pfs[i]' itself if it was patched in place. */
         if (ok) {
             ok = mc_policy_update(cache, old, pfs[i]);
         } else if (pfs[i]->in_place) {
             pfs[i]->in_place = false;
         }
-    }
-    /* Policies that no longer contribute. */
-    for (size_t b = 0; ok && b <= cache->pfs.mask; b++) {
-        for (struct cf_smap_node *sn = cache->pfs.buckets[b]; ok && sn;
-             sn = sn->next) {
-            if (!cf_smap_get(&new_pfs, sn->key)) {
-                ok = mc_policy_update(cache, sn->data, NULL);
-            }
+        if (old != pfs[i]) {
+            cf_policy_flows_destroy(old);
         }
+        *slot = pfs[i];
+        pfs[i]->merge_gen = gen;
+        n_taken++;
     }
     cf_ds_destroy(&key);
-    cf_smap_destroy(&cache->pfs, pf_free);
-    cache->pfs = new_pfs;
+    if (cache->pfs.n > n_taken) {
+        struct gone_pfs gone = { .cache = cache, .gen = gen, .ok = ok };
+        cf_smap_sweep(&cache->pfs, pf_taken, &gone, pf_free);
+        ok = gone.ok;
+    }
     return mc_finish(cache) && ok;
 }
 

@@ -450,6 +450,8 @@ struct cf_policy_flows {
     size_t n_uniq_rules;        /* The number of those rules. */
     bool log_denies;            /* Compiled with the compiler's log_denies
                                  * (see cf_compiler_set_log_denies()). */
+    uint64_t merge_gen;         /* The node cache update that put it in
+                                 * the cache (see mc_update()). */
     bool in_place;              /* Patched in place for the compilation
                                  * under way: it is both the node cache's
                                  * last contribution and the new one, and

@@ -212,7 +212,7 @@ metrics_format(struct daemon_state *d, struct ds *s)
                 break;
             case 4:
                 ds_put_format(s, "%.3f\n",
-                              cf_switch_last_bundle_ms(sw) / 1000.0);
+                              cf_switch_last_bundle_us(sw) / 1e6);
                 break;
             case 5:
                 ds_put_format(s, "%"PRIu64"\n", cf_switch_n_bundles(sw));

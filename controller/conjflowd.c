@@ -684,6 +684,7 @@ store_run(struct daemon_state *d, bool force)
     }
 
     long long int start = time_msec();
+    long long int start_us = time_usec();
     struct cf_cluster cluster;
     cf_cluster_init(&cluster);
     /* Which nodes the change touches: from the change feed, comparing the
@@ -778,7 +779,7 @@ store_run(struct daemon_state *d, bool force)
         check_untouched_nodes(d);
     }
     d->loaded = true;
-    d->load_ms = time_msec() - start;
+    d->load_us = time_usec() - start_us;
     if (!d->change_start || d->last_sync_ms >= 0) {
         d->change_start = start;
     }
@@ -792,7 +793,7 @@ store_run(struct daemon_state *d, bool force)
     VLOG_INFO("store seq %"PRIu64": %"PRIuSIZE" namespaces, %"PRIuSIZE
               " pods, %"PRIuSIZE" policies, %"PRIuSIZE" nodes (%lld ms, %s)",
               seq, d->cluster.n_namespaces, d->cluster.n_pods,
-              d->cluster.n_policies, d->cluster.n_nodes, d->load_ms,
+              d->cluster.n_policies, d->cluster.n_nodes, d->load_us / 1000,
               incremental ? "changed objects only" : "whole store");
     return true;
 }
@@ -857,7 +858,7 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
     if (!node || !d->compiler) {
         return;
     }
-    long long int start = time_msec();
+    long long int start = time_usec();
     struct cflow_set flows;
     cflow_set_init(&flows);
     /* Only the flows that the changed policies touch are merged again
@@ -919,8 +920,8 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
         cf_switch_set_error(n->sw, error);
         free(error);
     } else {
-        long long int mid = time_msec();
-        n->compile_ms = mid - start;
+        long long int mid = time_usec();
+        n->compile_us = mid - start;
         if (delta) {
             error = cf_switch_update_desired(n->sw, removed, added);
             if (!error && check_incremental
@@ -953,7 +954,7 @@ node_compile(struct daemon_state *d, struct node_ctx *n)
             free(error);        /* Recorded in the switch's status. */
             n->n_flows = flows.n;
         }
-        n->convert_ms = time_msec() - mid;
+        n->convert_us = time_usec() - mid;
     }
     if (check_incremental && !failed) {
         cflow_set_destroy(&n->last);
@@ -1192,9 +1193,9 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
 {
     struct daemon_state *d = d_;
     struct ds s = DS_EMPTY_INITIALIZER;
-    ds_put_format(&s, "store: %s, seq %"PRIu64" (%s), loaded in %lld ms\n",
+    ds_put_format(&s, "store: %s, seq %"PRIu64" (%s), loaded in %.1f ms\n",
                   db_path, d->seq, d->loaded ? "loaded" : "not loaded",
-                  d->load_ms);
+                  d->load_us / 1000.0);
     if (d->store_error) {
         ds_put_format(&s, "  last error: %s\n", d->store_error);
     }
@@ -1220,13 +1221,14 @@ conjflowd_status(struct unixctl_conn *conn, int argc OVS_UNUSED,
         if (n->cache) {
             cf_node_cache_get_stats(n->cache, &cs);
         }
-        ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %lld ms, "
-                      "converted in %lld ms, merged %"PRIu64" times "
+        ds_put_format(&s, "  compiled: %"PRIuSIZE" flows in %.1f ms, "
+                      "converted in %.1f ms, merged %"PRIu64" times "
                       "incrementally, %"PRIu64" in full; rules reused "
-                      "%"PRIu64", patched %"PRIu64"\n", n->n_flows,
-                      n->compile_ms, n->convert_ms, cs.n_updates,
-                      cs.n_fallbacks + cs.n_full, cs.n_rules_reused,
-                      cs.n_rules_patched);
+                      "%"PRIu64", patched %"PRIu64"; %"PRIu64" distinct "
+                      "peer sets (clause 1s)\n", n->n_flows,
+                      n->compile_us / 1000.0, n->convert_us / 1000.0,
+                      cs.n_updates, cs.n_fallbacks + cs.n_full,
+                      cs.n_rules_reused, cs.n_rules_patched, cs.n_blocks);
         ctsweep_format_status(n, &s);
     }
     free(nodes);

@@ -47,8 +47,8 @@ struct node_ctx {
     struct cf_switch *sw;       /* Its switch. */
     unsigned int ports_seqno;   /* Switch ports seqno last compiled. */
     bool dirty;                 /* Must be compiled again. */
-    long long int compile_ms;   /* Duration of the last compilation. */
-    long long int convert_ms;   /* Duration of the last conversion to
+    long long int compile_us;   /* Duration of the last compilation. */
+    long long int convert_us;   /* Duration of the last conversion to
                                  * OpenFlow (cf_switch_set_desired()). */
     size_t n_flows;             /* Flows of the last compilation. */
     struct cflow_set last;      /* Flows of the last compilation (for
@@ -96,7 +96,7 @@ struct daemon_state {
     struct cf_cluster old_gone; /* Old versions of changed objects. */
     struct shash nodes;         /* Node name -> struct node_ctx. */
     char *store_error;          /* Last store error, or NULL. */
-    long long int load_ms;      /* Duration of the last reload. */
+    long long int load_us;      /* Duration of the last reload. */
     long long int change_start; /* When the last change was seen (ms). */
     long long int last_sync_ms; /* Change-to-sync time of the last change,
                                  * or -1 while pending. */

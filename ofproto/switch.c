@@ -259,7 +259,7 @@ struct cf_switch {
     size_t n_ops, allocated_ops;
     long long int retry_at;     /* Don't dump again before this (ms). */
     int retry_ms;               /* Current backoff. */
-    long long int bundle_start; /* When the bundle was sent (ms). */
+    long long int bundle_start; /* When the bundle was sent (us). */
 
     /* Desired flows. */
     bool desired_valid;         /* set_desired() has been called. */
@@ -280,7 +280,7 @@ struct cf_switch {
     char *compile_error;        /* Error computing desired flows. */
     long long int last_sync;    /* When installed last became desired
                                  * (wall ms), or 0. */
-    long long int last_bundle_ms;   /* Duration of the last bundle. */
+    long long int last_bundle_us;   /* Duration of the last bundle. */
     uint64_t n_flow_mods;       /* flow_mods sent (in committed or failed
                                  * bundles). */
     uint64_t n_bundles;         /* Bundles committed. */
@@ -1081,7 +1081,7 @@ of_maybe_send_bundle(struct cf_switch *sw)
     sw->bundle_failed = false;
     free(sw->bundle_error);
     sw->bundle_error = NULL;
-    sw->bundle_start = time_msec();
+    sw->bundle_start = time_usec();
     struct ofpbuf *open = ofputil_encode_bundle_ctrl_request(CF_OFP_VERSION,
                                                              &bc);
     uint32_t open_xid = ntohl(((struct ofp_header *) open->data)->xid);
@@ -1188,13 +1188,13 @@ bundle_committed(struct cf_switch *sw)
         sw->n_revoking++;
     }
     sw->last_sync = time_wall_msec();
-    sw->last_bundle_ms = time_msec() - sw->bundle_start;
+    sw->last_bundle_us = time_usec() - sw->bundle_start;
     sw->retry_ms = RETRY_MIN_MS;
     sw->of_state = OFS_IDLE;
     sw->purge_needed = datapath_purge;
     COVERAGE_INC(cf_switch_bundle_commit);
-    VLOG_DBG("%s: bundle %"PRIu32" committed in %lld ms", sw->name,
-             sw->bundle_id, sw->last_bundle_ms);
+    VLOG_DBG("%s: bundle %"PRIu32" committed in %.1f ms", sw->name,
+             sw->bundle_id, sw->last_bundle_us / 1000.0);
 }
 
 /* Processes one message from the switch. */
@@ -2224,9 +2224,9 @@ cf_switch_format_status(const struct cf_switch *sw, struct ds *s)
                   sw->desired_valid && sw->of_state != OFS_DISCONNECTED
                   && sw->of_state != OFS_DUMPING ? count_pending(sw) : 0);
     ds_put_format(s, "  bundles: %"PRIu64" committed, %"PRIu64" failed, "
-                  "%"PRIu64" flow_mods sent, last took %lld ms\n",
+                  "%"PRIu64" flow_mods sent, last took %.1f ms\n",
                   sw->n_bundles, sw->n_failed, sw->n_flow_mods,
-                  sw->last_bundle_ms);
+                  sw->last_bundle_us / 1000.0);
     ds_put_format(s, "  datapath purges: %"PRIu64" done, %"PRIu64" errors%s"
                   "%s%s\n", sw->n_purges, sw->n_purge_failed,
                   !datapath_purge ? " (disabled)"
@@ -2319,9 +2319,9 @@ cf_switch_is_connected(const struct cf_switch *sw)
 }
 
 long long int
-cf_switch_last_bundle_ms(const struct cf_switch *sw)
+cf_switch_last_bundle_us(const struct cf_switch *sw)
 {
-    return sw->last_bundle_ms;
+    return sw->last_bundle_us;
 }
 
 uint64_t

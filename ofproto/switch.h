@@ -185,8 +185,8 @@ unsigned int cf_switch_get_stats(const struct cf_switch *,
                                  size_t *np, long long int *whenp);
 /* True if the OpenFlow connection is up. */
 bool cf_switch_is_connected(const struct cf_switch *);
-/* Duration of the last committed bundle (ms), and bundles that failed. */
-long long int cf_switch_last_bundle_ms(const struct cf_switch *);
+/* Duration of the last committed bundle (us), and bundles that failed. */
+long long int cf_switch_last_bundle_us(const struct cf_switch *);
 uint64_t cf_switch_n_failed(const struct cf_switch *);
 
 /* Adds to 'usage' what the desired and installed flows of all switches

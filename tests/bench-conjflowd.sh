@@ -49,7 +49,7 @@ cf_init
 cf_conjflow_init conjflowd conjflowctl
 command -v python3 >/dev/null || cf_skip "python3 is not installed"
 
-NS=10 PODS=50 POLS=50 RULES=10 NODES=100 CHANGES=20 B_ROUNDS=11
+NS=10 PODS=50 POLS=50 RULES=10 NODES=100 CHANGES=20 B_ROUNDS=21
 if [ "${BENCH_SCALE:-}" = small ]; then
     NS=10 PODS=5 POLS=5 RULES=10 NODES=10 CHANGES=5 B_ROUNDS=3
 fi
@@ -103,7 +103,7 @@ t1 = time.monotonic()
 if "synced=yes" not in call("sync/wait"):
     sys.exit("not in sync")
 t2 = time.monotonic()
-print(round((t2 - t0) * 1000), round((t1 - t0) * 1000))
+print("%.1f %.1f" % ((t2 - t0) * 1000, (t1 - t0) * 1000))
 EOF
 }
 
