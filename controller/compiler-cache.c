@@ -623,14 +623,14 @@ compiler_cache_recs_unchanged(const struct cf_node_cache *cache,
 /* See compiler-private.h. */
 bool
 compiler_cache_recs_known(const struct cf_node_cache *cache,
-                          const struct cf_rule *rule,
+                          const struct cf_rule *rule, size_t n_peers,
                           struct peer_rec *const *recs, bool *unchanged)
 {
     *unchanged = true;
     if (!recs) {
         return false;
     }
-    for (size_t i = 0; i < rule->n_peers; i++) {
+    for (size_t i = 0; i < n_peers; i++) {
         /* Only selector peers have records: the rule's peers are looked at
          * only for a peer without one. */
         if (!recs[i]) {
@@ -657,7 +657,8 @@ compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                struct peer_rec **recs)
 {
     bool unchanged;
-    if (compiler_cache_recs_known(cache, rule, recs, &unchanged)) {
+    if (compiler_cache_recs_known(cache, rule, rule->n_peers, recs,
+                                  &unchanged)) {
         return unchanged;
     }
     unchanged = true;

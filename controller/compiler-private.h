@@ -415,6 +415,15 @@ pf_conj_entry(const struct pf_conj *c, size_t i)
     return i < c->c1->n ? &c->c1->e[i] : &c->rest[i - c->c1->n];
 }
 
+/* A rule of a policy that patch_policy_in_place() looks at (compiler.c),
+ * so that it need not read the policy's rules again. */
+struct pf_rule_ref {
+    uint32_t key_ofs;           /* Its first peer among the policy's. */
+    uint32_t n_peers;           /* Its number of peers. */
+    uint16_t rule;              /* Its index among the direction's rules. */
+    bool ingress;               /* Its direction. */
+};
+
 /* One policy's contribution to one node (see compiler.h). */
 struct cf_policy_flows {
     const struct cf_policy *policy;  /* The policy (in the cluster). */
@@ -452,6 +461,12 @@ struct cf_policy_flows {
                                  * (see cf_compiler_set_log_denies()). */
     uint64_t merge_gen;         /* The node cache update that put it in
                                  * the cache (see mc_update()). */
+    struct pf_rule_ref *looked; /* The rules patch_policy_in_place() looks
+                                 * at (owned), if 'have_looked'. */
+    size_t n_looked;
+    bool have_looked;
+    bool named_ports;           /* With 'have_looked': a rule has a named
+                                 * port. */
     bool in_place;              /* Patched in place for the compilation
                                  * under way: it is both the node cache's
                                  * last contribution and the new one, and
@@ -561,11 +576,12 @@ bool compiler_cache_peers_unchanged(struct cf_node_cache *cache,
                                     char *const *known_keys,
                                     struct peer_rec **recs);
 /* If 'recs' (as for compiler_cache_peers_unchanged()) holds a record for
- * each selector peer of 'rule', each refreshed in this compilation, stores
- * in '*unchanged' whether they all select what they did and returns true;
- * otherwise returns false. */
+ * each selector peer of 'rule' (which has 'n_peers' peers), each refreshed
+ * in this compilation, stores in '*unchanged' whether they all select what
+ * they did and returns true; otherwise returns false.  'rule' is looked at
+ * only for a peer without a record. */
 bool compiler_cache_recs_known(const struct cf_node_cache *cache,
-                               const struct cf_rule *rule,
+                               const struct cf_rule *rule, size_t n_peers,
                                struct peer_rec *const *recs,
                                bool *unchanged);
 /* True if each of the 'n' records 'recs' was refreshed in this compilation

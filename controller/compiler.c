@@ -562,6 +562,7 @@ cf_policy_flows_destroy(struct cf_policy_flows *pf)
     free(pf->peer_keys);
     free(pf->peer_recs);
     free(pf->uniq_recs);
+    free(pf->looked);
     if (pf->snapshot) {
         cf_policy_destroy(pf->snapshot);
     }
@@ -947,17 +948,18 @@ struct conj_patch {
  * the rule must be compiled in full.  Changes nothing. */
 static bool
 plan_patch(const struct reuse *ru, const struct cf_rule *rule,
-           const struct rule_cache *rc, struct peer_rec *const *recs,
-           bool ingress, uint32_t id, struct conj_patch *pp)
+           size_t n_peers, const struct rule_cache *rc,
+           struct peer_rec *const *recs, bool ingress, uint32_t id,
+           struct conj_patch *pp)
 {
     enum { MAX_PEERS = 8 };
     const struct u32_vec *prev[MAX_PEERS], *now[MAX_PEERS], *delta;
-    if (rule->n_peers > MAX_PEERS) {
+    if (n_peers > MAX_PEERS) {
         return false;
     }
     uint32_t cand[CF_ARRAY_SIZE(pp->ip)];
     size_t n_cand = 0;
-    for (size_t i = 0; i < rule->n_peers; i++) {
+    for (size_t i = 0; i < n_peers; i++) {
         /* A record is a selector peer's: the rule's peers (cold memory)
          * need not be looked at then. */
         if (!(recs && recs[i]) && rule->peers[i].has_ipblock) {
@@ -1007,7 +1009,7 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     uint8_t add = 0;
     for (size_t k = 0; k < n_cand; k++) {
         bool was = false, is = false;
-        for (size_t i = 0; i < rule->n_peers; i++) {
+        for (size_t i = 0; i < n_peers; i++) {
             was = was || u32_vec_contains(prev[i], cand[k]);
             is = is || u32_vec_contains(now[i], cand[k]);
         }
@@ -1068,7 +1070,7 @@ patch_conj(struct cf_policy_flows *pf, const struct reuse *ru,
            struct peer_rec *const *recs, bool ingress, uint32_t id)
 {
     struct conj_patch pp;
-    if (!plan_patch(ru, rule, rc, recs, ingress, id, &pp)) {
+    if (!plan_patch(ru, rule, rule->n_peers, rc, recs, ingress, id, &pp)) {
         return false;
     }
     if (!pp.n) {
@@ -1110,6 +1112,43 @@ remember_uniq_recs(struct cf_policy_flows *pf, size_t n_looked)
     pf->n_uniq_rules = n_looked;
 }
 
+/* Records in 'pf', once, the rules of its policy 'p' that
+ * patch_policy_in_place() looks at (those with peers, in a direction the
+ * policy has, numbered below CF_MAX_RULES) and whether a rule has a named
+ * port: a patch then reads neither the policy's rules nor their ports
+ * (cold memory, 500 policies for one pod's change). */
+static void
+pf_look_rules(struct cf_policy_flows *pf, const struct cf_policy *p)
+{
+    if (pf->have_looked) {
+        return;
+    }
+    pf->have_looked = true;
+    size_t n_rules = p->n_ingress + p->n_egress;
+    pf->looked = cf_xcalloc(n_rules ? n_rules : 1, sizeof *pf->looked);
+    size_t key_ofs = 0;         /* Peers of the rules before. */
+    for (size_t i = 0; i < n_rules; i++) {
+        bool ingress = i < p->n_ingress;
+        size_t r = ingress ? i : i - p->n_ingress;
+        const struct cf_rule *rule = (ingress ? &p->ingress_rules[r]
+                                      : &p->egress_rules[r]);
+        size_t ofs = key_ofs;
+        key_ofs += rule->n_peers;
+        for (size_t j = 0; j < rule->n_ports; j++) {
+            pf->named_ports |= rule->ports[j].kind == CF_PORT_NAME;
+        }
+        if (!rule->n_peers || !(ingress ? p->ingress : p->egress)
+            || r >= CF_MAX_RULES) {
+            continue;           /* Made of the policy and local pods. */
+        }
+        struct pf_rule_ref *lr = &pf->looked[pf->n_looked++];
+        lr->key_ofs = ofs;
+        lr->n_peers = rule->n_peers;
+        lr->rule = r;
+        lr->ingress = ingress;
+    }
+}
+
 /* Updates 'ru->old', the node cache's last contribution of policy 'pi',
  * in place, when nothing of it can change but some rules' peer addresses:
  * the policy is the one compiled then (the caller checked it and the local
@@ -1137,39 +1176,35 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
         old->in_place = true;
         return old;
     }
-    size_t n_rules = p->n_ingress + p->n_egress;
+    pf_look_rules(old, p);
+    if (old->named_ports) {
+        return NULL;            /* Named ports resolve against pods. */
+    }
+    size_t n_looked = old->n_looked;
     struct conj_patch plans_buf[16];
-    struct conj_patch *plans = (n_rules <= CF_ARRAY_SIZE(plans_buf)
+    struct conj_patch *plans = (n_looked <= CF_ARRAY_SIZE(plans_buf)
                                 ? plans_buf
-                                : cf_xcalloc(n_rules, sizeof *plans));
+                                : cf_xcalloc(n_looked, sizeof *plans));
     size_t n_plans = 0;
-    size_t key_ofs = 0;         /* Peers of the rules before. */
-    size_t n_looked = 0;        /* Rules looked at. */
     bool ok = true;
-    for (size_t i = 0; ok && i < n_rules; i++) {
-        bool ingress = i < p->n_ingress;
-        size_t r = ingress ? i : i - p->n_ingress;
+    for (size_t i = 0; ok && i < n_looked; i++) {
+        const struct pf_rule_ref *lr = &old->looked[i];
+        bool ingress = lr->ingress;
+        size_t r = lr->rule;
+        /* Only its address: its memory is read only if needed. */
         const struct cf_rule *rule = (ingress ? &p->ingress_rules[r]
                                       : &p->egress_rules[r]);
-        size_t ofs = key_ofs;
-        key_ofs += rule->n_peers;
-        for (size_t j = 0; j < rule->n_ports; j++) {
-            ok = ok && rule->ports[j].kind != CF_PORT_NAME;
-        }
-        if (!ok || !rule->n_peers || !(ingress ? p->ingress : p->egress)
-            || r >= CF_MAX_RULES) {
-            continue;           /* Made of the policy and local pods. */
-        }
-        n_looked++;
         enum cflow_dir dir = ingress ? CFLOW_DIR_INGRESS : CFLOW_DIR_EGRESS;
-        struct peer_rec **recs = reuse_recs(ru, ofs, rule->n_peers);
+        struct peer_rec **recs = reuse_recs(ru, lr->key_ofs, lr->n_peers);
         struct rule_cache *rc = NULL;   /* Not needed if 'recs' tell. */
         bool unchanged;
-        if (!compiler_cache_recs_known(ru->cache, rule, recs, &unchanged)) {
+        if (!compiler_cache_recs_known(ru->cache, rule, lr->n_peers, recs,
+                                       &unchanged)) {
             rc = rule_cache_get(c, pi, dir, r);
             char *const *keys = (ru->peer_keys
-                                 && ofs + rule->n_peers <= ru->n_peer_keys
-                                 ? &ru->peer_keys[ofs] : NULL);
+                                 && lr->key_ofs + lr->n_peers
+                                    <= ru->n_peer_keys
+                                 ? &ru->peer_keys[lr->key_ofs] : NULL);
             unchanged = compiler_cache_peers_unchanged(ru->cache, c, p, rule,
                                                        rc, keys, recs);
         }
@@ -1177,7 +1212,7 @@ patch_policy_in_place(struct cf_compiler *c, size_t pi, const struct reuse *ru)
             compiler_cache_count_reuse(ru->cache);
             continue;
         }
-        ok = plan_patch(ru, rule, rc, recs, ingress,
+        ok = plan_patch(ru, rule, lr->n_peers, rc, recs, ingress,
                         cf_conj_id(p->id, dir, r, 0), &plans[n_plans]);
         n_plans += ok && plans[n_plans].n;
     }
