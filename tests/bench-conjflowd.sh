@@ -212,6 +212,9 @@ echo "    for comparison, ovs-ofctl add-flows --bundle of the same flows:" \
 # medians printed.
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
     END { print v[int((NR + 1) / 2)] }'; }
+# p90: the 90th percentile.
+p90() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+    END { i = int(NR * 0.9 + 0.999); print v[i < 1 ? 1 : i] }'; }
 # run_b: B_ROUNDS adds and removes of the extra pod; prints the medians.
 run_b() {
     local add_t=() add_c=() add_i=() del_t=() del_c=() del_i=() t c i
@@ -224,9 +227,9 @@ run_b() {
         del_t+=("$t") del_c+=("$c") del_i+=("$(cf_conjflowd_sync_field ms)")
     done
     echo "    add: $(median "${add_t[@]}") ms" \
-         "(conjflowd: $(median "${add_i[@]}") ms)," \
+         "(p90 $(p90 "${add_t[@]}"); conjflowd: $(median "${add_i[@]}") ms)," \
          "remove: $(median "${del_t[@]}") ms" \
-         "(conjflowd: $(median "${del_i[@]}") ms)"
+         "(p90 $(p90 "${del_t[@]}"); conjflowd: $(median "${del_i[@]}") ms)"
     echo "    of which conjflowctl itself: add $(median "${add_c[@]}") ms," \
          "remove $(median "${del_c[@]}") ms"
     breakdown
