@@ -91,6 +91,7 @@ VLOG_DEFINE_THIS_MODULE(cf_switch);
 
 COVERAGE_DEFINE(cf_switch_bundle_commit);
 COVERAGE_DEFINE(cf_switch_bundle_fail);
+COVERAGE_DEFINE(cf_switch_commit_at_once);
 COVERAGE_DEFINE(cf_switch_flow_mod);
 COVERAGE_DEFINE(cf_switch_dump);
 COVERAGE_DEFINE(cf_switch_config_txn);
@@ -1054,6 +1055,8 @@ send_bundle_add(struct cf_switch *sw, struct ofpbuf *msg, uint16_t flags)
     of_send(sw, add);
 }
 
+static ovs_be32 send_bundle_ctrl(struct cf_switch *, uint16_t type);
+
 /* If desired and installed differ, sends the difference as one bundle. */
 static void
 of_maybe_send_bundle(struct cf_switch *sw)
@@ -1129,10 +1132,26 @@ of_maybe_send_bundle(struct cf_switch *sw)
             }
         }
     }
-    struct ofpbuf *barrier = ofputil_encode_barrier_request(CF_OFP_VERSION);
-    sw->barrier_xid = ((struct ofp_header *) barrier->data)->xid;
-    of_send(sw, barrier);
-    sw->of_state = OFS_BUNDLING;
+    if (sw->n_ops + wipe_learned == 1) {
+        /* One flow_mod: the bundle cannot be applied in part, so the
+         * commit need not wait for the barrier that tells whether every
+         * flow_mod was accepted.  If vswitchd rejects the flow_mod, its
+         * error comes before the commit's reply (one connection, in
+         * order), the bundle it commits is empty, and the reply is taken
+         * for the failure it is (see OFPTYPE_BUNDLE_CONTROL below).  This
+         * saves a wakeup of vswitchd, the most common change's. */
+        sw->commit_xid = send_bundle_ctrl(sw, OFPBCT_COMMIT_REQUEST);
+        sw->of_state = OFS_COMMITTING;
+        COVERAGE_INC(cf_switch_commit_at_once);
+        VLOG_DBG("%s: bundle %"PRIu32": one flow_mod, committed without a "
+                 "barrier", sw->name, sw->bundle_id);
+    } else {
+        struct ofpbuf *barrier
+            = ofputil_encode_barrier_request(CF_OFP_VERSION);
+        sw->barrier_xid = ((struct ofp_header *) barrier->data)->xid;
+        of_send(sw, barrier);
+        sw->of_state = OFS_BUNDLING;
+    }
     sw->n_flow_mods += sw->n_ops;
     COVERAGE_ADD(cf_switch_flow_mod, sw->n_ops);
     VLOG_DBG("%s: bundle %"PRIu32" with %"PRIuSIZE" flow_mods sent",
@@ -1284,7 +1303,14 @@ of_handle_msg(struct cf_switch *sw, struct ofpbuf *msg)
             if (!ofputil_decode_bundle_ctrl(oh, &bc)
                 && bc.type == OFPBCT_COMMIT_REPLY
                 && bc.bundle_id == sw->bundle_id) {
-                bundle_committed(sw);
+                if (sw->bundle_failed) {
+                    /* Its only flow_mod was rejected: an empty bundle was
+                     * committed (see of_maybe_send_bundle()). */
+                    bundle_failed(sw, sw->bundle_error ? sw->bundle_error
+                                  : "a flow_mod was rejected");
+                } else {
+                    bundle_committed(sw);
+                }
             } else {
                 bundle_failed(sw, "unexpected bundle control reply");
             }

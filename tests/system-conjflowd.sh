@@ -505,6 +505,36 @@ cf_conjflowd_converged n1 \
     || cf_fail "n1: not converged after the retry"
 cf_conjflow_delete "$M/big.yaml" || cf_fail
 cf_conjflowd_wait_synced || cf_fail
+# A bundle of one flow_mod is committed without waiting for a barrier
+# (nothing of it can be applied in part): rejected, it changes nothing
+# either.  A new client pod on n2, a peer of x/web: one more clause flow
+# on n1, which table 5 refuses.
+cf_conjflow_apply "$M/policy.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
+n5=$(cf_ofctl n1 dump-flows table=5 | grep -c cookie=)
+cf_vsctl ovs1 set Flow_Table "$ft" flow_limit="$n5" overflow_policy=refuse \
+    || cf_fail
+no_stats n1 >"$CF_TMPDIR/before-n1"
+failed_before=$(n1_failed)
+cf_pod_manifest --node n2 --ip 10.1.0.6 z/f app=client >"$M/pod-f.yaml" \
+    || cf_fail
+cf_conjflow_apply "$M/pod-f.yaml" || cf_fail
+cf_wait_until 10 eval '[ "$(n1_failed)" -gt "$failed_before" ]' \
+    || { cf_conjflowd_appctl status >&2; cf_fail "no failed one-flow bundle on n1"; }
+cf_conjflowd_node_status n1 \
+    | grep -q 'last error: .*bundle [0-9]* (1 flow_mods) failed, nothing changed' \
+    || { cf_conjflowd_appctl status >&2; cf_fail "n1: not a one-flow_mod failure"; }
+grep -q 'n1: bundle [0-9]*: one flow_mod, committed without a barrier' \
+    "$CF_CONJFLOWD_LOG" || cf_fail "no bundle was committed without a barrier"
+no_stats n1 | cmp -s - "$CF_TMPDIR/before-n1" \
+    || cf_fail "a rejected one-flow bundle changed n1's flows"
+cf_vsctl ovs1 clear Flow_Table "$ft" flow_limit overflow_policy || cf_fail
+cf_conjflowd_wait_synced 40 || cf_fail "no retry of the one-flow bundle"
+[ "$(cf_ofctl n1 dump-flows table=5 | grep -c cookie=)" = $((n5 + 1)) ] \
+    || cf_fail "n1: not one more flow in table 5 after the retry"
+cf_conjflowd_converged n1 || cf_fail "n1: not converged after the retry"
+cf_conjflow_delete "$M/pod-f.yaml" "$M/policy.yaml" || cf_fail
+cf_conjflowd_wait_synced || cf_fail
 
 ignore='connection failed\|Connection refused\|connection dropped\|No such file'
 ignore+='\|terminating with signal 15\|failed, nothing changed, will retry'
