@@ -20,12 +20,15 @@
  *     OFS_DUMPING --(last reply)--> OFS_IDLE ('installed' is now known)
  *     OFS_IDLE --(desired != installed)--> OFS_BUNDLING (open, adds,
  *                                                      barrier)
+ *     OFS_IDLE --(one flow_mod differs)--> OFS_COMMITTING (open, add,
+ *                                          commit: no barrier needed)
  *     OFS_BUNDLING --(barrier reply, no error)--> OFS_COMMITTING (commit)
  *     OFS_BUNDLING --(an error)--> discard; OFS_DUMPING after a backoff
  *     OFS_COMMITTING --(commit reply)--> OFS_IDLE ('installed' updated,
  *                                     datapath purge requested: see
  *                                     "Datapath cache purge")
- *     OFS_COMMITTING --(error)--> OFS_DUMPING after a backoff
+ *     OFS_COMMITTING --(error, or the reply after the flow_mod's error)-->
+ *                    OFS_DUMPING after a backoff
  *     any --(connection lost, or new config applied)--> OFS_DISCONNECTED
  *
  * The desired flows are kept in libopenvswitch's form (struct cf_ofl); a
