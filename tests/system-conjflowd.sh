@@ -520,10 +520,12 @@ cf_pod_manifest --node n2 --ip 10.1.0.6 z/f app=client >"$M/pod-f.yaml" \
     || cf_fail
 cf_conjflow_apply "$M/pod-f.yaml" || cf_fail
 cf_wait_until 10 eval '[ "$(n1_failed)" -gt "$failed_before" ]' \
-    || { cf_conjflowd_appctl status >&2; cf_fail "no failed one-flow bundle on n1"; }
-cf_conjflowd_node_status n1 \
-    | grep -q 'last error: .*bundle [0-9]* (1 flow_mods) failed, nothing changed' \
-    || { cf_conjflowd_appctl status >&2; cf_fail "n1: not a one-flow_mod failure"; }
+    || { cf_conjflowd_appctl status >&2
+         cf_fail "no failed one-flow bundle on n1"; }
+one_failed='last error: .*bundle [0-9]* (1 flow_mods) failed, nothing changed'
+cf_conjflowd_node_status n1 | grep -q "$one_failed" \
+    || { cf_conjflowd_appctl status >&2
+         cf_fail "n1: not a one-flow_mod failure"; }
 grep -q 'n1: bundle [0-9]*: one flow_mod, committed without a barrier' \
     "$CF_CONJFLOWD_LOG" || cf_fail "no bundle was committed without a barrier"
 no_stats n1 | cmp -s - "$CF_TMPDIR/before-n1" \
