@@ -184,7 +184,7 @@ done
 cf_vsctl ovs1 "${args[@]}" || cf_fail "cannot add $n_pods ports"
 cf_node_manifest n1 >"$M/nodes.yaml" || cf_fail
 cf_conjflow_apply "$M/nodes.yaml" "$M/cluster.yaml" || cf_fail
-cf_conjflowd_start --poll-interval=1 || cf_fail "conjflowd did not start"
+cf_conjflowd_start || cf_fail "conjflowd did not start"
 cf_wait_until 60 eval "cf_conjflowd_appctl status | grep -q ' $n_pods pods'" \
     || { cf_conjflowd_appctl status
          cf_fail "conjflowd did not bind $n_pods ports"; }
@@ -303,7 +303,7 @@ for ((n = 2; n <= NODES; n++)); do
 done
 cf_vsctl ovs1 "${args[@]}" || cf_fail
 cf_conjflow_apply "$M/nodes-c.yaml" || cf_fail
-cf_conjflowd_start --poll-interval=1 || cf_fail
+cf_conjflowd_start || cf_fail
 cf_conjflowd_wait_synced 120 || cf_fail
 cf_wait_until 60 eval "[ \$(cf_conjflowd_appctl status \
                           | grep -c '^node .*: in sync') = $NODES ]" \
