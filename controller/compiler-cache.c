@@ -245,22 +245,16 @@ conj_blocks_patch(struct conj_blocks *t, struct conj_block *old,
         struct conj_entry x;
         compiler_peer_match(&m, table, ip[k]);
         compiler_entry_from_match(&m, 1, &x);
-        size_t lo = 0, hi = n_new;
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            if (compiler_entry_compare(&e[mid], &x) < 0) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
+        bool found;
+        size_t pos = compiler_entry_bsearch(e, n_new, &x, &found);
         if ((add >> k) & 1) {
-            memmove(&e[lo + 1], &e[lo], (n_new - lo) * sizeof *e);
-            e[lo] = x;
+            cf_assert(!found);
+            memmove(&e[pos + 1], &e[pos], (n_new - pos) * sizeof *e);
+            e[pos] = x;
             n_new++;
         } else {
-            cf_assert(lo < n_new && !compiler_entry_compare(&e[lo], &x));
-            memmove(&e[lo], &e[lo + 1], (n_new - lo - 1) * sizeof *e);
+            cf_assert(found);
+            memmove(&e[pos], &e[pos + 1], (n_new - pos - 1) * sizeof *e);
             n_new--;
         }
     }
@@ -1368,29 +1362,6 @@ mc_check_bands(struct cf_node_cache *cache)
  * one pod's address changes). */
 #define MC_FEW_KEYS 16
 
-/* Returns the position of 'g''s key in the key order of 'cache' (where it
- * is or would go), and sets '*found'. */
-static size_t
-mc_sorted_find(const struct cf_node_cache *cache, const struct mgroup *g,
-               bool *found)
-{
-    size_t lo = 0, hi = cache->n_sorted;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = mgroup_key_compare(cache->sorted[mid], g);
-        if (!cmp) {
-            *found = true;
-            return mid;
-        } else if (cmp < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    *found = false;
-    return lo;
-}
-
 /* mc_finish() with few keys: takes the emptied keys of the touched list
  * out of the key order of 'cache' and puts the 'n_added' new keys 'added'
  * (sorted) in. */
@@ -1402,7 +1373,9 @@ mc_sorted_patch(struct cf_node_cache *cache, struct mgroup **added,
         struct mgroup *g = cache->touched[t];
         if (g && !g->n_members && g->sorted) {
             bool found;
-            size_t pos = mc_sorted_find(cache, g, &found);
+            size_t pos = cf_bsearch_pos(cache->sorted, cache->n_sorted,
+                                        sizeof *cache->sorted, &g,
+                                        mgroup_ptr_compare, &found);
             cf_assert(found && cache->sorted[pos] == g);
             memmove(&cache->sorted[pos], &cache->sorted[pos + 1],
                     (cache->n_sorted - pos - 1) * sizeof *cache->sorted);
@@ -1416,7 +1389,9 @@ mc_sorted_patch(struct cf_node_cache *cache, struct mgroup **added,
     }
     for (size_t j = 0; j < n_added; j++) {
         bool found;
-        size_t pos = mc_sorted_find(cache, added[j], &found);
+        size_t pos = cf_bsearch_pos(cache->sorted, cache->n_sorted,
+                                    sizeof *cache->sorted, &added[j],
+                                    mgroup_ptr_compare, &found);
         cf_assert(!found);
         memmove(&cache->sorted[pos + 1], &cache->sorted[pos],
                 (cache->n_sorted - pos) * sizeof *cache->sorted);

@@ -298,6 +298,10 @@ void compiler_entry_from_match(const struct cflow_match *match,
  * them out in: compiler_match_qsort_compare() on their matches). */
 int compiler_entry_compare(const struct conj_entry *,
                            const struct conj_entry *);
+/* Returns the position in the 'n' sorted entries 'e' where 'key' is or
+ * would go, and sets '*found'. */
+size_t compiler_entry_bsearch(const struct conj_entry *e, size_t n,
+                              const struct conj_entry *key, bool *found);
 
 /* The entries of clause 1 of a conjunction (a rule's peer addresses, or
  * its local pods), sorted: immutable and reference counted.  Compiling

@@ -905,11 +905,10 @@ entry_bsearch_compare(const void *a, const void *b)
     return compiler_entry_compare(a, b);
 }
 
-/* Returns the position in the 'n' sorted entries 'e' where 'key' is or
- * would go, and sets '*found'. */
-static size_t
-entry_bsearch(const struct conj_entry *e, size_t n,
-              const struct conj_entry *key, bool *found)
+/* See compiler-private.h. */
+size_t
+compiler_entry_bsearch(const struct conj_entry *e, size_t n,
+                       const struct conj_entry *key, bool *found)
 {
     return cf_bsearch_pos(e, n, sizeof *e, key, entry_bsearch_compare,
                           found);
@@ -930,9 +929,9 @@ peer_entry(bool ingress, uint32_t ip, struct conj_entry *e)
  * leave a rule's address set (see plan_patch()). */
 struct conj_patch {
     struct pf_conj *oc;         /* The last contribution's conjunction. */
-    size_t n1;                  /* Its entries in clause 1 (the peers). */
     uint32_t ip[4];             /* The addresses... */
-    bool add[4];                /* ...and whether each enters the set. */
+    uint8_t add;                /* ...and whether each enters the set (bit
+                                 * k: 'ip[k]'). */
     size_t n;                   /* 0: the set is the same. */
 };
 
@@ -1001,12 +1000,10 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
     if (!oc || oc->lent || oc->n_clauses < 2) {
         return false;
     }
-    pp->n1 = oc->c1->n;
-
     /* The addresses that enter or leave the set. */
-    size_t n1_new = pp->n1;
+    size_t n1_new = oc->c1->n;
     pp->n = 0;
-    uint8_t add = 0;
+    pp->add = 0;
     for (size_t k = 0; k < n_cand; k++) {
         bool was = false, is = false;
         for (size_t i = 0; i < n_peers; i++) {
@@ -1015,22 +1012,21 @@ plan_patch(const struct reuse *ru, const struct cf_rule *rule,
         }
         if (was != is) {
             n1_new += is ? 1 : -1;
-            add |= is << pp->n;
-            pp->ip[pp->n] = cand[k];
-            pp->add[pp->n++] = is;
+            pp->add |= is << pp->n;
+            pp->ip[pp->n++] = cand[k];
         }
     }
     /* Each checked against the last compilation's entries, unless this
      * compilation already patched the same clause 1 the same way (see
      * "Shared clause 1" in compiler-cache.c). */
     if (pp->n && !conj_blocks_have_patch(compiler_cache_blocks(ru->cache),
-                                         oc->c1, pp->ip, add, pp->n)) {
+                                         oc->c1, pp->ip, pp->add, pp->n)) {
         for (size_t k = 0; k < pp->n; k++) {
             struct conj_entry e;
             peer_entry(ingress, pp->ip[k], &e);
             bool found;
-            entry_bsearch(oc->c1->e, pp->n1, &e, &found);
-            if (found == pp->add[k]) {
+            compiler_entry_bsearch(oc->c1->e, oc->c1->n, &e, &found);
+            if (found == ((pp->add >> k) & 1)) {
                 return false;   /* Not what the last compilation made. */
             }
         }
@@ -1048,11 +1044,8 @@ apply_patch(struct pf_conj *conj, const struct conj_patch *pp,
             struct conj_blocks *blocks)
 {
     conj->n_patch = pp->n;
-    conj->patch_add = 0;
-    for (size_t k = 0; k < pp->n; k++) {
-        conj->patch_ip[k] = pp->ip[k];
-        conj->patch_add |= pp->add[k] << k;
-    }
+    conj->patch_add = pp->add;
+    memcpy(conj->patch_ip, pp->ip, pp->n * sizeof *pp->ip);
     conj->c1 = conj_blocks_patch(blocks, conj->c1, conj->table,
                                  conj->patch_ip, conj->patch_add, pp->n);
 }
